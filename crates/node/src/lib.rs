@@ -1,0 +1,20 @@
+//! Thin napi-rs binding of rnnlab-core. Every function validates its arguments
+//! and turns core errors into JS errors; no numerics live here.
+#![deny(clippy::all)]
+
+mod errors;
+mod tensor;
+
+use napi_derive::napi;
+
+/// Version of the native core.
+#[napi]
+pub fn native_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Number of threads in the native worker pool.
+#[napi]
+pub fn native_threads() -> u32 {
+    rayon::current_num_threads() as u32
+}
