@@ -67,7 +67,12 @@ impl fmt::Debug for RandomState {
 impl RandomState {
     /// A generator seeded like `np.random.RandomState(seed)` / `np.random.seed(seed)`.
     pub fn new(seed: u32) -> Self {
-        let mut rs = RandomState { key: [0; MT_N], pos: MT_N, has_gauss: false, gauss: 0.0 };
+        let mut rs = RandomState {
+            key: [0; MT_N],
+            pos: MT_N,
+            has_gauss: false,
+            gauss: 0.0,
+        };
         rs.seed(seed);
         rs
     }
@@ -79,7 +84,9 @@ impl RandomState {
         for i in 0..MT_N {
             self.key[i] = s;
             // key[i+1] = 1812433253 * (key[i] ^ (key[i] >> 30)) + (i+1)  (mod 2^32)
-            s = 1_812_433_253u32.wrapping_mul(s ^ (s >> 30)).wrapping_add(i as u32 + 1);
+            s = 1_812_433_253u32
+                .wrapping_mul(s ^ (s >> 30))
+                .wrapping_add(i as u32 + 1);
         }
         self.pos = MT_N;
         self.has_gauss = false;
@@ -165,7 +172,8 @@ impl RandomState {
     pub fn randn(&mut self, shape: &[usize]) -> ArrayD<f64> {
         let count: usize = shape.iter().product();
         let values: Vec<f64> = (0..count).map(|_| self.standard_normal()).collect();
-        ArrayD::from_shape_vec(IxDyn(shape), values).expect("the length is the product of the shape")
+        ArrayD::from_shape_vec(IxDyn(shape), values)
+            .expect("the length is the product of the shape")
     }
 
     /// `np.random.randn(rows, cols)` as a 2-D array `(rows, cols)`, C order.
@@ -216,7 +224,9 @@ impl RandomState {
     /// A uniform index in `0..n`, as `np.random.choice(n)` (= `randint(0, n)`).
     pub fn choice(&mut self, n: usize) -> Result<usize> {
         if n == 0 {
-            return Err(CoreError::invalid("choice: n must be greater than 0, got 0"));
+            return Err(CoreError::invalid(
+                "choice: n must be greater than 0, got 0",
+            ));
         }
         let high = i64::try_from(n)
             .map_err(|_| CoreError::invalid(format!("choice: n = {n} does not fit in int64")))?;
@@ -285,7 +295,12 @@ impl RandomState {
                 value: snapshot.gauss,
             });
         }
-        Ok(RandomState { key, pos: snapshot.pos, has_gauss: snapshot.has_gauss, gauss: snapshot.gauss })
+        Ok(RandomState {
+            key,
+            pos: snapshot.pos,
+            has_gauss: snapshot.has_gauss,
+            gauss: snapshot.gauss,
+        })
     }
 }
 
@@ -308,7 +323,11 @@ fn validate_probabilities(p: &[f64]) -> Result<()> {
         return Err(CoreError::invalid("choice_p: p must not be empty"));
     }
     if let Some((index, &value)) = p.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(CoreError::NonFinite { name: "choice_p: p".into(), index, value });
+        return Err(CoreError::NonFinite {
+            name: "choice_p: p".into(),
+            index,
+            value,
+        });
     }
     if let Some((index, &value)) = p.iter().enumerate().find(|(_, &v)| v < 0.0) {
         return Err(CoreError::invalid(format!(
@@ -327,7 +346,9 @@ fn validate_probabilities(p: &[f64]) -> Result<()> {
 
 /// Compensated sum, exactly numpy's `kahan_sum` (starts from the first element).
 fn kahan_sum(values: &[f64]) -> f64 {
-    let Some((&first, rest)) = values.split_first() else { return 0.0 };
+    let Some((&first, rest)) = values.split_first() else {
+        return 0.0;
+    };
     let mut sum = first;
     let mut c = 0.0;
     for &v in rest {
