@@ -9,11 +9,182 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** What `lstmBackward` needs from `lstmForward` (opaque). */
+export declare class LstmCache {}
+
+/** What `lstmCellBackward` needs from `lstmCellForward` (opaque). */
+export declare class LstmCellCache {}
+
+/** numpy-compatible random numbers: the same seed gives numpy's exact values. */
+export declare class NativeRandomState {
+  /** Seeds exactly as `np.random.seed(seed)`. */
+  constructor(seed: number)
+  /** Re-seeds exactly as `np.random.seed(seed)`. */
+  seed(seed: number): void
+  /** `random_sample(shape)`: uniform doubles in [0, 1), C order. */
+  randomSample(shape: Array<number>): Tensor
+  /** Legacy `randn(*shape)`: standard normals (polar Box–Muller), C order. */
+  randn(shape: Array<number>): Tensor
+  /** `choice(n, p=p)` (numpy's legacy algorithm), `size` draws. */
+  choice(n: number, p: Float64Array | undefined | null, size: number): Array<number>
+  /**
+   * The swap partners numpy's legacy `shuffle` uses for a sequence of
+   * length `n`: entry k is j for i = n-1-k (swap x[i] and x[j]).
+   */
+  shuffleSwaps(n: number): Uint32Array
+  /** `randint(low, high)`: an integer in [low, high). */
+  randint(low: number, high: number): number
+  /** numpy's `get_state()` fields. */
+  getState(): RandomStateSnapshotJs
+  /** Restores a state from `getState()` (or numpy's `get_state()`). */
+  setState(state: RandomStateSnapshotJs): void
+}
+
+/** What `rnnBackward` needs from `rnnForward` (opaque). */
+export declare class RnnCache {}
+
+/** What `rnnCellBackward` needs from `rnnCellForward` (opaque). */
+export declare class RnnCellCache {}
+
+/**
+ * True backpropagation through time for the LSTM from `da` (n_a, m, T_x): unlike the
+ * course's own code, the gradient flowing back from step t+1 is added at every step.
+ */
+export declare function lstmBackward(da: Tensor, caches: LstmCache): LstmGradients
+
+/** Backward through one LSTM step from `da_next` and `dc_next` (both (n_a, m)). */
+export declare function lstmCellBackward(daNext: Tensor, dcNext: Tensor, cache: LstmCellCache): LstmCellGradients
+
+/** One LSTM step with `concat = [a_prev; xt]`: forget/update/output gates, candidate, new cell and hidden state. */
+export declare function lstmCellForward(xt: Tensor, aPrev: Tensor, cPrev: Tensor, parameters: LstmParameters): LstmCellForwardResult
+
+export interface LstmCellForwardResult {
+  a_next: Tensor
+  c_next: Tensor
+  yt_pred: Tensor
+  cache: LstmCellCache
+}
+
+/** Gradients of one LSTM step, keyed as in the course. */
+export interface LstmCellGradients {
+  dxt: Tensor
+  da_prev: Tensor
+  dc_prev: Tensor
+  dWf: Tensor
+  dWi: Tensor
+  dWc: Tensor
+  dWo: Tensor
+  dbf: Tensor
+  dbi: Tensor
+  dbc: Tensor
+  dbo: Tensor
+}
+
+/** Runs the LSTM over `x` (n_x, m, T_x) from `a0` (n_a, m) and `c⟨0⟩ = 0`. */
+export declare function lstmForward(x: Tensor, a0: Tensor, parameters: LstmParameters): LstmForwardResult
+
+export interface LstmForwardResult {
+  a: Tensor
+  y: Tensor
+  c: Tensor
+  caches: LstmCache
+}
+
+/** Gradients of the LSTM over the sequence (summed over time), keyed as in the course. */
+export interface LstmGradients {
+  dx: Tensor
+  da0: Tensor
+  dWf: Tensor
+  dWi: Tensor
+  dWc: Tensor
+  dWo: Tensor
+  dbf: Tensor
+  dbi: Tensor
+  dbc: Tensor
+  dbo: Tensor
+}
+
+/** LSTM parameters with the course's names (weights `(n_a, n_a + n_x)`). */
+export interface LstmParameters {
+  Wf: Tensor
+  bf: Tensor
+  Wi: Tensor
+  bi: Tensor
+  Wc: Tensor
+  bc: Tensor
+  Wo: Tensor
+  bo: Tensor
+  Wy: Tensor
+  by: Tensor
+}
+
 /** Number of threads in the native worker pool. */
 export declare function nativeThreads(): number
 
 /** Version of the native core. */
 export declare function nativeVersion(): string
+
+/** The saved state of a `RandomState` (numpy's `get_state()` fields). */
+export interface RandomStateSnapshotJs {
+  key: Uint32Array
+  pos: number
+  hasGauss: boolean
+  gauss: number
+}
+
+/** Backpropagation through time from `da` (n_a, m, T_x), the upstream gradient of every hidden state. */
+export declare function rnnBackward(da: Tensor, caches: RnnCache): RnnGradients
+
+/** Backward through one RNN step, from `da_next` (n_a, m) = dJ/da⟨t⟩. */
+export declare function rnnCellBackward(daNext: Tensor, cache: RnnCellCache): RnnCellGradients
+
+/**
+ * `a_next = tanh(Wax·xt + Waa·a_prev + ba)`, `yt_pred = softmax(Wya·a_next + by)`.
+ * Shapes: `xt` (n_x, m), `a_prev` (n_a, m).
+ */
+export declare function rnnCellForward(xt: Tensor, aPrev: Tensor, parameters: RnnParameters): RnnCellForwardResult
+
+export interface RnnCellForwardResult {
+  a_next: Tensor
+  yt_pred: Tensor
+  cache: RnnCellCache
+}
+
+/** Gradients of one RNN step, keyed as in the course. */
+export interface RnnCellGradients {
+  dxt: Tensor
+  da_prev: Tensor
+  dWax: Tensor
+  dWaa: Tensor
+  dba: Tensor
+}
+
+/** Runs the RNN over `x` (n_x, m, T_x) from `a0` (n_a, m): `a` (n_a, m, T_x), `y_pred` (n_y, m, T_x). */
+export declare function rnnForward(x: Tensor, a0: Tensor, parameters: RnnParameters): RnnForwardResult
+
+export interface RnnForwardResult {
+  a: Tensor
+  y_pred: Tensor
+  caches: RnnCache
+}
+
+/** Gradients of the RNN over the sequence, keyed as in the course. */
+export interface RnnGradients {
+  dx: Tensor
+  da0: Tensor
+  dWax: Tensor
+  dWaa: Tensor
+  dba: Tensor
+}
+
+/** RNN parameters with the course's names. */
+export interface RnnParameters {
+  Wax: Tensor
+  Waa: Tensor
+  Wya: Tensor
+  ba: Tensor
+  by: Tensor
+}
 
 /** A dense float64 array in row-major order. */
 export interface Tensor {

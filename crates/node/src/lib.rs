@@ -3,6 +3,8 @@
 #![deny(clippy::all)]
 
 mod errors;
+mod random;
+mod step_by_step;
 mod tensor;
 
 use napi_derive::napi;
