@@ -14,15 +14,27 @@ export function native(): typeof Binding {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require('../index.js') as typeof Binding
   } catch (cause) {
-    const platform = `${process.platform}-${process.arch}`
+    const pkg = platformPackage()
     const err = new Error(
-      `rnnlab: no native binary for ${platform}. Install the matching platform package ` +
-        `(@rnnlab/binding-${platform}-…, pulled in automatically as an optional dependency unless ` +
-        `optional dependencies were skipped) or build from source with \`npm run build\` ` +
+      `rnnlab: no native binary for ${process.platform}-${process.arch}: install the platform package ` +
+        `${pkg} (an optional dependency of rnnlab: it is skipped by --no-optional / --omit=optional ` +
+        `and must have the same version as rnnlab), or build from source with \`npm run build\` ` +
         `(needs Rust). Cause: ${(cause as Error).message}`,
     )
     ;(err as NodeJS.ErrnoException).code = 'ERR_RNNLAB_NO_BINARY'
     throw err
   }
   return loaded
+}
+
+/** The napi-rs platform package that carries the binary for this machine. */
+export function platformPackage(): string {
+  let abi = ''
+  if (process.platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+    abi = report?.header?.glibcVersionRuntime ? '-gnu' : '-musl'
+  } else if (process.platform === 'win32') {
+    abi = '-msvc'
+  }
+  return `@rnnlab/binding-${process.platform}-${process.arch}${abi}`
 }

@@ -5,5 +5,10 @@
 
 pub mod error;
 pub mod random;
+pub mod activations;
+pub mod rnn;
+pub mod lstm;
+#[doc(hidden)]
+pub mod gradcheck;
 
 pub use error::{CoreError, Result};
