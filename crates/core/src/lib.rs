@@ -5,9 +5,15 @@
 
 pub mod error;
 pub mod random;
+pub mod char_rnn;
+pub mod dinos;
+pub mod checkpoint;
 pub mod activations;
 pub mod rnn;
 pub mod lstm;
+pub mod optim;
+pub mod jazz_model;
+pub mod lm;
 #[doc(hidden)]
 pub mod gradcheck;
 

@@ -1,0 +1,283 @@
+//! Saving and loading character models and training runs as safetensors (the shared
+//! [`Checkpoint`] container, kind `"charlm"`).
+//!
+//! Weights are stored under PyTorch's names — `embedding.weight`, `lstm.weight_ih_l{k}`,
+//! `lstm.weight_hh_l{k}`, `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` (gate order i, f, g, o; `rnn.`
+//! for the vanilla RNN), `output.weight`, `output.bias` — so a file is a valid `state_dict` for
+//! `nn.Embedding` + `nn.LSTM(batch_first=False)` + `nn.Linear` (load with `strict=False` to skip
+//! the training-state tensors). Any safetensors file with those names (e.g. saved from
+//! PyTorch) loads back; the vocabulary comes from the metadata key `vocab` or the caller.
+//!
+//! A training checkpoint adds everything needed to resume bit for bit: Adam moments
+//! (`optim.m.<name>`, `optim.v.<name>`), the step, the RNG state (`rng.key`, `rng.gauss`), the
+//! epoch and batch cursor, the epoch's window order (`train.order`) or the carried hidden
+//! state (`state.h_l{k}`, `state.c_l{k}`), and a fingerprint of the text.
+
+use super::float::LmFloat;
+use super::model::{Cell, CharLm, LmConfig};
+use super::optim::Optimizer;
+use super::trainer::{TrainConfig, Trainer};
+use super::vocab::Vocab;
+use crate::checkpoint::{Checkpoint, Dtype};
+use crate::error::{CoreError, Result};
+use crate::random::{RandomState, RandomStateSnapshot, MT_N};
+
+/// The checkpoint kind of character models.
+pub const KIND: &str = "charlm";
+
+fn put<T: LmFloat>(ckpt: &mut Checkpoint, name: &str, shape: &[usize], data: &[T]) -> Result<()> {
+    if T::DTYPE == "float32" {
+        let v: Vec<f32> = data.iter().map(|x| x.to_f64() as f32).collect();
+        ckpt.put_f32(name, shape, &v)
+    } else {
+        let v: Vec<f64> = data.iter().map(|x| x.to_f64()).collect();
+        ckpt.put_f64(name, shape, &v)
+    }
+}
+
+/// A float tensor of either stored precision, widened to f64.
+fn get_f64(ckpt: &Checkpoint, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
+    let t = ckpt
+        .tensors
+        .get(name)
+        .ok_or_else(|| CoreError::BadFile(format!("checkpoint: missing tensor \"{name}\"")))?;
+    match t.dtype {
+        Dtype::F32 => ckpt.get_f32(name).map(|(s, v)| (s, v.into_iter().map(f64::from).collect())),
+        Dtype::F64 => ckpt.get_f64(name),
+        other => Err(CoreError::BadFile(format!(
+            "checkpoint tensor \"{name}\": expected dtype F32 or F64, got {}",
+            other.name()
+        ))),
+    }
+}
+
+fn get_into<T: LmFloat>(ckpt: &Checkpoint, name: &str, len: usize) -> Result<Vec<T>> {
+    let (shape, v) = get_f64(ckpt, name)?;
+    if v.len() != len {
+        return Err(CoreError::BadFile(format!(
+            "checkpoint tensor \"{name}\": expected {len} values, got {} (shape {shape:?})",
+            v.len()
+        )));
+    }
+    Ok(v.into_iter().map(T::from_f64).collect())
+}
+
+fn json<S: serde::Serialize>(v: &S) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn parse_json<S: serde::de::DeserializeOwned>(ckpt: &Checkpoint, key: &str) -> Result<S> {
+    let raw = ckpt.meta(key)?;
+    serde_json::from_str(raw).map_err(|e| CoreError::BadFile(format!("checkpoint metadata \"{key}\": {e}")))
+}
+
+impl<T: LmFloat> CharLm<T> {
+    /// The model as a checkpoint: weights (in `T`'s precision) plus architecture and vocabulary.
+    pub fn to_checkpoint(&self) -> Result<Checkpoint> {
+        let mut ckpt = Checkpoint::new(KIND);
+        ckpt.set_meta("dtype", T::DTYPE);
+        ckpt.set_meta("config", &json(&self.config));
+        ckpt.set_meta("vocab", &json(&self.vocab.as_string()));
+        for info in &self.tensors {
+            put(&mut ckpt, &info.name, &info.shape, &self.params[info.offset..info.offset + info.len])?;
+        }
+        Ok(ckpt)
+    }
+
+    /// A model from a checkpoint written by [`Self::to_checkpoint`] or from any safetensors
+    /// file holding PyTorch-named weights (architecture inferred from the shapes). `vocab`
+    /// overrides/supplies the vocabulary (its characters in index order).
+    pub fn from_checkpoint(ckpt: &Checkpoint, vocab: Option<&str>) -> Result<Self> {
+        let vocab_str: String = match vocab {
+            Some(v) => v.to_string(),
+            None => parse_json(ckpt, "vocab").map_err(|_| {
+                CoreError::BadFile("checkpoint: no \"vocab\" metadata; pass the vocabulary explicitly".into())
+            })?,
+        };
+        let vocab = Vocab::from_chars(vocab_str.chars().collect())?;
+        let config: LmConfig = match ckpt.metadata.get("config") {
+            Some(_) => parse_json(ckpt, "config")?,
+            None => infer_config(ckpt)?,
+        };
+        let mut model = CharLm::<T>::zeros(config, vocab)?;
+        for t in 0..model.tensors.len() {
+            let info = model.tensors[t].clone();
+            let (shape, values) = get_f64(ckpt, &info.name)?;
+            if shape != info.shape {
+                return Err(CoreError::BadFile(format!(
+                    "checkpoint tensor \"{}\": expected shape {:?}, got {shape:?}",
+                    info.name, info.shape
+                )));
+            }
+            if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(CoreError::NonFinite { name: info.name.clone(), index, value });
+            }
+            for (dst, v) in model.params[info.offset..info.offset + info.len].iter_mut().zip(values) {
+                *dst = T::from_f64(v);
+            }
+        }
+        Ok(model)
+    }
+
+    /// Writes the model atomically to `path` (safetensors).
+    pub fn save(&self, path: &str) -> Result<()> {
+        self.to_checkpoint()?.write_atomic(path)
+    }
+
+    /// Reads a model from a safetensors file (rnnlab's or PyTorch-named weights).
+    pub fn load(path: &str, vocab: Option<&str>) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| CoreError::BadFile(format!("{path}: {e}")))?;
+        let ckpt = Checkpoint::parse_safetensors(&bytes).map_err(|e| CoreError::BadFile(format!("{path}: {e}")))?;
+        Self::from_checkpoint(&ckpt, vocab).map_err(|e| match e {
+            CoreError::BadFile(m) => CoreError::BadFile(format!("{path}: {m}")),
+            other => other,
+        })
+    }
+}
+
+/// The architecture of PyTorch-named weights without rnnlab metadata.
+fn infer_config(ckpt: &Checkpoint) -> Result<LmConfig> {
+    let cell = if ckpt.tensors.contains_key("lstm.weight_hh_l0") {
+        Cell::Lstm
+    } else if ckpt.tensors.contains_key("rnn.weight_hh_l0") {
+        Cell::Rnn
+    } else {
+        return Err(CoreError::BadFile(
+            "checkpoint: no \"lstm.weight_hh_l0\" or \"rnn.weight_hh_l0\" tensor: not a character model".into(),
+        ));
+    };
+    let mut hidden = Vec::new();
+    while let Some(t) = ckpt.tensors.get(&format!("{}.weight_hh_l{}", cell.name(), hidden.len())) {
+        if t.shape.len() != 2 || t.shape[0] != cell.gates() * t.shape[1] {
+            return Err(CoreError::BadFile(format!(
+                "checkpoint tensor \"{}.weight_hh_l{}\": expected shape [{}·H, H], got {:?}",
+                cell.name(),
+                hidden.len(),
+                cell.gates(),
+                t.shape
+            )));
+        }
+        hidden.push(t.shape[1]);
+    }
+    let embedding = ckpt.tensors.get("embedding.weight").map(|t| t.shape.get(1).copied().unwrap_or(0));
+    let dropout = ckpt.metadata.get("dropout").and_then(|d| d.parse().ok()).unwrap_or(0.0);
+    Ok(LmConfig { cell, hidden, embedding, dropout })
+}
+
+/// FNV-1a over the encoded text: resuming on another text is refused.
+fn fingerprint(a: &[u32], b: &[u32]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in a.iter().chain(b) {
+        for byte in x.to_le_bytes() {
+            h ^= byte as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{:016x}:{}", h, a.len() + b.len())
+}
+
+impl<T: LmFloat> Trainer<T> {
+    /// Everything needed to resume exactly: the model checkpoint plus optimizer, RNG, cursor
+    /// and (mid-epoch) the window order or the carried hidden state.
+    pub fn to_checkpoint(&self) -> Result<Checkpoint> {
+        let mut ckpt = self.model.to_checkpoint()?;
+        ckpt.set_meta("train_config", &json(&self.config));
+        ckpt.set_meta("step", &self.opt.step.to_string());
+        ckpt.set_meta("epoch", &self.epoch.to_string());
+        ckpt.set_meta("batch_in_epoch", &self.batch_in_epoch.to_string());
+        ckpt.set_meta("chars", &self.chars.to_string());
+        ckpt.set_meta("text", &fingerprint(&self.train, &self.val));
+        for info in &self.model.tensors {
+            if !self.opt.m.is_empty() {
+                put(&mut ckpt, &format!("optim.m.{}", info.name), &info.shape, &self.opt.m[info.offset..info.offset + info.len])?;
+                put(&mut ckpt, &format!("optim.v.{}", info.name), &info.shape, &self.opt.v[info.offset..info.offset + info.len])?;
+            }
+        }
+        let snap = self.rng.snapshot();
+        ckpt.put_u32("rng.key", &[MT_N], &snap.key)?;
+        ckpt.put_f64("rng.gauss", &[1], &[snap.gauss])?;
+        ckpt.set_meta("rng.pos", &snap.pos.to_string());
+        ckpt.set_meta("rng.has_gauss", &snap.has_gauss.to_string());
+        if self.batch_in_epoch > 0 {
+            if self.config.mode.last_only() {
+                ckpt.put_u32("train.order", &[self.order.len()], &self.order)?;
+            } else {
+                for (k, (h0, c0)) in self.ws.initial_state().iter().enumerate() {
+                    put(&mut ckpt, &format!("state.h_l{k}"), &[h0.len()], h0)?;
+                    if !c0.is_empty() {
+                        put(&mut ckpt, &format!("state.c_l{k}"), &[c0.len()], c0)?;
+                    }
+                }
+            }
+        }
+        Ok(ckpt)
+    }
+
+    /// Resumes a run from [`Self::to_checkpoint`] on the same `text`; training then continues
+    /// exactly as if it had never stopped.
+    pub fn from_checkpoint(ckpt: &Checkpoint, text: &str) -> Result<Self> {
+        ckpt.expect_kind(KIND)?;
+        let config: TrainConfig = parse_json(ckpt, "train_config")?;
+        let model = CharLm::<T>::from_checkpoint(ckpt, None)?;
+        let dtype = ckpt.meta("dtype")?;
+        if dtype != T::DTYPE {
+            return Err(CoreError::BadFile(format!("checkpoint dtype: expected {}, got {dtype}", T::DTYPE)));
+        }
+        let n = model.params.len();
+        let mut tr = Trainer::new(model, text, config.clone())?;
+        if fingerprint(&tr.train, &tr.val) != ckpt.meta("text")? {
+            return Err(CoreError::invalid(
+                "text: differs from the text this checkpoint was trained on (cannot resume exactly)",
+            ));
+        }
+        let mut opt = Optimizer::<T>::new(config.optimizer.clone(), n)?;
+        opt.step = ckpt.meta_parse("step")?;
+        if !opt.m.is_empty() {
+            for info in &tr.model.tensors {
+                let m = get_into::<T>(ckpt, &format!("optim.m.{}", info.name), info.len)?;
+                let v = get_into::<T>(ckpt, &format!("optim.v.{}", info.name), info.len)?;
+                opt.m[info.offset..info.offset + info.len].copy_from_slice(&m);
+                opt.v[info.offset..info.offset + info.len].copy_from_slice(&v);
+            }
+        }
+        tr.opt = opt;
+        let (_, key) = ckpt.get_u32("rng.key")?;
+        let (_, gauss) = ckpt.get_f64("rng.gauss")?;
+        tr.rng = RandomState::from_snapshot(&RandomStateSnapshot {
+            key,
+            pos: ckpt.meta_parse("rng.pos")?,
+            has_gauss: ckpt.meta_parse("rng.has_gauss")?,
+            gauss: gauss.first().copied().unwrap_or(0.0),
+        })?;
+        tr.epoch = ckpt.meta_parse("epoch")?;
+        tr.batch_in_epoch = ckpt.meta_parse("batch_in_epoch")?;
+        tr.chars = ckpt.meta_parse("chars")?;
+        if tr.batch_in_epoch >= tr.batches_per_epoch() {
+            return Err(CoreError::BadFile(format!(
+                "checkpoint batch_in_epoch: expected < {}, got {}",
+                tr.batches_per_epoch(),
+                tr.batch_in_epoch
+            )));
+        }
+        if tr.batch_in_epoch > 0 {
+            if config.mode.last_only() {
+                let (_, order) = ckpt.get_u32("train.order")?;
+                let max = tr.train.len() as u32;
+                if order.len() < tr.batches_per_epoch() as usize * config.batch_size || order.iter().any(|&s| s >= max) {
+                    return Err(CoreError::BadFile("checkpoint tensor \"train.order\": does not fit the text".into()));
+                }
+                tr.order = order;
+            } else {
+                let state = tr.ws.initial_state();
+                let mut restored = Vec::with_capacity(state.len());
+                for (k, (h0, c0)) in state.iter().enumerate() {
+                    let h = get_into::<T>(ckpt, &format!("state.h_l{k}"), h0.len())?;
+                    let c = if c0.is_empty() { Vec::new() } else { get_into::<T>(ckpt, &format!("state.c_l{k}"), c0.len())? };
+                    restored.push((h, c));
+                }
+                tr.ws.set_initial_state(&restored)?;
+            }
+        }
+        Ok(tr)
+    }
+}

@@ -1,0 +1,235 @@
+//! Prompt completion: the prompt primes the state of every layer, then characters are drawn
+//! one at a time (temperature, top-k, or greedy) with numpy's `RandomState`, each fed back as
+//! the next input. One sequence, so the products are matrix–vector loops written to vectorise.
+
+use super::float::LmFloat;
+use super::model::{Cell, CharLm};
+use super::recurrent::{lstm_activations, rnn_activations};
+use crate::error::{CoreError, Result};
+use crate::random::RandomState;
+
+/// How to draw characters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleOptions {
+    /// Characters to generate after the prompt.
+    pub length: usize,
+    /// Softmax temperature; 0 means greedy (argmax).
+    pub temperature: f64,
+    /// Keep only the k most likely characters (0 = all).
+    pub top_k: usize,
+    /// Seed of the `RandomState` used for the draws.
+    pub seed: u32,
+}
+
+/// out += W·x with W given transposed (`wt`: x.len() × out.len(), row-major): a sum of
+/// contiguous axpy's `out += x[c]·Wᵀ[c, :]`, in the order of c — vectorises across the
+/// outputs without horizontal reductions.
+#[inline(always)]
+fn matvec_t_generic<T: LmFloat>(out: &mut [T], wt: &[T], x: &[T]) {
+    let rows = out.len();
+    for (c, &xc) in x.iter().enumerate() {
+        let col = &wt[c * rows..(c + 1) * rows];
+        for (o, &w) in out.iter_mut().zip(col) {
+            *o += xc * w;
+        }
+    }
+}
+
+/// f32 version compiled with AVX-512 (non-generic so the vector features apply; the
+/// arithmetic is the same, so results do not depend on the variant).
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline(never)]
+unsafe fn matvec_t_f32_avx512(out: &mut [f32], wt: &[f32], x: &[f32]) {
+    matvec_t_generic(out, wt, x)
+}
+
+/// out += W·x from Wᵀ, on the widest vector unit available.
+fn matvec_t<T: LmFloat>(out: &mut [T], wt: &[T], x: &[T]) {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: T is f32 (TypeId), so the casts are identities; the CPU has the features.
+        unsafe {
+            let out = std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, out.len());
+            let wt = std::slice::from_raw_parts(wt.as_ptr() as *const f32, wt.len());
+            let x = std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len());
+            return matvec_t_f32_avx512(out, wt, x);
+        }
+    }
+    matvec_t_generic(out, wt, x)
+}
+
+/// Transpose of a row-major (rows × cols) matrix.
+fn transpose<T: LmFloat>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut t = vec![T::ZERO; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = w[r * cols + c];
+        }
+    }
+    t
+}
+
+/// The running state of one sequence through the model (h and c of every layer).
+#[derive(Clone, Debug)]
+pub struct Stepper<'m, T: LmFloat> {
+    model: &'m CharLm<T>,
+    h: Vec<Vec<T>>,
+    c: Vec<Vec<T>>,
+    /// Gate scratch (G·H_max).
+    z: Vec<T>,
+    /// Logits of the last step (V).
+    logits: Vec<T>,
+    /// Transposed weights per layer: W_ihᵀ (I, G·H) and W_hhᵀ (H, G·H); and W_yᵀ (H_last, V).
+    w_ih_t: Vec<Vec<T>>,
+    w_hh_t: Vec<Vec<T>>,
+    w_y_t: Vec<T>,
+    /// Scratch (H_max): previous cell state and tanh(c).
+    c_prev: Vec<T>,
+    tc: Vec<T>,
+}
+
+impl<'m, T: LmFloat> Stepper<'m, T> {
+    /// Zero state.
+    pub fn new(model: &'m CharLm<T>) -> Self {
+        let hs: Vec<usize> = model.layers.iter().map(|l| l.hidden).collect();
+        let g = model.config.cell.gates();
+        Stepper {
+            model,
+            h: hs.iter().map(|&h| vec![T::ZERO; h]).collect(),
+            c: hs.iter().map(|&h| vec![T::ZERO; h]).collect(),
+            z: vec![T::ZERO; g * hs.iter().copied().max().unwrap_or(0)],
+            logits: vec![T::ZERO; model.vocab.len()],
+            w_ih_t: model.layers.iter().map(|l| transpose(model.slot(l.w_ih), g * l.hidden, l.input)).collect(),
+            w_hh_t: model.layers.iter().map(|l| transpose(model.slot(l.w_hh), g * l.hidden, l.hidden)).collect(),
+            w_y_t: transpose(model.slot(model.out_w), model.vocab.len(), *hs.last().unwrap_or(&0)),
+            c_prev: vec![T::ZERO; hs.iter().copied().max().unwrap_or(0)],
+            tc: vec![T::ZERO; hs.iter().copied().max().unwrap_or(0)],
+        }
+    }
+
+    /// Feeds character index `x` (must be < V); returns the logits for the next character.
+    pub fn step(&mut self, x: u32) -> &[T] {
+        let m = self.model;
+        let cell = m.config.cell;
+        let x = x as usize;
+        for (k, l) in m.layers.iter().enumerate() {
+            let gh = cell.gates() * l.hidden;
+            let (b_ih, b_hh) = (m.slot(l.b_ih), m.slot(l.b_hh));
+            let z = &mut self.z[..gh];
+            let (below, rest) = self.h.split_at_mut(k);
+            let h = &mut rest[0];
+            // z = b_ih + b_hh + W_ih·x + W_hh·h
+            for (g, zv) in z.iter_mut().enumerate() {
+                *zv = b_ih[g] + b_hh[g];
+            }
+            let (w_ih_t, w_hh_t) = (&self.w_ih_t[k], &self.w_hh_t[k]);
+            if k == 0 && m.emb.is_none() {
+                // one-hot: a column of W_ih, i.e. a row of W_ihᵀ
+                for (zv, &w) in z.iter_mut().zip(&w_ih_t[x * gh..(x + 1) * gh]) {
+                    *zv += w;
+                }
+            } else if k == 0 {
+                let e = m.slot(m.emb.unwrap_or(0));
+                matvec_t(z, w_ih_t, &e[x * l.input..(x + 1) * l.input]);
+            } else {
+                matvec_t(z, w_ih_t, &below[k - 1]);
+            }
+            matvec_t(z, w_hh_t, h);
+            let hs = l.hidden;
+            // the same (vectorised) activations as training
+            match cell {
+                Cell::Rnn => rnn_activations(&z[..hs], h),
+                Cell::Lstm => {
+                    let c = &mut self.c[k];
+                    let c_prev = &mut self.c_prev[..hs];
+                    c_prev.copy_from_slice(c);
+                    lstm_activations(z, c_prev, c, &mut self.tc[..hs], h, hs);
+                }
+            }
+        }
+        let top = &self.h[m.layers.len() - 1];
+        let b_y = m.slot(m.out_b);
+        self.logits.copy_from_slice(b_y);
+        matvec_t(&mut self.logits, &self.w_y_t, top);
+        &self.logits
+    }
+}
+
+/// The logits after each character of `text` from a zero state ((len, V), f64), e.g. to
+/// compare with another implementation.
+pub fn logits_for<T: LmFloat>(model: &CharLm<T>, text: &str) -> Result<Vec<Vec<f64>>> {
+    let ids = model.vocab.encode(text, "text")?;
+    let mut s = Stepper::new(model);
+    Ok(ids.iter().map(|&x| s.step(x).iter().map(|v| v.to_f64()).collect()).collect())
+}
+
+/// Index of the next character from `logits` under `opts` (`probs` is scratch, length V).
+fn pick<T: LmFloat>(logits: &[T], opts: &SampleOptions, probs: &mut Vec<f64>, rng: &mut RandomState) -> Result<u32> {
+    if opts.temperature == 0.0 || opts.top_k == 1 {
+        let mut best = 0;
+        for (i, v) in logits.iter().enumerate() {
+            if *v > logits[best] {
+                best = i;
+            }
+        }
+        return Ok(best as u32);
+    }
+    let inv_t = 1.0 / opts.temperature;
+    probs.clear();
+    probs.extend(logits.iter().map(|v| v.to_f64() * inv_t));
+    if opts.top_k > 0 && opts.top_k < probs.len() {
+        // keep the k largest (ties: lower index first)
+        let mut idx: Vec<usize> = (0..probs.len()).collect();
+        idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+        for &i in &idx[opts.top_k..] {
+            probs[i] = f64::NEG_INFINITY;
+        }
+    }
+    let max = probs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for p in probs.iter_mut() {
+        *p = (*p - max).exp();
+        sum += *p;
+    }
+    for p in probs.iter_mut() {
+        *p /= sum;
+    }
+    Ok(rng.choice_p(probs)? as u32)
+}
+
+/// Validates sampling options.
+pub fn validate_options(opts: &SampleOptions) -> Result<()> {
+    if !(opts.temperature.is_finite() && opts.temperature >= 0.0) {
+        return Err(CoreError::invalid(format!("temperature: expected a finite number >= 0, got {}", opts.temperature)));
+    }
+    if opts.length > 10_000_000 {
+        return Err(CoreError::invalid(format!("length: expected <= 10000000, got {}", opts.length)));
+    }
+    Ok(())
+}
+
+/// Completes `prompt` with `opts.length` characters (returned without the prompt). An empty
+/// prompt starts from `'\n'` if the vocabulary has it, else from its first character.
+/// Characters of the prompt outside the vocabulary give an error naming them.
+pub fn generate<T: LmFloat>(model: &CharLm<T>, prompt: &str, opts: &SampleOptions) -> Result<String> {
+    validate_options(opts)?;
+    let mut ids = model.vocab.encode(prompt, "prompt")?;
+    if ids.is_empty() {
+        ids.push(model.vocab.get('\n').unwrap_or(0));
+    }
+    let mut rng = RandomState::new(opts.seed);
+    let mut stepper = Stepper::new(model);
+    for &x in &ids[..ids.len() - 1] {
+        stepper.step(x);
+    }
+    let mut x = ids[ids.len() - 1];
+    let mut out = Vec::with_capacity(opts.length);
+    let mut probs = Vec::with_capacity(model.vocab.len());
+    for _ in 0..opts.length {
+        let logits = stepper.step(x);
+        x = pick(logits, opts, &mut probs, &mut rng)?;
+        out.push(x);
+    }
+    Ok(model.vocab.decode(&out))
+}

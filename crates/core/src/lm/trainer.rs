@@ -1,0 +1,321 @@
+//! Mini-batch training of a [`CharLm`]: batches from a text in either mode, forward/backward,
+//! clipping, the optimizer step, validation, and a state that resumes exactly.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::batches::{fill_windows, window_starts, Mode, Streams};
+use super::float::LmFloat;
+use super::model::CharLm;
+use super::network::{backward, forward, Workspace};
+use super::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig};
+use crate::error::{CoreError, Result};
+use crate::random::RandomState;
+
+/// Training hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Windows (many-to-one) or truncated BPTT (many-to-many).
+    pub mode: Mode,
+    /// Sequences per mini-batch (B).
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    pub clip: Clip,
+    /// Fraction of the text (its end) held out for validation, 0 ≤ f < 1.
+    pub validation: f64,
+    /// Seed of the training generator (window shuffling and dropout masks).
+    pub seed: u32,
+}
+
+impl TrainConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        self.mode.validate()?;
+        self.optimizer.validate()?;
+        if self.batch_size == 0 || self.batch_size > 1 << 20 {
+            return Err(CoreError::invalid(format!("batchSize: expected 1..=1048576, got {}", self.batch_size)));
+        }
+        if !(0.0..1.0).contains(&self.validation) {
+            return Err(CoreError::invalid(format!("validation: expected 0 <= f < 1, got {}", self.validation)));
+        }
+        for (name, v) in [("clip.value", self.clip.value), ("clip.norm", self.clip.norm)] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(CoreError::invalid(format!("{name}: expected a finite number > 0, got {v}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a call to [`Trainer::run`] did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Progress {
+    /// Optimizer steps so far (all calls).
+    pub step: u64,
+    /// Completed epochs.
+    pub epoch: u64,
+    /// Batches done in the current epoch.
+    pub batch_in_epoch: u64,
+    /// Batches per epoch.
+    pub batches_per_epoch: u64,
+    /// Mean training loss (nats/char) over the batches of this call (NaN if none ran).
+    pub loss: f64,
+    /// Batches run by this call.
+    pub batches: u64,
+    /// Input characters processed so far (T·B per batch).
+    pub chars: u64,
+    /// Whether this call finished an epoch (it then stops).
+    pub epoch_end: bool,
+    /// Validation loss (nats/char), computed when an epoch ends and validation is on.
+    pub val_loss: Option<f64>,
+    /// Whether the cancel flag stopped the call.
+    pub cancelled: bool,
+}
+
+/// A training run in progress.
+#[derive(Debug)]
+pub struct Trainer<T: LmFloat> {
+    pub(crate) model: CharLm<T>,
+    pub(crate) config: TrainConfig,
+    pub(crate) opt: Optimizer<T>,
+    pub(crate) rng: RandomState,
+    pub(crate) train: Vec<u32>,
+    pub(crate) val: Vec<u32>,
+    pub(crate) ws: Workspace<T>,
+    /// Completed epochs.
+    pub(crate) epoch: u64,
+    /// Batches done in the current epoch (0 = the epoch has not started).
+    pub(crate) batch_in_epoch: u64,
+    /// Window order of the current epoch (windows mode).
+    pub(crate) order: Vec<u32>,
+    pub(crate) chars: u64,
+    /// Scratch for the current batch (T·B) and its targets.
+    batch_inputs: Vec<u32>,
+    batch_targets: Vec<u32>,
+}
+
+impl<T: LmFloat> Trainer<T> {
+    /// A trainer for `model` on `text` (every character must be in the model's vocabulary).
+    pub fn new(model: CharLm<T>, text: &str, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        let data = model.vocab.encode(text, "text")?;
+        let n_val = (data.len() as f64 * config.validation).round() as usize;
+        let (train, val) = data.split_at(data.len() - n_val);
+        let t_len = config.mode.t_len();
+        let bsz = config.batch_size;
+        let batches = match config.mode {
+            Mode::Windows { window, stride } => window_starts(train.len(), window, stride).len() / bsz,
+            Mode::Tbptt { seq_len } => Streams::new(train.len(), bsz, seq_len).map_or(0, |s| s.chunks()),
+        };
+        if batches == 0 {
+            return Err(CoreError::invalid(format!(
+                "text: {} training characters do not fill one batch of {bsz} sequences of {t_len} (lower batchSize/seqLength or validation)",
+                train.len()
+            )));
+        }
+        let ws = Workspace::new(&model, t_len, bsz, config.mode.last_only())?;
+        let opt = Optimizer::new(config.optimizer.clone(), model.params.len())?;
+        let n_targets = if config.mode.last_only() { bsz } else { t_len * bsz };
+        Ok(Trainer {
+            rng: RandomState::new(config.seed),
+            model,
+            opt,
+            train: train.to_vec(),
+            val: val.to_vec(),
+            ws,
+            config,
+            epoch: 0,
+            batch_in_epoch: 0,
+            order: Vec::new(),
+            chars: 0,
+            batch_inputs: vec![0; t_len * bsz],
+            batch_targets: vec![0; n_targets],
+        })
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &CharLm<T> {
+        &self.model
+    }
+
+    /// The training configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Optimizer steps so far.
+    pub fn step_count(&self) -> u64 {
+        self.opt.step
+    }
+
+    /// Completed epochs.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Characters in the training and validation parts.
+    pub fn split_sizes(&self) -> (usize, usize) {
+        (self.train.len(), self.val.len())
+    }
+
+    /// Mini-batches per epoch.
+    pub fn batches_per_epoch(&self) -> u64 {
+        let bsz = self.config.batch_size;
+        (match self.config.mode {
+            Mode::Windows { window, stride } => window_starts(self.train.len(), window, stride).len() / bsz,
+            Mode::Tbptt { seq_len } => Streams::new(self.train.len(), bsz, seq_len).map_or(0, |s| s.chunks()),
+        }) as u64
+    }
+
+    fn begin_epoch(&mut self) {
+        match self.config.mode {
+            Mode::Windows { window, stride } => {
+                self.order = window_starts(self.train.len(), window, stride);
+                self.rng.shuffle(&mut self.order);
+            }
+            Mode::Tbptt { .. } => self.ws.reset_state(),
+        }
+    }
+
+    /// One mini-batch: forward, backward, clip, update. Returns the batch loss (nats/char).
+    pub fn step(&mut self) -> Result<f64> {
+        if self.batch_in_epoch == 0 {
+            self.begin_epoch();
+        }
+        let j = self.batch_in_epoch as usize;
+        let bsz = self.config.batch_size;
+        let t_len = self.config.mode.t_len();
+        let (inputs, targets) = (&mut self.batch_inputs, &mut self.batch_targets);
+        match self.config.mode {
+            Mode::Windows { window, .. } => {
+                fill_windows(&self.train, &self.order[j * bsz..(j + 1) * bsz], window, inputs, targets)
+            }
+            Mode::Tbptt { seq_len } => {
+                let s = Streams::new(self.train.len(), bsz, seq_len).ok_or_else(|| CoreError::invalid("text too short"))?;
+                s.fill(&self.train, j, inputs, targets);
+            }
+        }
+        let v = self.model.vocab.len();
+        self.ws.set_batch(&self.batch_inputs, &self.batch_targets, v)?;
+        if self.config.mode.last_only() {
+            // each window starts from a zero state; in BPTT mode the chunk continues the last one
+            self.ws.reset_state();
+        }
+        let loss = forward(&self.model, &mut self.ws, true, Some(&mut self.rng));
+        if !loss.is_finite() {
+            return Err(CoreError::Diverged(format!(
+                "training loss became {loss} at step {} (lower lr or clip gradients)",
+                self.opt.step
+            )));
+        }
+        backward(&self.model, &mut self.ws);
+        if !self.config.mode.last_only() {
+            self.ws.carry_state();
+        }
+        clip_gradients(&mut self.ws.grads, &self.config.clip);
+        self.opt.update(&mut self.model.params, &self.ws.grads);
+        self.chars += (t_len * bsz) as u64;
+        self.batch_in_epoch += 1;
+        if self.batch_in_epoch >= self.batches_per_epoch() {
+            self.epoch += 1;
+            self.batch_in_epoch = 0;
+        }
+        Ok(loss)
+    }
+
+    /// Runs up to `max_batches` mini-batches, stopping early at the end of an epoch (then
+    /// validating), after `max_seconds`, or when `cancel` is set (checked between batches).
+    pub fn run(&mut self, max_batches: u64, max_seconds: Option<f64>, cancel: &AtomicBool) -> Result<Progress> {
+        let start = Instant::now();
+        let (mut sum, mut batches) = (0.0, 0u64);
+        let mut epoch_end = false;
+        let mut cancelled = false;
+        while batches < max_batches {
+            if cancel.load(Ordering::Relaxed) {
+                cancelled = true;
+                break;
+            }
+            if let Some(s) = max_seconds {
+                if batches > 0 && start.elapsed().as_secs_f64() >= s {
+                    break;
+                }
+            }
+            let epoch_before = self.epoch;
+            sum += self.step()?;
+            batches += 1;
+            if self.epoch != epoch_before {
+                epoch_end = true;
+                break;
+            }
+        }
+        let val_loss = if epoch_end && !self.val.is_empty() { self.validate()? } else { None };
+        Ok(Progress {
+            step: self.opt.step,
+            epoch: self.epoch,
+            batch_in_epoch: self.batch_in_epoch,
+            batches_per_epoch: self.batches_per_epoch(),
+            loss: if batches > 0 { sum / batches as f64 } else { f64::NAN },
+            batches,
+            chars: self.chars,
+            epoch_end,
+            val_loss,
+            cancelled,
+        })
+    }
+
+    /// Mean loss (nats/char, dropout off) on the validation part, in the training mode's form
+    /// (next character after each window, or every next character with carried state);
+    /// `None` when the validation part is too short for one sequence.
+    pub fn validate(&self) -> Result<Option<f64>> {
+        validation_loss(&self.model, &self.val, &self.config)
+    }
+}
+
+/// Mean loss of `model` on `data` in the form of `config.mode` (see [`Trainer::validate`]).
+pub fn validation_loss<T: LmFloat>(model: &CharLm<T>, data: &[u32], config: &TrainConfig) -> Result<Option<f64>> {
+    let bsz = config.batch_size;
+    let (mut total, mut count) = (0.0f64, 0usize);
+    match config.mode {
+        Mode::Windows { window, stride } => {
+            let starts = window_starts(data.len(), window, stride);
+            if starts.is_empty() {
+                return Ok(None);
+            }
+            let mut ws: Option<Workspace<T>> = None;
+            for chunk in starts.chunks(bsz) {
+                let b = chunk.len();
+                if ws.as_ref().map(|w| w.batch()) != Some(b) {
+                    ws = Some(Workspace::new(model, window, b, true)?);
+                }
+                let w = ws.as_mut().expect("workspace just created");
+                let mut inputs = vec![0u32; window * b];
+                let mut targets = vec![0u32; b];
+                fill_windows(data, chunk, window, &mut inputs, &mut targets);
+                w.set_batch(&inputs, &targets, model.vocab.len())?;
+                w.reset_state();
+                total += forward(model, w, false, None) * b as f64;
+                count += b;
+            }
+        }
+        Mode::Tbptt { seq_len } => {
+            let b = bsz.min(data.len().saturating_sub(1) / (seq_len + 1)).max(1);
+            let Some(s) = Streams::new(data.len(), b, seq_len) else { return Ok(None) };
+            let mut w = Workspace::new(model, seq_len, b, false)?;
+            let mut inputs = vec![0u32; seq_len * b];
+            let mut targets = vec![0u32; seq_len * b];
+            w.reset_state();
+            for j in 0..s.chunks() {
+                s.fill(data, j, &mut inputs, &mut targets);
+                w.set_batch(&inputs, &targets, model.vocab.len())?;
+                total += forward(model, &mut w, false, None) * (seq_len * b) as f64;
+                count += seq_len * b;
+                w.carry_state();
+            }
+        }
+    }
+    Ok(Some(total / count as f64))
+}

@@ -1,0 +1,173 @@
+//! The jazz djmodel: finite-difference check of the full-model gradients, training lowers the
+//! loss, determinism for a seed, the inference loop and error cases.
+
+use rnnlab_core::jazz_model::{pick_value, JazzBatch, JazzModel};
+use rnnlab_core::optim::Adam;
+use rnnlab_core::random::RandomState;
+
+/// A small corpus with structure (a repeating pattern plus noise) over `n_values` values.
+fn toy_corpus(n_values: usize, len: usize, seed: u32) -> Vec<usize> {
+    let mut rng = RandomState::new(seed);
+    (0..len)
+        .map(|k| if rng.random_sample() < 0.8 { (k * 3) % n_values } else { rng.choice(n_values).unwrap() })
+        .collect()
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let (n_values, n_a, t_x, m) = (7, 5, 6, 4);
+    let corpus = toy_corpus(n_values, 40, 3);
+    let batch = JazzBatch::windows(&corpus, n_values, m, t_x, 1).unwrap();
+    let mut model = JazzModel::new(n_values, n_a, 2).unwrap();
+    // Make the biases non-trivial so every gradient entry is exercised.
+    let mut rng = RandomState::new(9);
+    model.b.mapv_inplace(|v| v + 0.3 * (rng.random_sample() - 0.5));
+    model.by.mapv_inplace(|v| v + 0.3 * (rng.random_sample() - 0.5));
+    let (_, g) = model.loss_and_gradients(&batch).unwrap();
+    let analytic: Vec<Vec<f64>> = vec![
+        g.dwx.iter().cloned().collect(),
+        g.dwa.iter().cloned().collect(),
+        g.db.to_vec(),
+        g.dwy.iter().cloned().collect(),
+        g.dby.to_vec(),
+    ];
+    let names = ["wx", "wa", "b", "wy", "by"];
+    let eps = 1e-5;
+    let (mut num_sq, mut diff_sq, mut ana_sq) = (0.0, 0.0, 0.0);
+    for k in 0..5 {
+        for j in 0..analytic[k].len() {
+            let orig = model.params_mut()[k][j];
+            model.params_mut()[k][j] = orig + eps;
+            let plus = model.evaluate(&batch).unwrap().loss;
+            model.params_mut()[k][j] = orig - eps;
+            let minus = model.evaluate(&batch).unwrap().loss;
+            model.params_mut()[k][j] = orig;
+            let numeric = (plus - minus) / (2.0 * eps);
+            let a = analytic[k][j];
+            // entry-wise: absolute agreement for tiny entries, relative for the rest
+            assert!((numeric - a).abs() <= 1e-7 + 1e-5 * a.abs(), "{}[{j}]: numeric {numeric} vs analytic {a}", names[k]);
+            num_sq += numeric * numeric;
+            ana_sq += a * a;
+            diff_sq += (numeric - a) * (numeric - a);
+        }
+    }
+    // The course's gradient-check measure: ||num − ana|| / (||num|| + ||ana||)
+    let rel = diff_sq.sqrt() / (num_sq.sqrt() + ana_sq.sqrt());
+    assert!(rel < 1e-6, "relative error {rel}");
+    // dWx rows of values never used as input stay zero.
+    let used: std::collections::HashSet<usize> = batch.x.iter().flatten().cloned().collect();
+    for v in 0..n_values {
+        if !used.contains(&v) {
+            assert!(g.dwx.row(v).iter().all(|&d| d == 0.0));
+        }
+    }
+}
+
+#[test]
+fn training_lowers_the_loss_and_is_deterministic() {
+    let (n_values, n_a, t_x, m) = (12, 16, 10, 20);
+    let corpus = toy_corpus(n_values, 200, 5);
+    let batch = JazzBatch::windows(&corpus, n_values, m, t_x, 0).unwrap();
+    let run = || {
+        let mut model = JazzModel::new(n_values, n_a, 1).unwrap();
+        let mut adam = Adam::course();
+        let hist = model.fit(&batch, 60, &mut adam, |_, _| true).unwrap();
+        (model, hist, adam)
+    };
+    let (model, hist, adam) = run();
+    assert_eq!(hist.len(), 60);
+    assert_eq!(adam.iterations, 60);
+    // initial loss ≈ T_x · ln(n_values) for near-uniform outputs
+    let uniform = t_x as f64 * (n_values as f64).ln();
+    assert!((hist[0].loss - uniform).abs() < 0.15 * uniform, "first loss {} vs {uniform}", hist[0].loss);
+    let last = hist.last().unwrap();
+    assert!(last.loss < 0.6 * hist[0].loss, "loss {} -> {}", hist[0].loss, last.loss);
+    assert!(last.accuracy > hist[0].accuracy + 0.3, "accuracy {} -> {}", hist[0].accuracy, last.accuracy);
+    // evaluate() agrees with the last update having helped
+    assert!(model.evaluate(&batch).unwrap().loss < last.loss);
+    let (model2, hist2, _) = run();
+    assert_eq!(model, model2);
+    assert_eq!(hist, hist2);
+}
+
+#[test]
+fn fit_stops_when_the_callback_says_so() {
+    let corpus = toy_corpus(6, 50, 1);
+    let batch = JazzBatch::windows(&corpus, 6, 5, 8, 0).unwrap();
+    let mut model = JazzModel::new(6, 4, 0).unwrap();
+    let mut adam = Adam::course();
+    let hist = model.fit(&batch, 100, &mut adam, |epoch, _| epoch < 2).unwrap();
+    assert_eq!(hist.len(), 3);
+}
+
+#[test]
+fn windows_follow_the_course_layout() {
+    let corpus: Vec<usize> = (0..50).map(|k| k % 10).collect();
+    let b = JazzBatch::windows(&corpus, 10, 60, 30, 7).unwrap();
+    assert_eq!((b.m, b.t_x, b.x.len(), b.y.len()), (60, 30, 1800, 1800));
+    for i in 0..60 {
+        assert_eq!(b.x[i * 30], None, "first input is the zero vector");
+        for t in 1..30 {
+            // y is x shifted by one: y⟨t−1⟩ = x⟨t⟩, and consecutive corpus values
+            assert_eq!(Some(b.y[i * 30 + t - 1]), b.x[i * 30 + t]);
+            assert_eq!(b.y[i * 30 + t], (b.y[i * 30 + t - 1] + 1) % 10);
+        }
+    }
+    assert!(JazzBatch::windows(&corpus[..30], 10, 60, 30, 7).is_err());
+    assert!(JazzBatch::windows(&[0, 1, 99, 2], 10, 1, 2, 0).is_err());
+}
+
+#[test]
+fn inference_feeds_back_and_is_seeded() {
+    let corpus = toy_corpus(9, 120, 2);
+    let batch = JazzBatch::windows(&corpus, 9, 30, 12, 0).unwrap();
+    let mut model = JazzModel::new(9, 12, 4).unwrap();
+    model.fit(&batch, 80, &mut Adam::course(), |_, _| true).unwrap();
+    let greedy = model.predict_and_sample(50, 0.0, 0).unwrap();
+    assert_eq!(greedy.len(), 50);
+    assert_eq!(greedy, model.predict_and_sample(50, 0.0, 123).unwrap(), "argmax ignores the seed");
+    // Step by step equals the whole loop, and each step's pick is the argmax of its softmax.
+    let mut state = model.zero_state();
+    for &v in &greedy {
+        let p = model.step_probs(&mut state).unwrap();
+        let best = (0..9).max_by(|&a, &b| p[a].partial_cmp(&p[b]).unwrap()).unwrap();
+        assert_eq!(best, v);
+        assert!((p.sum() - 1.0).abs() < 1e-12);
+        state.x = Some(v);
+    }
+    let s1 = model.predict_and_sample(50, 1.0, 5).unwrap();
+    assert_eq!(s1, model.predict_and_sample(50, 1.0, 5).unwrap());
+    assert_ne!(s1, model.predict_and_sample(50, 1.0, 6).unwrap());
+    assert!(s1.iter().all(|&v| v < 9));
+}
+
+#[test]
+fn pick_value_temperature() {
+    let mut rng = RandomState::new(0);
+    assert_eq!(pick_value(&[0.1, 0.7, 0.2], 0.0, &mut rng).unwrap(), 1);
+    // a very low temperature concentrates all mass on the mode
+    for _ in 0..20 {
+        assert_eq!(pick_value(&[0.1, 0.7, 0.2], 0.01, &mut rng).unwrap(), 1);
+    }
+    // T = 1 reproduces p: frequencies close to p
+    let mut counts = [0usize; 3];
+    for _ in 0..20000 {
+        counts[pick_value(&[0.1, 0.7, 0.2], 1.0, &mut rng).unwrap()] += 1;
+    }
+    assert!((counts[0] as f64 / 20000.0 - 0.1).abs() < 0.01, "{counts:?}");
+    assert!(pick_value(&[0.5, 0.5], -1.0, &mut rng).is_err());
+    assert!(pick_value(&[0.5, 0.5], f64::NAN, &mut rng).is_err());
+}
+
+#[test]
+fn bad_shapes_are_errors_not_panics() {
+    let model = JazzModel::new(5, 3, 0).unwrap();
+    let bad = JazzBatch { m: 2, t_x: 3, x: vec![None; 5], y: vec![0; 6] };
+    assert!(model.evaluate(&bad).unwrap_err().to_string().contains("batch.x"));
+    let bad = JazzBatch { m: 1, t_x: 2, x: vec![None, Some(5)], y: vec![0, 1] };
+    assert!(model.evaluate(&bad).unwrap_err().to_string().contains("n_values = 5"));
+    assert!(JazzModel::new(1, 3, 0).is_err());
+    let mut state = model.zero_state();
+    state.x = Some(7);
+    assert!(model.step_probs(&mut state).is_err());
+}
