@@ -9,11 +9,119 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** What `lstmBackward` needs from `lstmForward` (opaque). */
-export declare class LstmCache {}
+/** The character language model (native part of `CharLanguageModel`). */
+export declare class NativeCharLm {
+  /** A freshly initialised model. */
+  constructor(options: LmModelOptions)
+  /**
+   * Loads a model from a safetensors file (rnnlab's, or PyTorch-named weights with `vocab`).
+   * `dtype` defaults to the file's own precision.
+   */
+  static load(path: string, vocab?: string | undefined | null, dtype?: string | undefined | null): NativeCharLm
+  /** Architecture, dtype and vocabulary. */
+  get info(): LmInfo
+  /** Starts (or restarts) training on `text` with fresh optimizer state. */
+  startTraining(text: string, options: LmTrainOptions): void
+  /** Resumes training from a checkpoint written by `saveCheckpoint`, on the same `text`. */
+  static resume(path: string, text: string): NativeCharLm
+  /** Whether a training run is in progress (started and not finished). */
+  get training(): boolean
+  /** Completed epochs of the current training run (0 when none). */
+  get epochsDone(): number
+  /**
+   * Runs up to `maxBatches` mini-batches off the JS thread, stopping at an epoch end (with
+   * validation), after `maxSeconds`, or on `cancel()`.
+   */
+  train(maxBatches: number, maxSeconds: number): Promise<LmProgress>
+  /**
+   * Validation loss (nats/char, dropout off) of the current training run, or null when
+   * validation is off or the held-out part is shorter than one sequence.
+   */
+  validate(): number | null
+  /** Asks a running chunk to stop after its current batch. */
+  cancel(): void
+  /** Writes the full training state (weights, Adam moments, RNG, cursor) atomically. */
+  saveCheckpoint(path: string): void
+  /** Ends the training run (drops optimizer state), keeping the trained weights. */
+  finishTraining(): void
+  /** Writes the weights (safetensors, PyTorch names, with architecture and vocabulary). */
+  save(path: string): void
+  /** Completes `prompt` with `length` sampled characters (temperature 0 = greedy). */
+  generate(prompt: string, length: number, temperature: number, topK: number, seed: number): string
+  /** Logits after each character of `text` from a zero state, flattened (len × V). */
+  logits(text: string): Array<number>
+}
 
-/** What `lstmCellBackward` needs from `lstmCellForward` (opaque). */
-export declare class LstmCellCache {}
+/**
+ * The course's djmodel (one LSTM cell shared over T_x steps + Dense softmax) with its
+ * training windows and its Adam optimizer.
+ */
+export declare class NativeJazzModel {
+  /**
+   * Builds the model and the training set: `m` windows of `tX` values drawn from `corpus`
+   * (value indices < `nValues`) with `RandomState(seed)`; weights initialised from
+   * `RandomState(seed)` (Glorot-uniform, see the core docs). Adam: lr 0.01, β 0.9/0.999, decay 0.01.
+   */
+  constructor(corpus: Array<number>, nValues: number, nA: number, tX: number, m: number, seed: number)
+  /** Trains `epochs` more full-batch epochs off the JS thread. */
+  fit(epochs: number): Promise<JazzFitReport>
+  /** Asks a running `fit` to stop after its current epoch. */
+  cancel(): void
+  /** Epochs trained so far. */
+  get epochsDone(): number
+  /**
+   * The course's `predict_and_sample`: `tY` steps from zero x, a, c; argmax when
+   * `temperature` is 0, else sampling from p^(1/T) with `RandomState(seed)`.
+   */
+  predictAndSample(tY: number, temperature: number, seed: number): Array<number>
+  /** A step-by-step inference loop over a snapshot of the current weights. */
+  sampler(temperature: number, seed: number): NativeJazzSampler
+}
+
+/**
+ * The inference loop of the course (`music_inference_model`): each `next()` runs the cell
+ * once, picks a value and feeds its one-hot back.
+ */
+export declare class NativeJazzSampler {
+  /** The next value index. */
+  next(): number
+}
+
+/**
+ * The course's Dinosaurus training loop, resumable: parameters, carried hidden state,
+ * shuffled examples, iteration and smoothed loss.
+ */
+export declare class NativeNameTrainer {
+  /**
+   * A trainer as the course starts it: `vocabulary` lists the characters in index order
+   * (it must contain `'
+  '`), `examples` the names as indices in file order (shuffled here).
+   */
+  constructor(vocabulary: string, examples: Array<Uint32Array>, options: NameTrainerOptions)
+  /** Loads a checkpoint written by `save`. */
+  static load(path: string): NativeNameTrainer
+  /** Writes a checkpoint atomically (temp file + rename). */
+  save(path: string): void
+  /** Runs `iterations` more course iterations off the JS thread. */
+  run(iterations: number): Promise<NameRunReport>
+  /** Asks a running chunk to stop after its current iteration. */
+  cancel(): void
+  /** Iterations done so far (the next iteration's `j`). */
+  get iteration(): number
+  /** The course's smoothed loss. */
+  get smoothedLoss(): number
+  /** Hidden size n_a. */
+  get hidden(): number
+  /** The vocabulary in index order. */
+  get vocabulary(): string
+  /** A copy of the parameters. */
+  parameters(): CharRnnParameters
+  /** The course's `sample(parameters, char_to_ix, seed)`: indices ending with `'
+  '`. */
+  sampleCourse(seed: number): Uint32Array
+  /** `count` names sampled in parallel; name k from its own generator seeded `seed + k`. */
+  sample(options: NameSampleOptions): Array<Uint32Array>
+}
 
 /** numpy-compatible random numbers: the same seed gives numpy's exact values. */
 export declare class NativeRandomState {
@@ -40,20 +148,156 @@ export declare class NativeRandomState {
   setState(state: RandomStateSnapshotJs): void
 }
 
-/** What `rnnBackward` needs from `rnnForward` (opaque). */
-export declare class RnnCache {}
+/** Gradients of the character-level RNN, keyed as the course. */
+export interface CharRnnGradientRecord {
+  dWax: Tensor
+  dWaa: Tensor
+  dWya: Tensor
+  db: Tensor
+  dby: Tensor
+}
 
-/** What `rnnCellBackward` needs from `rnnCellForward` (opaque). */
-export declare class RnnCellCache {}
+/** The character-level RNN's parameters, keyed as the course's Dinosaurus notebook. */
+export interface CharRnnParameters {
+  Wax: Tensor
+  Waa: Tensor
+  Wya: Tensor
+  b: Tensor
+  by: Tensor
+}
+
+/**
+ * The course's `clip(gradients, maxValue)`: every gradient clipped element-wise to
+ * `[-maxValue, maxValue]`. Returns new tensors; the inputs are untouched.
+ */
+export declare function clip(gradients: CharRnnGradientRecord, maxValue: number): CharRnnGradientRecord
+
+/**
+ * The course's `initialize_parameters(n_a, n_x, n_y)`: `np.random.seed(1)` (or `seed`),
+ * then `Wax, Waa, Wya = randn·0.01` in that order and zero biases.
+ */
+export declare function initializeParameters(nA: number, nX: number, nY: number, seed?: number | undefined | null): CharRnnParameters
+
+/**
+ * Result of one `fit` chunk. Errors come back as `errorCode`/`errorMessage` (the TS layer
+ * throws them), so the core's stable codes survive the async boundary.
+ */
+export interface JazzFitReport {
+  /** Loss of every epoch of this chunk (before its update, as Keras prints). */
+  loss: Array<number>
+  /** Accuracy of every epoch of this chunk. */
+  accuracy: Array<number>
+  /** Epochs done since the model was made. */
+  epochsDone: number
+  /** True when `cancel()` stopped the chunk early. */
+  cancelled: boolean
+  errorCode?: string
+  errorMessage?: string
+}
+
+/** Description of a model. */
+export interface LmInfo {
+  cell: string
+  hidden: Array<number>
+  embedding?: number
+  dropout: number
+  dtype: string
+  vocab: string
+  numParams: number
+}
+
+/** Architecture of a new model. */
+export interface LmModelOptions {
+  /** "lstm" or "rnn". */
+  cell: string
+  /** Hidden size of each layer, bottom first. */
+  hidden: Array<number>
+  /** Embedding width; absent or 0 for one-hot input. */
+  embedding?: number
+  /** Dropout probability after every recurrent layer during training. */
+  dropout: number
+  /** "float32" (default) or "float64". */
+  dtype?: string
+  /** The vocabulary: its characters in index order (e.g. the sorted unique characters of the text). */
+  vocab: string
+  /** Seed of the initial weights. */
+  seed: number
+}
+
+/** One training chunk's report. */
+export interface LmProgress {
+  step: number
+  epoch: number
+  batchInEpoch: number
+  batchesPerEpoch: number
+  /** Mean training loss of the chunk (nats/char; NaN if no batch ran). */
+  loss: number
+  batches: number
+  /** Input characters processed so far. */
+  chars: number
+  epochEnd: boolean
+  /** Validation loss at an epoch end (nats/char). */
+  valLoss?: number
+  cancelled: boolean
+}
+
+/** Training options (validated again by the core). */
+export interface LmTrainOptions {
+  /** "tbptt" (many-to-many, state carried) or "windows" (many-to-one, the course's model). */
+  mode: string
+  /** Steps per sequence (window length in "windows" mode). */
+  seqLength: number
+  /** Window stride ("windows" mode). */
+  stride: number
+  batchSize: number
+  /** "adam" or "sgd". */
+  optimizer: string
+  lr: number
+  /** Keras-style decay: rate lr/(1 + decay·step). */
+  decay: number
+  clipValue?: number
+  clipNorm?: number
+  /** Fraction of the text (its end) held out. */
+  validation: number
+  /** Seed of shuffling and dropout. */
+  seed: number
+}
 
 /**
  * True backpropagation through time for the LSTM from `da` (n_a, m, T_x): unlike the
  * course's own code, the gradient flowing back from step t+1 is added at every step.
  */
-export declare function lstmBackward(da: Tensor, caches: LstmCache): LstmGradients
+export declare function lstmBackward(da: Tensor, caches: LstmCacheData): LstmGradients
+
+/** What `lstmBackward` needs from `lstmForward`: inputs, states and gates of every step, parameters. */
+export interface LstmCacheData {
+  x: Tensor
+  a0: Tensor
+  a: Tensor
+  c: Tensor
+  ft: Tensor
+  it: Tensor
+  cct: Tensor
+  ot: Tensor
+  parameters: LstmParameters
+}
 
 /** Backward through one LSTM step from `da_next` and `dc_next` (both (n_a, m)). */
-export declare function lstmCellBackward(daNext: Tensor, dcNext: Tensor, cache: LstmCellCache): LstmCellGradients
+export declare function lstmCellBackward(daNext: Tensor, dcNext: Tensor, cache: LstmCellCacheData): LstmCellGradients
+
+/** What `lstmCellBackward` needs from `lstmCellForward`: states, gates, input, parameters. */
+export interface LstmCellCacheData {
+  a_next: Tensor
+  c_next: Tensor
+  a_prev: Tensor
+  c_prev: Tensor
+  ft: Tensor
+  it: Tensor
+  cct: Tensor
+  ot: Tensor
+  xt: Tensor
+  parameters: LstmParameters
+}
 
 /** One LSTM step with `concat = [a_prev; xt]`: forget/update/output gates, candidate, new cell and hidden state. */
 export declare function lstmCellForward(xt: Tensor, aPrev: Tensor, cPrev: Tensor, parameters: LstmParameters): LstmCellForwardResult
@@ -62,7 +306,7 @@ export interface LstmCellForwardResult {
   a_next: Tensor
   c_next: Tensor
   yt_pred: Tensor
-  cache: LstmCellCache
+  cache: LstmCellCacheData
 }
 
 /** Gradients of one LSTM step, keyed as in the course. */
@@ -87,7 +331,7 @@ export interface LstmForwardResult {
   a: Tensor
   y: Tensor
   c: Tensor
-  caches: LstmCache
+  caches: LstmCacheData
 }
 
 /** Gradients of the LSTM over the sequence (summed over time), keyed as in the course. */
@@ -118,25 +362,90 @@ export interface LstmParameters {
   by: Tensor
 }
 
+/**
+ * Result of one `run` chunk. Errors come back as `errorCode`/`errorMessage` (the TS layer
+ * throws them) so the core's stable codes survive the async boundary.
+ */
+export interface NameRunReport {
+  /** Smoothed loss after each iteration of the chunk. */
+  losses: Float64Array
+  /** True when `cancel()` stopped the chunk early (the state is consistent). */
+  cancelled: boolean
+  errorCode?: string
+  errorMessage?: string
+}
+
+/** Options of `NativeNameTrainer.sample`. */
+export interface NameSampleOptions {
+  /** Seed of the first name; name k uses seed + k (an integer below 2^53). */
+  seed: number
+  temperature: number
+  maxLength: number
+  prefix: Uint32Array
+  count: number
+}
+
+/** Hyperparameters of a new trainer; unset fields take the course's values. */
+export interface NameTrainerOptions {
+  hidden?: number
+  learningRate?: number
+  clip?: number
+  shuffleSeed?: number
+}
+
 /** Number of threads in the native worker pool. */
 export declare function nativeThreads(): number
 
 /** Version of the native core. */
 export declare function nativeVersion(): string
 
+/**
+ * The course's `optimize(X, Y, a_prev, parameters, learning_rate)`: forward, backward,
+ * clip to ±5, SGD update. `X[t]` may be `null` (a zero input vector, the course's `None`).
+ */
+export declare function optimize(x: Array<number | undefined | null>, y: Array<number>, aPrev: Tensor, parameters: CharRnnParameters, learningRate: number): OptimizeResult
+
+/**
+ * What `optimize` returns: the course's `loss, gradients, a[len(X)-1]` plus the updated
+ * parameters (the course updates its dict in place; the TS layer copies them back).
+ */
+export interface OptimizeResult {
+  loss: number
+  gradients: CharRnnGradientRecord
+  a_last: Tensor
+  parameters: CharRnnParameters
+}
+
 /** The saved state of a `RandomState` (numpy's `get_state()` fields). */
 export interface RandomStateSnapshotJs {
   key: Uint32Array
+  /** Position in `key`, an integer in 0..=624 (read as f64 so that -1 or 1.5 are refused, not wrapped). */
   pos: number
   hasGauss: boolean
   gauss: number
 }
 
 /** Backpropagation through time from `da` (n_a, m, T_x), the upstream gradient of every hidden state. */
-export declare function rnnBackward(da: Tensor, caches: RnnCache): RnnGradients
+export declare function rnnBackward(da: Tensor, caches: RnnCacheData): RnnGradients
+
+/** What `rnnBackward` needs from `rnnForward`: the inputs, every hidden state, the parameters. */
+export interface RnnCacheData {
+  x: Tensor
+  a0: Tensor
+  a: Tensor
+  parameters: RnnParameters
+}
 
 /** Backward through one RNN step, from `da_next` (n_a, m) = dJ/da⟨t⟩. */
-export declare function rnnCellBackward(daNext: Tensor, cache: RnnCellCache): RnnCellGradients
+export declare function rnnCellBackward(daNext: Tensor, cache: RnnCellCacheData): RnnCellGradients
+
+/** What `rnnCellBackward` needs from `rnnCellForward`. */
+export interface RnnCellCacheData {
+  a_next: Tensor
+  a_prev: Tensor
+  xt: Tensor
+  parameters: RnnParameters
+}
 
 /**
  * `a_next = tanh(Wax·xt + Waa·a_prev + ba)`, `yt_pred = softmax(Wya·a_next + by)`.
@@ -147,7 +456,7 @@ export declare function rnnCellForward(xt: Tensor, aPrev: Tensor, parameters: Rn
 export interface RnnCellForwardResult {
   a_next: Tensor
   yt_pred: Tensor
-  cache: RnnCellCache
+  cache: RnnCellCacheData
 }
 
 /** Gradients of one RNN step, keyed as in the course. */
@@ -165,7 +474,7 @@ export declare function rnnForward(x: Tensor, a0: Tensor, parameters: RnnParamet
 export interface RnnForwardResult {
   a: Tensor
   y_pred: Tensor
-  caches: RnnCache
+  caches: RnnCacheData
 }
 
 /** Gradients of the RNN over the sequence, keyed as in the course. */
@@ -185,6 +494,10 @@ export interface RnnParameters {
   ba: Tensor
   by: Tensor
 }
+
+/** The course's `sample(parameters, char_to_ix, seed)` given the index of `'
+'`. */
+export declare function sampleIndices(parameters: CharRnnParameters, newlineIndex: number, seed: number): Array<number>
 
 /** A dense float64 array in row-major order. */
 export interface Tensor {

@@ -835,18 +835,22 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.LstmCache = nativeBinding.LstmCache
-module.exports.LstmCellCache = nativeBinding.LstmCellCache
+module.exports.NativeCharLm = nativeBinding.NativeCharLm
+module.exports.NativeJazzModel = nativeBinding.NativeJazzModel
+module.exports.NativeJazzSampler = nativeBinding.NativeJazzSampler
+module.exports.NativeNameTrainer = nativeBinding.NativeNameTrainer
 module.exports.NativeRandomState = nativeBinding.NativeRandomState
-module.exports.RnnCache = nativeBinding.RnnCache
-module.exports.RnnCellCache = nativeBinding.RnnCellCache
+module.exports.clip = nativeBinding.clip
+module.exports.initializeParameters = nativeBinding.initializeParameters
 module.exports.lstmBackward = nativeBinding.lstmBackward
 module.exports.lstmCellBackward = nativeBinding.lstmCellBackward
 module.exports.lstmCellForward = nativeBinding.lstmCellForward
 module.exports.lstmForward = nativeBinding.lstmForward
 module.exports.nativeThreads = nativeBinding.nativeThreads
 module.exports.nativeVersion = nativeBinding.nativeVersion
+module.exports.optimize = nativeBinding.optimize
 module.exports.rnnBackward = nativeBinding.rnnBackward
 module.exports.rnnCellBackward = nativeBinding.rnnCellBackward
 module.exports.rnnCellForward = nativeBinding.rnnCellForward
 module.exports.rnnForward = nativeBinding.rnnForward
+module.exports.sampleIndices = nativeBinding.sampleIndices

@@ -1,6 +1,7 @@
 // The course's building blocks ("Building a Recurrent Neural Network — Step by
 // Step"): same names, same shapes, same records. Numerics run in the Rust core;
 // this layer only checks that records have their keys so errors name them.
+import type { LstmCacheData, LstmCellCacheData, RnnCacheData, RnnCellCacheData } from '../index'
 import { native } from './native'
 import { Tensor, assertTensor, describe } from './tensor'
 
@@ -11,11 +12,79 @@ export interface LstmParameters {
   Wf: Tensor; bf: Tensor; Wi: Tensor; bi: Tensor; Wc: Tensor; bc: Tensor; Wo: Tensor; bo: Tensor; Wy: Tensor; by: Tensor
 }
 
-type Native = ReturnType<typeof native>
-export type RnnCellCache = InstanceType<Native['RnnCellCache']>
-export type RnnCache = InstanceType<Native['RnnCache']>
-export type LstmCellCache = InstanceType<Native['LstmCellCache']>
-export type LstmCache = InstanceType<Native['LstmCache']>
+
+// Caches are opaque: a class per kind whose one private field holds the forward pass's
+// tensors (plain data in engine-owned memory, so GC frees them even inside a synchronous
+// loop; native objects would wait for the event loop). Only the forward functions make them;
+// an object that merely has the right prototype fails the private-field check.
+const MAKE = Symbol('rnnlab.cache')
+
+/** What `rnnCellBackward` needs from `rnnCellForward` (opaque). */
+export class RnnCellCache {
+  readonly #data: RnnCellCacheData
+  /** @internal made by `rnnCellForward` only */
+  constructor(token: symbol, data: RnnCellCacheData) {
+    if (token !== MAKE) throw new TypeError('RnnCellCache: made by rnnCellForward only')
+    this.#data = data
+  }
+  /** @internal */
+  static unwrap(name: string, cache: unknown): RnnCellCacheData {
+    if (typeof cache !== 'object' || cache === null || !(#data in cache)) throw badCache(name, cache, 'rnnCellForward')
+    return (cache as RnnCellCache).#data
+  }
+}
+
+/** What `rnnBackward` needs from `rnnForward` (opaque). */
+export class RnnCache {
+  readonly #data: RnnCacheData
+  /** @internal made by `rnnForward` only */
+  constructor(token: symbol, data: RnnCacheData) {
+    if (token !== MAKE) throw new TypeError('RnnCache: made by rnnForward only')
+    this.#data = data
+  }
+  /** @internal */
+  static unwrap(name: string, cache: unknown): RnnCacheData {
+    if (typeof cache !== 'object' || cache === null || !(#data in cache)) throw badCache(name, cache, 'rnnForward')
+    return (cache as RnnCache).#data
+  }
+}
+
+/** What `lstmCellBackward` needs from `lstmCellForward` (opaque). */
+export class LstmCellCache {
+  readonly #data: LstmCellCacheData
+  /** @internal made by `lstmCellForward` only */
+  constructor(token: symbol, data: LstmCellCacheData) {
+    if (token !== MAKE) throw new TypeError('LstmCellCache: made by lstmCellForward only')
+    this.#data = data
+  }
+  /** @internal */
+  static unwrap(name: string, cache: unknown): LstmCellCacheData {
+    if (typeof cache !== 'object' || cache === null || !(#data in cache)) throw badCache(name, cache, 'lstmCellForward')
+    return (cache as LstmCellCache).#data
+  }
+}
+
+/** What `lstmBackward` needs from `lstmForward` (opaque). */
+export class LstmCache {
+  readonly #data: LstmCacheData
+  /** @internal made by `lstmForward` only */
+  constructor(token: symbol, data: LstmCacheData) {
+    if (token !== MAKE) throw new TypeError('LstmCache: made by lstmForward only')
+    this.#data = data
+  }
+  /** @internal */
+  static unwrap(name: string, cache: unknown): LstmCacheData {
+    if (typeof cache !== 'object' || cache === null || !(#data in cache)) throw badCache(name, cache, 'lstmForward')
+    return (cache as LstmCache).#data
+  }
+}
+
+function badCache(name: string, cache: unknown, forward: string): TypeError {
+  const kind = cache instanceof RnnCellCache || cache instanceof RnnCache || cache instanceof LstmCellCache || cache instanceof LstmCache
+    ? `a ${cache.constructor.name}`
+    : describe(cache)
+  return new TypeError(`${name}: expected the cache returned by the matching forward function (${forward}), got ${kind}`)
+}
 
 const RNN_KEYS = ['Wax', 'Waa', 'Wya', 'ba', 'by'] as const
 const LSTM_KEYS = ['Wf', 'bf', 'Wi', 'bi', 'Wc', 'bc', 'Wo', 'bo', 'Wy', 'by'] as const
@@ -27,16 +96,13 @@ function checkRecord(name: string, rec: unknown, keys: readonly string[]): void 
   for (const k of keys) assertTensor(`${name}.${k}`, (rec as Record<string, unknown>)[k])
 }
 
-function checkCache(name: string, cache: unknown, cls: Function): void {
-  if (!(cache instanceof cls)) throw new TypeError(`${name}: expected the cache returned by the matching forward function, got ${describe(cache)}`)
-}
-
 /** One RNN step: `a_next = tanh(Wax xt + Waa a_prev + ba)`, `yt_pred = softmax(Wya a_next + by)`. */
 export function rnnCellForward(xt: Tensor, a_prev: Tensor, parameters: RnnParameters): { a_next: Tensor; yt_pred: Tensor; cache: RnnCellCache } {
   assertTensor('xt', xt)
   assertTensor('a_prev', a_prev)
   checkRecord('parameters', parameters, RNN_KEYS)
-  return native().rnnCellForward(xt, a_prev, parameters)
+  const { cache, ...out } = native().rnnCellForward(xt, a_prev, parameters)
+  return { ...out, cache: new RnnCellCache(MAKE, cache) }
 }
 
 /** The RNN over `x` (n_x, m, T_x) from `a0` (n_a, m): `a` (n_a, m, T_x), `y_pred` (n_y, m, T_x). */
@@ -44,21 +110,20 @@ export function rnnForward(x: Tensor, a0: Tensor, parameters: RnnParameters): { 
   assertTensor('x', x)
   assertTensor('a0', a0)
   checkRecord('parameters', parameters, RNN_KEYS)
-  return native().rnnForward(x, a0, parameters)
+  const { caches, ...out } = native().rnnForward(x, a0, parameters)
+  return { ...out, caches: new RnnCache(MAKE, caches) }
 }
 
 /** Backward through one RNN step from `da_next` (n_a, m): `{ dxt, da_prev, dWax, dWaa, dba }`. */
 export function rnnCellBackward(da_next: Tensor, cache: RnnCellCache) {
   assertTensor('da_next', da_next)
-  checkCache('cache', cache, native().RnnCellCache)
-  return native().rnnCellBackward(da_next, cache)
+  return native().rnnCellBackward(da_next, RnnCellCache.unwrap('cache', cache))
 }
 
 /** Backpropagation through time from `da` (n_a, m, T_x): `{ dx, da0, dWax, dWaa, dba }`. */
 export function rnnBackward(da: Tensor, caches: RnnCache) {
   assertTensor('da', da)
-  checkCache('caches', caches, native().RnnCache)
-  return native().rnnBackward(da, caches)
+  return native().rnnBackward(da, RnnCache.unwrap('caches', caches))
 }
 
 /** One LSTM step: `{ a_next, c_next, yt_pred, cache }`. */
@@ -67,7 +132,8 @@ export function lstmCellForward(xt: Tensor, a_prev: Tensor, c_prev: Tensor, para
   assertTensor('a_prev', a_prev)
   assertTensor('c_prev', c_prev)
   checkRecord('parameters', parameters, LSTM_KEYS)
-  return native().lstmCellForward(xt, a_prev, c_prev, parameters)
+  const { cache, ...out } = native().lstmCellForward(xt, a_prev, c_prev, parameters)
+  return { ...out, cache: new LstmCellCache(MAKE, cache) }
 }
 
 /** The LSTM over `x` (n_x, m, T_x) from `a0` and `c⟨0⟩ = 0`: `{ a, y, c, caches }`. */
@@ -75,15 +141,15 @@ export function lstmForward(x: Tensor, a0: Tensor, parameters: LstmParameters): 
   assertTensor('x', x)
   assertTensor('a0', a0)
   checkRecord('parameters', parameters, LSTM_KEYS)
-  return native().lstmForward(x, a0, parameters)
+  const { caches, ...out } = native().lstmForward(x, a0, parameters)
+  return { ...out, caches: new LstmCache(MAKE, caches) }
 }
 
 /** Backward through one LSTM step: `{ dxt, da_prev, dc_prev, dWf, dWi, dWc, dWo, dbf, dbi, dbc, dbo }`. */
 export function lstmCellBackward(da_next: Tensor, dc_next: Tensor, cache: LstmCellCache) {
   assertTensor('da_next', da_next)
   assertTensor('dc_next', dc_next)
-  checkCache('cache', cache, native().LstmCellCache)
-  return native().lstmCellBackward(da_next, dc_next, cache)
+  return native().lstmCellBackward(da_next, dc_next, LstmCellCache.unwrap('cache', cache))
 }
 
 /**
@@ -94,6 +160,5 @@ export function lstmCellBackward(da_next: Tensor, dc_next: Tensor, cache: LstmCe
  */
 export function lstmBackward(da: Tensor, caches: LstmCache) {
   assertTensor('da', da)
-  checkCache('caches', caches, native().LstmCache)
-  return native().lstmBackward(da, caches)
+  return native().lstmBackward(da, LstmCache.unwrap('caches', caches))
 }

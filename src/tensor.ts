@@ -6,15 +6,39 @@ export interface Tensor {
   data: Float64Array
 }
 
+/** Most axes a shape may have (numpy's limit). */
+const MAX_AXES = 32
+const U32_MAX = 0xffffffff
+
+/** Checks a shape (an array of at most 32 integers in 0..2**32-1) and returns its element count. */
+function shapeSize(name: string, shape: unknown): number {
+  if (!Array.isArray(shape)) throw new TypeError(`${name}: expected an array of dimensions, got ${describe(shape)}`)
+  if (shape.length > MAX_AXES) throw new RangeError(`${name}: expected at most ${MAX_AXES} dimensions, got ${shape.length}`)
+  let n = 1
+  for (let k = 0; k < shape.length; k++) {
+    const d = shape[k]
+    if (!Number.isInteger(d) || d < 0 || d > U32_MAX) {
+      throw new RangeError(`${name}: dimension ${k} must be an integer in 0..${U32_MAX}, got ${show(d)} (shape [${shape.map(show).join(', ')}])`)
+    }
+    n *= d
+  }
+  return n
+}
+
 /** Makes a tensor, checking that `data` has exactly `prod(shape)` values. */
 export function tensor(shape: number[], data?: ArrayLike<number>): Tensor {
-  const n = shape.reduce((a, d) => a * d, 1)
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new RangeError(`tensor: bad dimension ${d} in shape [${shape}]`)
+  const n = shapeSize('tensor: shape', shape)
+  if (data !== undefined && (typeof data !== 'object' || data === null || typeof data.length !== 'number')) {
+    throw new TypeError(`tensor: data must be an array or typed array of numbers, got ${describe(data)}`)
   }
-  const out = data === undefined ? new Float64Array(n) : Float64Array.from(data)
-  if (out.length !== n) {
-    throw new RangeError(`tensor: shape [${shape}] needs ${n} values, got ${out.length}`)
+  if (data !== undefined && data.length !== n) {
+    throw new RangeError(`tensor: shape [${shape}] needs ${n} values, got ${data.length}`)
+  }
+  let out: Float64Array
+  try {
+    out = data === undefined ? new Float64Array(n) : Float64Array.from(data)
+  } catch (cause) {
+    throw new RangeError(`tensor: shape [${shape}] needs ${n} values, more than can be allocated (${(cause as Error).message})`)
   }
   return { shape: [...shape], data: out }
 }
@@ -22,23 +46,39 @@ export function tensor(shape: number[], data?: ArrayLike<number>): Tensor {
 /** A tensor of zeros. */
 export const zeros = (shape: number[]): Tensor => tensor(shape)
 
-/** Reads element `idx` (one index per axis). */
+/** Reads element `idx` (one integer index per axis). */
 export function at(t: Tensor, ...idx: number[]): number {
+  assertTensor('at: tensor', t)
   if (idx.length !== t.shape.length) throw new RangeError(`at: expected ${t.shape.length} indices, got ${idx.length}`)
   let flat = 0
   for (let k = 0; k < idx.length; k++) {
-    if (idx[k] < 0 || idx[k] >= t.shape[k]) throw new RangeError(`at: index ${idx[k]} out of range for axis ${k} of size ${t.shape[k]}`)
+    if (!Number.isInteger(idx[k]) || idx[k] < 0 || idx[k] >= t.shape[k]) {
+      throw new RangeError(`at: index ${show(idx[k])} out of range for axis ${k} of size ${t.shape[k]}`)
+    }
     flat = flat * t.shape[k] + idx[k]
   }
   return t.data[flat]
 }
 
-/** Checks that `value` looks like a Tensor; names `name` in the error. */
+/**
+ * Checks that `value` is a Tensor: a valid shape and a Float64Array of exactly `prod(shape)`
+ * values; names `name` in the error. (Finiteness is checked by the native core.)
+ */
 export function assertTensor(name: string, value: unknown): asserts value is Tensor {
   const t = value as Tensor
-  if (typeof value !== 'object' || value === null || !Array.isArray(t.shape) || !(t.data instanceof Float64Array)) {
-    throw new TypeError(`${name}: expected a tensor { shape: number[], data: Float64Array }, got ${describe(value)}`)
+  const expected = `${name}: expected a tensor { shape: number[], data: Float64Array }`
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
+    throw new TypeError(`${expected}, got ${describe(value)}`)
   }
+  if (!Array.isArray(t.shape)) throw new TypeError(`${expected}, but ${name}.shape is ${describe(t.shape)}`)
+  if (!(t.data instanceof Float64Array)) throw new TypeError(`${expected}, but ${name}.data is ${describe(t.data)}`)
+  const n = shapeSize(`${name}.shape`, t.shape)
+  if (t.data.length !== n) throw new RangeError(`${name}: shape [${t.shape}] needs ${n} values but data has ${t.data.length}`)
+}
+
+/** A number as itself, anything else by its kind (safe for symbols, huge arrays, ...). */
+export function show(value: unknown): string {
+  return typeof value === 'number' ? String(value) : describe(value)
 }
 
 export function describe(value: unknown): string {

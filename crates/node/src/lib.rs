@@ -2,7 +2,10 @@
 //! and turns core errors into JS errors; no numerics live here.
 #![deny(clippy::all)]
 
+mod dinos;
 mod errors;
+mod jazz;
+mod lm;
 mod random;
 mod step_by_step;
 mod tensor;

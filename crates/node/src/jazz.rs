@@ -1,0 +1,200 @@
+//! The jazz djmodel for JS: training off the JS thread in chunks of epochs (an `AsyncTask`
+//! with a cancel flag), and the inference loop one step at a time so the TypeScript layer
+//! can drive the music generation.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
+use napi_derive::napi;
+use rnnlab_core::jazz_model::{InferenceState, JazzBatch, JazzModel};
+use rnnlab_core::optim::Adam;
+use rnnlab_core::random::RandomState;
+
+use crate::errors::{core_err, guard, invalid_arg};
+
+struct Trainer {
+    model: JazzModel,
+    batch: JazzBatch,
+    adam: Adam,
+    epochs_done: u32,
+}
+
+/// Result of one `fit` chunk. Errors come back as `errorCode`/`errorMessage` (the TS layer
+/// throws them), so the core's stable codes survive the async boundary.
+#[napi(object)]
+pub struct JazzFitReport {
+    /// Loss of every epoch of this chunk (before its update, as Keras prints).
+    pub loss: Vec<f64>,
+    /// Accuracy of every epoch of this chunk.
+    pub accuracy: Vec<f64>,
+    /// Epochs done since the model was made.
+    pub epochs_done: u32,
+    /// True when `cancel()` stopped the chunk early.
+    pub cancelled: bool,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// The course's djmodel (one LSTM cell shared over T_x steps + Dense softmax) with its
+/// training windows and its Adam optimizer.
+#[napi(js_name = "NativeJazzModel")]
+pub struct NativeJazzModel {
+    inner: Arc<Mutex<Trainer>>,
+    cancel: Arc<AtomicBool>,
+}
+
+fn busy() -> napi::Error<String> {
+    napi::Error::new("ERR_BUSY".to_string(), "jazz model: busy (a fit() is running); await it first".to_string())
+}
+
+#[napi]
+impl NativeJazzModel {
+    /// Builds the model and the training set: `m` windows of `tX` values drawn from `corpus`
+    /// (value indices < `nValues`) with `RandomState(seed)`; weights initialised from
+    /// `RandomState(seed)` (Glorot-uniform, see the core docs). Adam: lr 0.01, β 0.9/0.999, decay 0.01.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(corpus: Vec<u32>, n_values: u32, n_a: u32, t_x: u32, m: u32, seed: u32) -> napi::Result<Self, String> {
+        let corpus: Vec<usize> = corpus.into_iter().map(|v| v as usize).collect();
+        let batch = JazzBatch::windows(&corpus, n_values as usize, m as usize, t_x as usize, seed).map_err(core_err)?;
+        let model = JazzModel::new(n_values as usize, n_a as usize, seed).map_err(core_err)?;
+        Ok(NativeJazzModel {
+            inner: Arc::new(Mutex::new(Trainer { model, batch, adam: Adam::course(), epochs_done: 0 })),
+            cancel: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Trains `epochs` more full-batch epochs off the JS thread.
+    #[napi(ts_return_type = "Promise<JazzFitReport>")]
+    pub fn fit(&self, epochs: u32) -> AsyncTask<JazzFitTask> {
+        self.cancel.store(false, Ordering::SeqCst);
+        AsyncTask::new(JazzFitTask { inner: self.inner.clone(), cancel: self.cancel.clone(), epochs })
+    }
+
+    /// Asks a running `fit` to stop after its current epoch.
+    #[napi]
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    /// Epochs trained so far.
+    #[napi(getter, catch_unwind)]
+    pub fn epochs_done(&self) -> napi::Result<u32, String> {
+        Ok(self.inner.try_lock().map_err(|_| busy())?.epochs_done)
+    }
+
+    /// The course's `predict_and_sample`: `tY` steps from zero x, a, c; argmax when
+    /// `temperature` is 0, else sampling from p^(1/T) with `RandomState(seed)`.
+    #[napi(catch_unwind)]
+    pub fn predict_and_sample(&self, t_y: u32, temperature: f64, seed: u32) -> napi::Result<Vec<u32>, String> {
+        let t = self.inner.try_lock().map_err(|_| busy())?;
+        let v = t.model.predict_and_sample(t_y as usize, temperature, seed).map_err(core_err)?;
+        Ok(v.into_iter().map(|i| i as u32).collect())
+    }
+
+    /// A step-by-step inference loop over a snapshot of the current weights.
+    #[napi(catch_unwind)]
+    pub fn sampler(&self, temperature: f64, seed: u32) -> napi::Result<NativeJazzSampler, String> {
+        if !(temperature.is_finite() && temperature >= 0.0) {
+            return Err(invalid_arg(format!("temperature: expected a finite number >= 0, got {temperature}")));
+        }
+        let t = self.inner.try_lock().map_err(|_| busy())?;
+        let state = t.model.zero_state();
+        Ok(NativeJazzSampler { model: t.model.clone(), state, rng: RandomState::new(seed), temperature })
+    }
+}
+
+/// The inference loop of the course (`music_inference_model`): each `next()` runs the cell
+/// once, picks a value and feeds its one-hot back.
+#[napi(js_name = "NativeJazzSampler")]
+pub struct NativeJazzSampler {
+    model: JazzModel,
+    state: InferenceState,
+    rng: RandomState,
+    temperature: f64,
+}
+
+#[napi]
+impl NativeJazzSampler {
+    /// The next value index.
+    #[napi(catch_unwind)]
+    pub fn next(&mut self) -> napi::Result<u32, String> {
+        let v = self.model.step_sample(&mut self.state, self.temperature, &mut self.rng).map_err(core_err)?;
+        Ok(v as u32)
+    }
+}
+
+/// The training chunk run on libuv's pool.
+pub struct JazzFitTask {
+    inner: Arc<Mutex<Trainer>>,
+    cancel: Arc<AtomicBool>,
+    epochs: u32,
+}
+
+pub struct FitOutput {
+    loss: Vec<f64>,
+    accuracy: Vec<f64>,
+    epochs_done: u32,
+    cancelled: bool,
+    error: Option<(String, String)>,
+}
+
+impl Task for JazzFitTask {
+    type Output = FitOutput;
+    type JsValue = JazzFitReport;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let inner = self.inner.clone();
+        let cancel = self.cancel.clone();
+        let epochs = self.epochs as usize;
+        let run = guard("jazz fit", move || {
+            let mut guard = inner.try_lock().map_err(|_| busy())?;
+            let t = &mut *guard;
+            let mut cancelled = false;
+            let result = t.model.fit(&t.batch, epochs, &mut t.adam, |_, _| {
+                if cancel.load(Ordering::SeqCst) {
+                    cancelled = true;
+                    false
+                } else {
+                    true
+                }
+            });
+            match result {
+                Ok(hist) => {
+                    t.epochs_done += hist.len() as u32;
+                    Ok(FitOutput {
+                        loss: hist.iter().map(|s| s.loss).collect(),
+                        accuracy: hist.iter().map(|s| s.accuracy).collect(),
+                        epochs_done: t.epochs_done,
+                        cancelled,
+                        error: None,
+                    })
+                }
+                Err(e) => Err(core_err(e)),
+            }
+        });
+        Ok(run.unwrap_or_else(|e: napi::Error<String>| FitOutput {
+            loss: vec![],
+            accuracy: vec![],
+            epochs_done: 0,
+            cancelled: false,
+            error: Some((e.status.clone(), e.reason.clone())),
+        }))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
+        let (error_code, error_message) = match out.error {
+            Some((c, m)) => (Some(c), Some(m)),
+            None => (None, None),
+        };
+        Ok(JazzFitReport {
+            loss: out.loss,
+            accuracy: out.accuracy,
+            epochs_done: out.epochs_done,
+            cancelled: out.cancelled,
+            error_code,
+            error_message,
+        })
+    }
+}

@@ -1,0 +1,425 @@
+//! `CharLanguageModel` for JS: the stacked LSTM/RNN character model of the core. Training runs
+//! off the JS thread in chunks (`train(maxBatches, maxSeconds)` is an `AsyncTask` with a
+//! cancel flag); the TypeScript layer loops over chunks, reports progress, honours an
+//! `AbortSignal` and writes checkpoints.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
+use napi_derive::napi;
+use rnnlab_core::lm::{
+    generate, logits_for, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, OptimizerKind, Progress,
+    SampleOptions, TrainConfig, Trainer, Vocab,
+};
+use rnnlab_core::checkpoint::Checkpoint;
+use rnnlab_core::CoreError;
+
+use crate::errors::{core_err, guard, invalid_arg, JsResult};
+
+/// Architecture of a new model.
+#[napi(object)]
+pub struct LmModelOptions {
+    /// "lstm" or "rnn".
+    pub cell: String,
+    /// Hidden size of each layer, bottom first.
+    pub hidden: Vec<u32>,
+    /// Embedding width; absent or 0 for one-hot input.
+    pub embedding: Option<u32>,
+    /// Dropout probability after every recurrent layer during training.
+    pub dropout: f64,
+    /// "float32" (default) or "float64".
+    pub dtype: Option<String>,
+    /// The vocabulary: its characters in index order (e.g. the sorted unique characters of the text).
+    pub vocab: String,
+    /// Seed of the initial weights.
+    pub seed: u32,
+}
+
+/// Training options (validated again by the core).
+#[napi(object)]
+pub struct LmTrainOptions {
+    /// "tbptt" (many-to-many, state carried) or "windows" (many-to-one, the course's model).
+    pub mode: String,
+    /// Steps per sequence (window length in "windows" mode).
+    pub seq_length: u32,
+    /// Window stride ("windows" mode).
+    pub stride: u32,
+    pub batch_size: u32,
+    /// "adam" or "sgd".
+    pub optimizer: String,
+    pub lr: f64,
+    /// Keras-style decay: rate lr/(1 + decay·step).
+    pub decay: f64,
+    pub clip_value: Option<f64>,
+    pub clip_norm: Option<f64>,
+    /// Fraction of the text (its end) held out.
+    pub validation: f64,
+    /// Seed of shuffling and dropout.
+    pub seed: u32,
+}
+
+/// One training chunk's report.
+#[napi(object)]
+pub struct LmProgress {
+    pub step: f64,
+    pub epoch: f64,
+    pub batch_in_epoch: f64,
+    pub batches_per_epoch: f64,
+    /// Mean training loss of the chunk (nats/char; NaN if no batch ran).
+    pub loss: f64,
+    pub batches: f64,
+    /// Input characters processed so far.
+    pub chars: f64,
+    pub epoch_end: bool,
+    /// Validation loss at an epoch end (nats/char).
+    pub val_loss: Option<f64>,
+    pub cancelled: bool,
+}
+
+/// Description of a model.
+#[napi(object)]
+pub struct LmInfo {
+    pub cell: String,
+    pub hidden: Vec<u32>,
+    pub embedding: Option<u32>,
+    pub dropout: f64,
+    pub dtype: String,
+    pub vocab: String,
+    pub num_params: f64,
+}
+
+enum AnyModel {
+    F32(CharLm<f32>),
+    F64(CharLm<f64>),
+}
+
+enum AnyTrainer {
+    F32(Trainer<f32>),
+    F64(Trainer<f64>),
+}
+
+struct Inner {
+    /// The model when no training is in progress (else it lives in `trainer`).
+    model: Option<AnyModel>,
+    trainer: Option<AnyTrainer>,
+}
+
+macro_rules! with_model {
+    ($inner:expr, $m:ident => $body:expr) => {
+        match (&$inner.trainer, &$inner.model) {
+            (Some(AnyTrainer::F32(t)), _) => { let $m = t.model(); $body }
+            (Some(AnyTrainer::F64(t)), _) => { let $m = t.model(); $body }
+            (None, Some(AnyModel::F32($m))) => $body,
+            (None, Some(AnyModel::F64($m))) => $body,
+            (None, None) => unreachable!("a model always exists"),
+        }
+    };
+}
+
+fn busy() -> napi::Error<String> {
+    napi::Error::new(
+        "ERR_BUSY".to_string(),
+        "CharLanguageModel: busy (a training chunk is running); await it first".to_string(),
+    )
+}
+
+fn read_checkpoint(path: &str) -> JsResult<Checkpoint> {
+    let bytes = std::fs::read(path).map_err(|e| core_err(CoreError::BadFile(format!("{path}: {e}"))))?;
+    Checkpoint::parse_safetensors(&bytes).map_err(|e| core_err(CoreError::BadFile(format!("{path}: {e}"))))
+}
+
+/// The character language model (native part of `CharLanguageModel`).
+#[napi(js_name = "NativeCharLm")]
+pub struct NativeCharLm {
+    inner: Arc<Mutex<Inner>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl NativeCharLm {
+    fn wrap(model: AnyModel) -> Self {
+        NativeCharLm {
+            inner: Arc::new(Mutex::new(Inner { model: Some(model), trainer: None })),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+#[napi]
+impl NativeCharLm {
+    /// A freshly initialised model.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(options: LmModelOptions) -> napi::Result<Self, String> {
+        let config = LmConfig {
+            cell: Cell::parse(&options.cell).map_err(core_err)?,
+            hidden: options.hidden.iter().map(|&h| h as usize).collect(),
+            embedding: options.embedding.filter(|&e| e > 0).map(|e| e as usize),
+            dropout: options.dropout,
+        };
+        let vocab = Vocab::from_chars(options.vocab.chars().collect()).map_err(core_err)?;
+        let model = match options.dtype.as_deref().unwrap_or("float32") {
+            "float32" => AnyModel::F32(CharLm::new(config, vocab, options.seed).map_err(core_err)?),
+            "float64" => AnyModel::F64(CharLm::new(config, vocab, options.seed).map_err(core_err)?),
+            other => return Err(invalid_arg(format!("dtype: expected 'float32' or 'float64', got '{other}'"))),
+        };
+        Ok(Self::wrap(model))
+    }
+
+    /// Loads a model from a safetensors file (rnnlab's, or PyTorch-named weights with `vocab`).
+    /// `dtype` defaults to the file's own precision.
+    #[napi(factory, catch_unwind)]
+    pub fn load(path: String, vocab: Option<String>, dtype: Option<String>) -> napi::Result<Self, String> {
+        let ckpt = read_checkpoint(&path)?;
+        let stored = ckpt.metadata.get("dtype").cloned();
+        let dtype = dtype.or(stored).unwrap_or_else(|| "float32".into());
+        let with_path = |e: CoreError| match e {
+            CoreError::BadFile(m) => core_err(CoreError::BadFile(format!("{path}: {m}"))),
+            other => core_err(other),
+        };
+        let model = match dtype.as_str() {
+            "float32" => AnyModel::F32(CharLm::from_checkpoint(&ckpt, vocab.as_deref()).map_err(with_path)?),
+            "float64" => AnyModel::F64(CharLm::from_checkpoint(&ckpt, vocab.as_deref()).map_err(with_path)?),
+            other => return Err(invalid_arg(format!("dtype: expected 'float32' or 'float64', got '{other}'"))),
+        };
+        Ok(Self::wrap(model))
+    }
+
+    /// Architecture, dtype and vocabulary.
+    #[napi(getter, catch_unwind)]
+    pub fn info(&self) -> napi::Result<LmInfo, String> {
+        let inner = self.inner.try_lock().map_err(|_| busy())?;
+        Ok(with_model!(inner, m => {
+            let c = m.config();
+            LmInfo {
+                cell: c.cell.name().to_string(),
+                hidden: c.hidden.iter().map(|&h| h as u32).collect(),
+                embedding: c.embedding.map(|e| e as u32),
+                dropout: c.dropout,
+                dtype: dtype_of(m),
+                vocab: m.vocab().as_string(),
+                num_params: m.num_params() as f64,
+            }
+        }))
+    }
+
+    /// Starts (or restarts) training on `text` with fresh optimizer state.
+    #[napi(catch_unwind)]
+    pub fn start_training(&self, text: String, options: LmTrainOptions) -> napi::Result<(), String> {
+        let config = train_config(&options)?;
+        let mut inner = self.inner.try_lock().map_err(|_| busy())?;
+        let model = take_model(&mut inner);
+        let result = match model {
+            AnyModel::F32(m) => Trainer::new(m.clone(), &text, config).map(AnyTrainer::F32).map_err(|e| (e, AnyModel::F32(m))),
+            AnyModel::F64(m) => Trainer::new(m.clone(), &text, config).map(AnyTrainer::F64).map_err(|e| (e, AnyModel::F64(m))),
+        };
+        match result {
+            Ok(t) => {
+                inner.trainer = Some(t);
+                Ok(())
+            }
+            Err((e, m)) => {
+                inner.model = Some(m);
+                Err(core_err(e))
+            }
+        }
+    }
+
+    /// Resumes training from a checkpoint written by `saveCheckpoint`, on the same `text`.
+    #[napi(factory, catch_unwind)]
+    pub fn resume(path: String, text: String) -> napi::Result<Self, String> {
+        let ckpt = read_checkpoint(&path)?;
+        let trainer = match ckpt.meta("dtype").map_err(core_err)? {
+            "float64" => AnyTrainer::F64(Trainer::from_checkpoint(&ckpt, &text).map_err(core_err)?),
+            _ => AnyTrainer::F32(Trainer::from_checkpoint(&ckpt, &text).map_err(core_err)?),
+        };
+        Ok(NativeCharLm {
+            inner: Arc::new(Mutex::new(Inner { model: None, trainer: Some(trainer) })),
+            cancel: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Whether a training run is in progress (started and not finished).
+    #[napi(getter, catch_unwind)]
+    pub fn training(&self) -> napi::Result<bool, String> {
+        Ok(self.inner.try_lock().map_err(|_| busy())?.trainer.is_some())
+    }
+
+    /// Completed epochs of the current training run (0 when none).
+    #[napi(getter, catch_unwind)]
+    pub fn epochs_done(&self) -> napi::Result<f64, String> {
+        let inner = self.inner.try_lock().map_err(|_| busy())?;
+        Ok(match &inner.trainer {
+            Some(AnyTrainer::F32(t)) => t.epoch() as f64,
+            Some(AnyTrainer::F64(t)) => t.epoch() as f64,
+            None => 0.0,
+        })
+    }
+
+    /// Runs up to `maxBatches` mini-batches off the JS thread, stopping at an epoch end (with
+    /// validation), after `maxSeconds`, or on `cancel()`.
+    #[napi(ts_return_type = "Promise<LmProgress>")]
+    pub fn train(&self, max_batches: f64, max_seconds: f64) -> AsyncTask<LmTrainTask> {
+        self.cancel.store(false, Ordering::SeqCst);
+        AsyncTask::new(LmTrainTask {
+            inner: self.inner.clone(),
+            cancel: self.cancel.clone(),
+            max_batches: if max_batches.is_finite() && max_batches >= 1.0 { max_batches as u64 } else { 1 },
+            max_seconds: (max_seconds.is_finite() && max_seconds > 0.0).then_some(max_seconds),
+        })
+    }
+
+    /// Validation loss (nats/char, dropout off) of the current training run, or null when
+    /// validation is off or the held-out part is shorter than one sequence.
+    #[napi(catch_unwind)]
+    pub fn validate(&self) -> napi::Result<Option<f64>, String> {
+        let inner = self.inner.try_lock().map_err(|_| busy())?;
+        match &inner.trainer {
+            Some(AnyTrainer::F32(t)) => t.validate(),
+            Some(AnyTrainer::F64(t)) => t.validate(),
+            None => return Err(invalid_arg("validate: no training in progress")),
+        }
+        .map_err(core_err)
+    }
+
+    /// Asks a running chunk to stop after its current batch.
+    #[napi]
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    /// Writes the full training state (weights, Adam moments, RNG, cursor) atomically.
+    #[napi(catch_unwind)]
+    pub fn save_checkpoint(&self, path: String) -> napi::Result<(), String> {
+        let inner = self.inner.try_lock().map_err(|_| busy())?;
+        let ckpt = match &inner.trainer {
+            Some(AnyTrainer::F32(t)) => t.to_checkpoint(),
+            Some(AnyTrainer::F64(t)) => t.to_checkpoint(),
+            None => return Err(invalid_arg("saveCheckpoint: no training in progress (use save for the weights)")),
+        };
+        ckpt.and_then(|c| c.write_atomic(&path)).map_err(core_err)
+    }
+
+    /// Ends the training run (drops optimizer state), keeping the trained weights.
+    #[napi(catch_unwind)]
+    pub fn finish_training(&self) -> napi::Result<(), String> {
+        let mut inner = self.inner.try_lock().map_err(|_| busy())?;
+        let m = take_model(&mut inner);
+        inner.model = Some(m);
+        Ok(())
+    }
+
+    /// Writes the weights (safetensors, PyTorch names, with architecture and vocabulary).
+    #[napi(catch_unwind)]
+    pub fn save(&self, path: String) -> napi::Result<(), String> {
+        let inner = self.inner.try_lock().map_err(|_| busy())?;
+        with_model!(inner, m => m.save(&path)).map_err(core_err)
+    }
+
+    /// Completes `prompt` with `length` sampled characters (temperature 0 = greedy).
+    #[napi(catch_unwind)]
+    pub fn generate(&self, prompt: String, length: f64, temperature: f64, top_k: f64, seed: f64) -> napi::Result<String, String> {
+        let opts = SampleOptions {
+            length: int_arg("length", length, 10_000_000.0)? as usize,
+            temperature,
+            top_k: int_arg("topK", top_k, u32::MAX as f64)? as usize,
+            seed: int_arg("seed", seed, u32::MAX as f64)? as u32,
+        };
+        let inner = self.inner.try_lock().map_err(|_| busy())?;
+        with_model!(inner, m => generate(m, &prompt, &opts)).map_err(core_err)
+    }
+
+    /// Logits after each character of `text` from a zero state, flattened (len × V).
+    #[napi(catch_unwind)]
+    pub fn logits(&self, text: String) -> napi::Result<Vec<f64>, String> {
+        let inner = self.inner.try_lock().map_err(|_| busy())?;
+        let rows = with_model!(inner, m => logits_for(m, &text)).map_err(core_err)?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+}
+
+fn dtype_of<T: rnnlab_core::lm::LmFloat>(_: &CharLm<T>) -> String {
+    T::DTYPE.to_string()
+}
+
+/// The model out of `inner` (ending any training run).
+fn take_model(inner: &mut Inner) -> AnyModel {
+    match inner.trainer.take() {
+        Some(AnyTrainer::F32(t)) => AnyModel::F32(t.model().clone()),
+        Some(AnyTrainer::F64(t)) => AnyModel::F64(t.model().clone()),
+        None => inner.model.take().expect("a model always exists"),
+    }
+}
+
+fn int_arg(name: &str, x: f64, max: f64) -> JsResult<f64> {
+    if x.fract() == 0.0 && (0.0..=max).contains(&x) {
+        Ok(x)
+    } else {
+        Err(invalid_arg(format!("{name}: expected an integer in 0..={max}, got {x}")))
+    }
+}
+
+fn train_config(o: &LmTrainOptions) -> JsResult<TrainConfig> {
+    let mode = match o.mode.as_str() {
+        "tbptt" => Mode::Tbptt { seq_len: o.seq_length as usize },
+        "windows" => Mode::Windows { window: o.seq_length as usize, stride: o.stride as usize },
+        other => return Err(invalid_arg(format!("mode: expected 'tbptt' or 'windows', got '{other}'"))),
+    };
+    let kind = OptimizerKind::parse(&o.optimizer).map_err(core_err)?;
+    let optimizer = OptimizerConfig { kind, lr: o.lr, decay: o.decay, ..OptimizerConfig::adam(o.lr) };
+    Ok(TrainConfig {
+        mode,
+        batch_size: o.batch_size as usize,
+        optimizer,
+        clip: Clip { value: o.clip_value, norm: o.clip_norm },
+        validation: o.validation,
+        seed: o.seed,
+    })
+}
+
+/// A training chunk on libuv's pool.
+pub struct LmTrainTask {
+    inner: Arc<Mutex<Inner>>,
+    cancel: Arc<AtomicBool>,
+    max_batches: u64,
+    max_seconds: Option<f64>,
+}
+
+fn to_js(p: Progress) -> LmProgress {
+    LmProgress {
+        step: p.step as f64,
+        epoch: p.epoch as f64,
+        batch_in_epoch: p.batch_in_epoch as f64,
+        batches_per_epoch: p.batches_per_epoch as f64,
+        loss: p.loss,
+        batches: p.batches as f64,
+        chars: p.chars as f64,
+        epoch_end: p.epoch_end,
+        val_loss: p.val_loss,
+        cancelled: p.cancelled,
+    }
+}
+
+impl Task for LmTrainTask {
+    type Output = Progress;
+    type JsValue = LmProgress;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let (inner, cancel) = (self.inner.clone(), self.cancel.clone());
+        let (max_batches, max_seconds) = (self.max_batches, self.max_seconds);
+        guard("CharLanguageModel.train", move || {
+            let mut inner = inner.try_lock().map_err(|_| busy())?;
+            match inner.trainer.as_mut() {
+                Some(AnyTrainer::F32(t)) => t.run(max_batches, max_seconds, &cancel),
+                Some(AnyTrainer::F64(t)) => t.run(max_batches, max_seconds, &cancel),
+                None => return Err(invalid_arg("train: call startTraining first")),
+            }
+            .map_err(core_err)
+        })
+        .map_err(|e| napi::Error::new(napi::Status::GenericFailure, format!("[{}] {}", e.status, e.reason)))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(to_js(out))
+    }
+}
