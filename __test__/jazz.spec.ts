@@ -1,0 +1,102 @@
+import test from 'ava'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { JazzImproviser, music } from '../dist/index.js'
+
+const METHENY = '../shared/data/original_metheny.mid'
+const tmp = mkdtempSync(join(tmpdir(), 'rnnlab-jazz-'))
+const require = createRequire(import.meta.url)
+
+/** The second, independent MIDI parser (@tonejs/midi, a devDependency). */
+function parseWithTone(bytes: Uint8Array) {
+  const { Midi } = require('@tonejs/midi') as typeof import('@tonejs/midi')
+  return new Midi(bytes)
+}
+
+/** Share of notes that are chord or scale tones of the chord governing them. */
+function chordOrScaleShare(notes: { pitch: number; start: number }[], chordAtTime: (t: number) => music.Chord | undefined): number {
+  let hits = 0
+  for (const n of notes) {
+    const c = chordAtTime(n.start)
+    if (c && 'CS'.includes(music.classify(c, n.pitch))) hits++
+  }
+  return notes.length ? hits / notes.length : 0
+}
+
+async function checkSolo(t: import('ava').ExecutionContext, file: string | undefined, label: string) {
+  const jazz = file ? JazzImproviser.fromMidi(file) : JazzImproviser.fromMidi()
+  const progress: number[] = []
+  const history = await jazz.fit({ epochs: 100, chunk: 25, onProgress: (p) => progress.push(p.epoch) })
+  t.deepEqual(progress, [25, 50, 75, 100])
+  t.is(history.loss.length, 100)
+  t.true(history.loss[99] < 0.5 * history.loss[0], `loss ${history.loss[0]} -> ${history.loss[99]}`)
+  t.true(history.accuracy[99] > history.accuracy[0])
+
+  const solo = jazz.improvise({ length: 50, temperature: 0.5, seed: 1 })
+  const out = join(tmp, `${label}.mid`)
+  jazz.toMidi(out, solo)
+
+  // 1. The file parses with an independent parser: a solo track and a chord track, the tempo.
+  const tone = parseWithTone(readFileSync(out))
+  const tracks = tone.tracks.filter((tr) => tr.notes.length > 0)
+  t.is(tracks.length, 2)
+  t.is(tracks[0].notes.length, solo.notes.length)
+  t.true(Math.abs(tone.header.tempos[0].bpm - jazz.section.bpm) < 0.01)
+  const ppq = tone.header.ppq
+  const parsed = tracks[0].notes.map((n) => ({ pitch: n.midi, start: n.ticks / ppq, end: (n.ticks + n.durationTicks) / ppq, velocity: n.velocity }))
+
+  // 2. Every solo note inside its measure and the input's pitch range; no overlaps; audible.
+  const [lo, hi] = jazz.section.pitchRange
+  parsed.forEach((n, k) => {
+    const bar = Math.floor(n.start / 4 + 1e-9)
+    t.true(n.end <= 4 * (bar + 1) + 1e-6, `note ${k} crosses its bar line`)
+    t.true(n.pitch >= lo && n.pitch <= hi, `note ${k} pitch ${n.pitch} outside [${lo}, ${hi}]`)
+    t.true(n.velocity > 0)
+    if (k > 0) t.true(parsed[k - 1].end <= n.start + 1e-6, `notes ${k - 1} and ${k} overlap`)
+  })
+  t.true(solo.notes.length >= 4 * solo.values.length, 'a few notes per measure at least')
+
+  // 3. Share of chord/scale tones, solo vs the input melody.
+  const chordsBy = (chords: music.Chord[]) => (time: number) => {
+    let found: music.Chord | undefined
+    for (const c of chords) if (c.start <= time + 1e-9) found = c
+    return found ?? chords[0]
+  }
+  const soloShare = chordOrScaleShare(solo.notes, chordsBy(solo.chords))
+  const input = jazz.section.measures.flatMap((m) => m.melody.map((n) => ({ n, c: music.chordAt(m, n.start) })))
+  const inputShare = input.filter(({ n, c }) => c && 'CS'.includes(music.classify(c, n.pitch))).length / input.length
+  t.log(
+    `${label}: corpus ${jazz.corpus.corpus.length} values, ${jazz.nValues} unique; loss ${history.loss[0].toFixed(2)} -> ${history.loss[99].toFixed(2)}; ` +
+      `${solo.notes.length} notes in ${solo.values.length} measures; chord/scale tones: solo ${(100 * soloShare).toFixed(0)}%, input ${(100 * inputShare).toFixed(0)}%`,
+  )
+  t.true(soloShare >= 0.5)
+  return jazz
+}
+
+test('Metheny: train 100 epochs, improvise, write a MIDI that a second parser reads', async (t) => {
+  await checkSolo(t, METHENY, 'metheny')
+})
+
+test('the shipped original blues head works out of the box', async (t) => {
+  const jazz = await checkSolo(t, undefined, 'blues')
+  t.true(jazz.section.path.endsWith('original_blues_head.mid'))
+  // same seed, same solo; argmax (temperature 0) ignores the sampling seed
+  t.deepEqual(jazz.improvise({ seed: 4, temperature: 1 }).values, jazz.improvise({ seed: 4, temperature: 1 }).values)
+  t.deepEqual(jazz.improvise({ seed: 1 }).indices, jazz.improvise({ seed: 2 }).indices)
+  t.regex(jazz.toSvg(), /^<svg /)
+})
+
+test('fit can be aborted, and bad options are errors', async (t) => {
+  const jazz = JazzImproviser.fromMidi(undefined, { seed: 2 })
+  const ac = new AbortController()
+  const run = jazz.fit({ epochs: 1000, chunk: 5, signal: ac.signal, onProgress: () => ac.abort() })
+  await t.throwsAsync(run, { name: 'AbortError' })
+  t.throws(() => jazz.improvise({ temperature: -1 }), { message: /temperature/ })
+  t.throws(() => jazz.improvise({ length: 0 }), { message: /length/ })
+  t.throws(() => jazz.toMidi(join(tmp, 'x.mid'), undefined), { message: /improvise\(\) first/ })
+  t.throws(() => JazzImproviser.fromMidi(METHENY, { melodyTrack: 30, chordTracks: [6] }), { message: /track 30 does not exist/ })
+  t.throws(() => JazzImproviser.fromMidi(METHENY, { tX: 400 }), { message: /fewer than tX \+ 1/ })
+})

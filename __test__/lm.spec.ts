@@ -1,0 +1,116 @@
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+
+import test from 'ava'
+
+import { CharLanguageModel, vocabularyOf } from '../dist/index.js'
+
+const SONNETS = readFileSync('../shared/data/shakespeare.txt', 'utf8')
+const TEXT = SONNETS.slice(0, 20_000)
+const small = () => new CharLanguageModel({ cell: 'lstm', layers: 2, hidden: 32, dropout: 0.1, seed: 1 })
+const fitOptions = { batchSize: 16, seqLength: 32, lr: 0.01, validation: 0.1, chunkSeconds: 0.02 }
+
+test('fit trains off the JS thread: timers fire, loss falls, validation is reported', async (t) => {
+  const model = small()
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 1)
+  const progress: number[] = []
+  const history = await model.fit(TEXT, { ...fitOptions, epochs: 2, onProgress: (p) => progress.push(p.loss) })
+  clearInterval(timer)
+  t.true(ticks > 0, 'the event loop ran during training')
+  t.is(history.stopped, 'epochs')
+  t.is(history.epochs, 2)
+  t.is(history.valLoss.length, 2)
+  t.true(history.valLoss[1] < history.valLoss[0], `validation ${history.valLoss}`)
+  t.true(history.valLoss[1] < Math.log(vocabularyOf(TEXT).length) - 0.5)
+  t.true(history.charsPerSecond > 0)
+  t.true(progress.length >= 2)
+})
+
+test('an AbortSignal stops training cleanly with a checkpoint, and training resumes exactly', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-'))
+  try {
+    const ckpt = path.join(dir, 'run.safetensors')
+    // uninterrupted reference: exactly 2 epochs
+    const ref = small()
+    await ref.fit(TEXT, { ...fitOptions, epochs: 2 })
+    // interrupted after the first chunk, then resumed to 2 epochs
+    const ac = new AbortController()
+    const a = small()
+    const h1 = await a.fit(TEXT, { ...fitOptions, epochs: 2, checkpoint: ckpt, signal: ac.signal, onProgress: () => ac.abort() })
+    t.is(h1.stopped, 'aborted')
+    t.true(h1.steps > 0 && h1.epochs < 2)
+    t.true(existsSync(ckpt))
+    const b = small()
+    const h2 = await b.fit(TEXT, { ...fitOptions, epochs: 2, checkpoint: ckpt, resume: true })
+    t.is(h2.stopped, 'epochs')
+    t.deepEqual(b.logits('Shall I compare'), ref.logits('Shall I compare'))
+    // resuming a run that already reached its target trains nothing more
+    const c = small()
+    const h3 = await c.fit(TEXT, { ...fitOptions, epochs: 2, checkpoint: ckpt, resume: true })
+    t.is(h3.steps, 0)
+    t.deepEqual(c.logits('Shall I compare'), ref.logits('Shall I compare'))
+    // the aborted model is still usable
+    t.is(a.generate({ prompt: 'Thy', length: 20, seed: 1 }).length, 20)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('generate is seeded, validates the prompt, and survives save/load', async (t) => {
+  const model = small()
+  await model.fit(TEXT, { ...fitOptions, epochs: 1 })
+  const opts = { prompt: 'Shall I compare thee', length: 100, temperature: 0.8, seed: 7 }
+  const a = model.generate(opts)
+  t.is(a, model.generate(opts))
+  t.is(Array.from(a).length, 100)
+  t.not(a, model.generate({ ...opts, seed: 8 }))
+  t.is(model.generate({ ...opts, temperature: 0 }), model.generate({ ...opts, topK: 1, seed: 3 }))
+  const err = t.throws(() => model.generate({ prompt: 'Shall I ☃' }))
+  t.is((err as NodeJS.ErrnoException).code, 'ERR_INVALID_ARG')
+  t.regex(err!.message, /prompt.*'☃'/)
+  t.throws(() => model.generate({ length: -1 }), { message: /length/ })
+  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-'))
+  try {
+    const file = path.join(dir, 'model.safetensors')
+    model.save(file)
+    const loaded = CharLanguageModel.load(file)
+    t.is(loaded.vocab, model.vocab)
+    t.is(loaded.generate(opts), a)
+    t.deepEqual(loaded.info?.hidden, [32, 32])
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('bad options are reported with the option name', async (t) => {
+  t.throws(() => new CharLanguageModel({ hidden: [8, 8], layers: 3 }), { message: /hidden: expected 3 sizes/ })
+  t.throws(() => new CharLanguageModel({ dropout: 1.5 }), { message: /dropout/ })
+  const m = small()
+  await t.throwsAsync(m.fit(TEXT, { batchSize: 0 }), { message: /batchSize/ })
+  await t.throwsAsync(m.fit('abcabc', { seqLength: 50, validation: 0 }), { message: /do not fill one batch/ })
+})
+
+test('rnnlab train and rnnlab generate: same seed, same text', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-'))
+  try {
+    const textFile = path.join(dir, 'sonnets.txt')
+    writeFileSync(textFile, TEXT)
+    const model = path.join(dir, 'model.safetensors')
+    const plot = path.join(dir, 'loss.svg')
+    const out = execFileSync(process.execPath, ['bin/rnnlab.js', 'train', '--text', textFile, '--out', model, '--epochs', '2', '--hidden', '24', '--batch-size', '16', '--seq-length', '20', '--plot', plot, '--quiet'], { encoding: 'utf8' })
+    t.regex(out, /wrote .*model\.safetensors: 2 epochs, \d+ steps \(epochs\).*validation \d\.\d+ nats\/char/)
+    t.regex(readFileSync(plot, 'utf8'), /^<svg/)
+    const gen = (seed: string) =>
+      execFileSync(process.execPath, ['bin/rnnlab.js', 'generate', '--model', model, '--prompt', 'Shall I', '--length', '80', '--temperature', '0.8', '--seed', seed], { encoding: 'utf8' })
+    const a = gen('5')
+    t.true(a.startsWith('Shall I'))
+    t.is(Array.from(a).length, 'Shall I'.length + 80 + 1)
+    t.is(gen('5'), a)
+    t.not(gen('6'), a)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

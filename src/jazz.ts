@@ -1,0 +1,223 @@
+// Improvise a jazz solo (the course's third notebook, on deepjazz's pipeline): a MIDI
+// performance becomes a corpus of grammar values, the Rust core trains the djmodel on windows
+// of them, and the music inference loop here turns the trained cell's choices back into notes
+// over the source's chords.
+import { writeFileSync } from 'node:fs'
+import * as path from 'node:path'
+
+import { native } from './native'
+import { buildCorpus, Corpus, parseValue, seededRng, tidy, unparseMeasure } from './music/grammar'
+import { buildMidi, Note, parseMidiBytes, readMidiFile, Song } from './music/midi'
+import { pianoRollSvg } from './music/pianoroll'
+import { Measure, Section, SectionOptions, selectSection } from './music/section'
+import { Chord } from './music/theory'
+
+/** Options of `JazzImproviser.fromMidi`: the section to learn from and the model's sizes. */
+export interface JazzOptions extends SectionOptions {
+  /** Hidden size of the LSTM (course: 64). */
+  nA?: number
+  /** Steps per training window (course: 30). */
+  tX?: number
+  /** Number of training windows (course: 60). */
+  m?: number
+  /** Seed of the windows and the initial weights. */
+  seed?: number
+}
+
+/** Progress of `fit`, after each chunk of epochs. */
+export interface JazzProgress {
+  epoch: number
+  epochs: number
+  loss: number
+  accuracy: number
+}
+
+/** Per-epoch history returned by `fit`. */
+export interface JazzHistory {
+  loss: number[]
+  accuracy: number[]
+}
+
+/** A generated solo: values and notes per measure, all times in quarter notes from 0. */
+export interface Solo {
+  /** The value indices picked by the model, per measure. */
+  indices: number[][]
+  /** The same as grammar values. */
+  values: string[][]
+  /** The solo notes (after tidying), absolute times. */
+  notes: Note[]
+  /** The chords under the solo, absolute times (measure k starts at 4k). */
+  chords: Chord[]
+  /** Tempo for playback. */
+  bpm: number
+}
+
+/** The path of the original jazz head shipped with the package (see scripts/make_jazz_corpus.js). */
+export const DEFAULT_JAZZ_MIDI = path.join(__dirname, '..', 'assets', 'jazz', 'original_blues_head.mid')
+
+/** Trains the djmodel on a MIDI performance and improvises over its chords. */
+export class JazzImproviser {
+  /** The selected section, measure by measure. */
+  readonly section: Section
+  /** The corpus of values (`corpus.corpus`, unique `corpus.values`). */
+  readonly corpus: Corpus
+  readonly nA: number
+  readonly tX: number
+  readonly m: number
+  private readonly model: InstanceType<ReturnType<typeof native>['NativeJazzModel']>
+  private last?: Solo
+
+  private constructor(section: Section, options: JazzOptions) {
+    this.section = section
+    this.corpus = buildCorpus(section.measures)
+    this.nA = options.nA ?? 64
+    this.tX = options.tX ?? 30
+    this.m = options.m ?? 60
+    for (const [name, v] of [['nA', this.nA], ['tX', this.tX], ['m', this.m]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name}: expected an integer >= 1, got ${v}`)
+    }
+    if (this.corpus.corpus.length <= this.tX) {
+      throw new RangeError(
+        `${section.path}: the section gives ${this.corpus.corpus.length} values, fewer than tX + 1 = ${this.tX + 1} needed for one window`,
+      )
+    }
+    const seed = options.seed ?? 0
+    const idx = this.corpus.corpus.map((v) => this.corpus.indices.get(v)!)
+    this.model = new (native().NativeJazzModel)(idx, this.corpus.values.length, this.nA, this.tX, this.m, seed)
+  }
+
+  /** Reads a MIDI file (default: the package's original blues head) and prepares the model. */
+  static fromMidi(file: string = DEFAULT_JAZZ_MIDI, options: JazzOptions = {}): JazzImproviser {
+    return JazzImproviser.fromSong(readMidiFile(file), options)
+  }
+
+  /** Same as `fromMidi` from bytes in memory (`name` labels errors). */
+  static fromBytes(bytes: Uint8Array, options: JazzOptions = {}, name = '<bytes>'): JazzImproviser {
+    return JazzImproviser.fromSong(parseMidiBytes(bytes, name), options)
+  }
+
+  /** Prepares the model from an already parsed song. */
+  static fromSong(song: Song, options: JazzOptions = {}): JazzImproviser {
+    return new JazzImproviser(selectSection(song, options), options)
+  }
+
+  /** Number of unique values (the size of the one-hot vectors; the course: 78). */
+  get nValues(): number {
+    return this.corpus.values.length
+  }
+
+  /**
+   * Full-batch Adam training (course: 100 epochs) off the JS thread, in chunks of `chunk`
+   * epochs; `onProgress` after each chunk; `signal` aborts between and inside chunks.
+   */
+  async fit(options: { epochs?: number; chunk?: number; onProgress?: (p: JazzProgress) => void; signal?: AbortSignal } = {}): Promise<JazzHistory> {
+    const epochs = options.epochs ?? 100
+    const chunk = options.chunk ?? 10
+    if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`epochs: expected an integer >= 0, got ${epochs}`)
+    if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk: expected an integer >= 1, got ${chunk}`)
+    const history: JazzHistory = { loss: [], accuracy: [] }
+    const onAbort = () => this.model.cancel()
+    options.signal?.addEventListener('abort', onAbort)
+    try {
+      for (let done = 0; done < epochs; ) {
+        if (options.signal?.aborted) throw abortError()
+        const report = await this.model.fit(Math.min(chunk, epochs - done))
+        if (report.errorCode) {
+          const err = new Error(report.errorMessage ?? 'jazz fit failed') as NodeJS.ErrnoException
+          err.code = report.errorCode
+          throw err
+        }
+        history.loss.push(...report.loss)
+        history.accuracy.push(...report.accuracy)
+        done += report.loss.length
+        const k = history.loss.length - 1
+        if (k >= 0) options.onProgress?.({ epoch: done, epochs, loss: history.loss[k], accuracy: history.accuracy[k] })
+        if (report.cancelled || options.signal?.aborted) throw abortError()
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+    return history
+  }
+
+  /**
+   * The music inference loop: for every measure of the source section that has chords, run the
+   * trained cell from where the previous measure stopped (starting from zero x, a, c), up to
+   * `length` steps (course: Ty = 50) or until the values fill the measure, then turn the values
+   * into notes over that measure's chords and tidy them. `temperature` 0 = argmax (the course),
+   * > 0 samples from p^(1/T); `seed` fixes both the sampling and the reverse grammar's choices.
+   */
+  improvise(options: { length?: number; temperature?: number; seed?: number } = {}): Solo {
+    const length = options.length ?? 50
+    const temperature = options.temperature ?? 0
+    const seed = options.seed ?? 0
+    if (!Number.isInteger(length) || length < 1) throw new RangeError(`length: expected an integer >= 1, got ${length}`)
+    if (!(Number.isFinite(temperature) && temperature >= 0)) throw new RangeError(`temperature: expected a number >= 0, got ${temperature}`)
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`seed: expected an integer in [0, 2^32), got ${seed}`)
+    const sampler = this.model.sampler(temperature, seed)
+    const rng = seededRng(seed)
+    const parsed = this.corpus.values.map(parseValue)
+    const solo: Solo = { indices: [], values: [], notes: [], chords: [], bpm: this.section.bpm }
+    const measures = this.section.measures.filter((m) => m.chords.length > 0 || m.carried)
+    let prevPitch: number | undefined
+    measures.forEach((measure, k) => {
+      const offset = 4 * k
+      const chords = measureChords(measure)
+      const indices: number[] = []
+      let filled = 0
+      while (indices.length < length && filled < 4 - 1e-9) {
+        const v = sampler.next()
+        indices.push(v)
+        filled += parsed[v].duration
+      }
+      const notes = tidy(unparseMeasure(indices.map((i) => parsed[i]), chords, { range: this.section.pitchRange, prevPitch, rng }))
+      if (notes.length > 0) prevPitch = notes[notes.length - 1].pitch
+      solo.indices.push(indices)
+      solo.values.push(indices.map((i) => this.corpus.values[i]))
+      for (const n of notes) solo.notes.push({ ...n, start: n.start + offset })
+      for (const c of chords) solo.chords.push({ ...c, start: c.start + offset })
+    })
+    this.last = solo
+    return solo
+  }
+
+  /** Writes the last improvised solo (or `solo`) as a type-1 MIDI file: solo track + chord track. */
+  toMidi(file: string, solo: Solo | undefined = this.last, options: { bpm?: number } = {}): void {
+    if (!solo) throw new Error('toMidi: nothing to write yet (call improvise() first)')
+    writeFileSync(file, soloToMidi(solo, options.bpm ?? solo.bpm))
+  }
+
+  /** The piano roll of the last improvised solo (or `solo`) as SVG text. */
+  toSvg(solo: Solo | undefined = this.last): string {
+    if (!solo) throw new Error('toSvg: nothing to draw yet (call improvise() first)')
+    return pianoRollSvg(solo.notes, solo.chords, { title: `rnnlab jazz — ${path.basename(this.section.path)}, ${solo.notes.length} notes` })
+  }
+}
+
+/** A measure's chords relative to its start (the carried chord, if any, governs from beat 0). */
+function measureChords(measure: Measure): Chord[] {
+  const rel = measure.chords.map((c) => ({ ...c, start: c.start - measure.start, duration: Math.min(c.duration, 4 - (c.start - measure.start)) }))
+  if (measure.carried && (rel.length === 0 || rel[0].start > 1e-9)) {
+    rel.unshift({ ...measure.carried, start: 0, duration: rel.length ? rel[0].start : 4 })
+  }
+  return rel
+}
+
+/** The MIDI bytes of a solo: track 1 jazz guitar (solo), track 2 piano (chords). */
+export function soloToMidi(solo: Solo, bpm: number): Uint8Array {
+  const chordNotes: Note[] = solo.chords.flatMap((c) => c.pitches.map((pitch) => ({ pitch, start: c.start, duration: c.duration, velocity: 64 })))
+  return buildMidi(
+    [
+      { name: 'Solo (rnnlab)', channel: 0, program: 26, notes: solo.notes },
+      { name: 'Chords', channel: 1, program: 0, notes: chordNotes },
+    ],
+    bpm,
+  )
+}
+
+function abortError(): Error {
+  const err = new Error('jazz fit: aborted') as NodeJS.ErrnoException
+  err.name = 'AbortError'
+  err.code = 'ABORT_ERR'
+  return err
+}

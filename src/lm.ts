@@ -1,0 +1,330 @@
+// Writing like Shakespeare: a stacked LSTM (or RNN) character language model trained in
+// mini-batches by the Rust core, off the JS thread, that completes a prompt.
+import { existsSync } from 'node:fs'
+
+import { native } from './native'
+
+type Native = InstanceType<ReturnType<typeof native>['NativeCharLm']>
+
+/** Architecture of a `CharLanguageModel`. */
+export interface CharModelOptions {
+  /** 'lstm' (default) or 'rnn'. */
+  cell?: 'lstm' | 'rnn'
+  /** Number of stacked layers (default 2). */
+  layers?: number
+  /** Hidden size: one number for every layer, or one per layer (default 128). */
+  hidden?: number | number[]
+  /** Inverted-dropout probability after every recurrent layer, training only (default 0). */
+  dropout?: number
+  /** Embedding width; omit (or 0) for one-hot input. */
+  embedding?: number
+  /** 'float32' (default, fast) or 'float64'. */
+  dtype?: 'float32' | 'float64'
+  /** Seed of the initial weights (default 0). */
+  seed?: number
+}
+
+/** Progress reported during `fit` (after every chunk of about `chunkSeconds`). */
+export interface FitProgress {
+  /** Completed epochs (fractional part: progress in the current epoch). */
+  epoch: number
+  /** Target epochs (Infinity with a time budget only). */
+  epochs: number
+  /** Optimizer steps so far. */
+  step: number
+  batchInEpoch: number
+  batchesPerEpoch: number
+  /** Mean training loss over the chunk, nats/char. */
+  loss: number
+  /** Validation loss (nats/char) when an epoch just ended. */
+  valLoss?: number
+  /** e^valLoss. */
+  valPerplexity?: number
+  /** Input characters processed so far (all runs). */
+  chars: number
+  /** Characters/second in this `fit` call. */
+  charsPerSecond: number
+  /** Seconds since `fit` started. */
+  elapsed: number
+  /** True when this report ends an epoch. */
+  epochEnd: boolean
+}
+
+/** Options of `CharLanguageModel.fit`. */
+export interface FitOptions {
+  /** Train until this many epochs are complete in total (default 1; Infinity with `seconds`). */
+  epochs?: number
+  /** Wall-clock budget in seconds for this call. */
+  seconds?: number
+  /** Sequences per mini-batch (default 128). */
+  batchSize?: number
+  /** Steps per sequence: the chunk length (tbptt) or the window (windows) (default 40). */
+  seqLength?: number
+  /** 'tbptt' (many-to-many, char-rnn, default) or 'windows' (many-to-one, the course's Keras model). */
+  mode?: 'tbptt' | 'windows'
+  /** Window stride in 'windows' mode (default 3). */
+  stride?: number
+  /** 'adam' (default) or 'sgd'. */
+  optimizer?: 'adam' | 'sgd'
+  /** Learning rate (default 0.002). */
+  lr?: number
+  /** Keras-style decay: the rate at step t is lr/(1 + decay·t) (default 0). */
+  decay?: number
+  /** Clip gradients: a number clips by value; or `{ value, norm }` (default `{ value: 5 }`). */
+  clip?: number | { value?: number; norm?: number }
+  /** Fraction of the text (its end) held out for validation (default 0.1). */
+  validation?: number
+  /** Seed of window shuffling and dropout masks (default 0). */
+  seed?: number
+  onProgress?: (p: FitProgress) => void
+  /** Stops training cleanly (the promise resolves with `stopped: 'aborted'`, the checkpoint is written). */
+  signal?: AbortSignal
+  /** Training checkpoint written at each epoch end, at the end and on abort (safetensors). */
+  checkpoint?: string
+  /** Continue from `checkpoint` if that file exists (exact resume; same text required). */
+  resume?: boolean
+  /** Length of one native chunk in seconds (default 0.25): the event loop runs between chunks. */
+  chunkSeconds?: number
+}
+
+/** What `fit` did. */
+export interface FitHistory {
+  /** Training loss of each chunk (nats/char) and the optimizer step it ended at. */
+  loss: number[]
+  step: number[]
+  /** Validation loss at each epoch end in this call (nats/char). */
+  valLoss: number[]
+  /** Completed epochs and steps in total. */
+  epochs: number
+  steps: number
+  /** Characters processed in this call, seconds taken, and their ratio. */
+  chars: number
+  seconds: number
+  charsPerSecond: number
+  /** Why training stopped. */
+  stopped: 'epochs' | 'time' | 'aborted'
+}
+
+/** Options of `generate`. */
+export interface GenerateOptions {
+  /** Text that primes the state; the completion follows it (default ''). */
+  prompt?: string
+  /** Characters to generate (default 400). */
+  length?: number
+  /** Softmax temperature; 0 = greedy (default 1). */
+  temperature?: number
+  /** Sample only among the k most likely characters (default 0 = all). */
+  topK?: number
+  /** Seed of numpy's RandomState used for the draws (default 0): same seed, same text. */
+  seed?: number
+}
+
+function checkInt(name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${name}: expected an integer in [${min}, ${max}], got ${v}`)
+  return v
+}
+
+function checkNumber(name: string, v: number, min: number, max = Infinity): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max) throw new RangeError(`${name}: expected a number in [${min}, ${max}], got ${v}`)
+  return v
+}
+
+function fromNative(e: unknown): Error {
+  // async task errors arrive as "[ERR_CODE] message": restore the code
+  const err = e as NodeJS.ErrnoException
+  const m = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/.exec(err?.message ?? '')
+  if (m) {
+    const out = new Error(m[2]) as NodeJS.ErrnoException
+    out.code = m[1]
+    return out
+  }
+  return err
+}
+
+/** Sorted unique characters of a text (by code point), as the model's vocabulary. */
+export function vocabularyOf(text: string): string {
+  return [...new Set(Array.from(text))].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!).join('')
+}
+
+/**
+ * A character language model: N stacked LSTM or RNN layers, one-hot or embedding input,
+ * dropout between layers, a dense softmax over the characters. The vocabulary is taken from
+ * the first text given to `fit` (or from the file given to `load`).
+ */
+export class CharLanguageModel {
+  private readonly options: Required<Omit<CharModelOptions, 'embedding'>> & { embedding: number; hidden: number[] }
+  private model?: Native
+
+  constructor(options: CharModelOptions = {}) {
+    const layers = checkInt('layers', options.layers ?? (Array.isArray(options.hidden) ? options.hidden.length : 2), 1, 64)
+    const hidden = Array.isArray(options.hidden) ? options.hidden : Array(layers).fill(options.hidden ?? 128)
+    if (hidden.length !== layers) throw new RangeError(`hidden: expected ${layers} sizes (one per layer), got ${hidden.length}`)
+    hidden.forEach((h, k) => checkInt(`hidden[${k}]`, h, 1, 65536))
+    const cell = options.cell ?? 'lstm'
+    if (cell !== 'lstm' && cell !== 'rnn') throw new RangeError(`cell: expected 'lstm' or 'rnn', got '${cell}'`)
+    const dtype = options.dtype ?? 'float32'
+    if (dtype !== 'float32' && dtype !== 'float64') throw new RangeError(`dtype: expected 'float32' or 'float64', got '${dtype}'`)
+    const dropout = checkNumber('dropout', options.dropout ?? 0, 0, 0.999)
+    this.options = { cell, layers, hidden, dropout, dtype, embedding: checkInt('embedding', options.embedding ?? 0, 0, 65536), seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff) }
+  }
+
+  /** Loads weights saved by `save` (or PyTorch-named safetensors with `vocab`). */
+  static load(path: string, options: { vocab?: string; dtype?: 'float32' | 'float64' } = {}): CharLanguageModel {
+    const m = native().NativeCharLm.load(path, options.vocab, options.dtype)
+    const info = m.info
+    const lm = new CharLanguageModel({
+      cell: info.cell as 'lstm' | 'rnn',
+      hidden: info.hidden,
+      dropout: info.dropout,
+      embedding: info.embedding ?? 0,
+      dtype: info.dtype as 'float32' | 'float64',
+    })
+    lm.model = m
+    return lm
+  }
+
+  /** The vocabulary (characters in index order), once the model exists. */
+  get vocab(): string | undefined {
+    return this.model?.info.vocab
+  }
+
+  /** Architecture, dtype, vocabulary and parameter count (undefined before `fit`/`load`). */
+  get info(): { cell: string; hidden: number[]; embedding?: number; dropout: number; dtype: string; vocab: string; numParams: number } | undefined {
+    return this.model?.info
+  }
+
+  private ensureModel(text: string): Native {
+    if (!this.model) {
+      const o = this.options
+      this.model = new (native().NativeCharLm)({
+        cell: o.cell,
+        hidden: o.hidden,
+        embedding: o.embedding || undefined,
+        dropout: o.dropout,
+        dtype: o.dtype,
+        vocab: vocabularyOf(text),
+        seed: o.seed,
+      })
+    }
+    return this.model
+  }
+
+  /**
+   * Trains on `text` off the JS thread, in chunks of about `chunkSeconds`, until `epochs`
+   * epochs are complete in total, `seconds` have passed, or `signal` aborts (a clean stop).
+   */
+  async fit(text: string, options: FitOptions = {}): Promise<FitHistory> {
+    if (typeof text !== 'string' || text.length === 0) throw new TypeError('text: expected a non-empty string')
+    const seconds = options.seconds === undefined ? Infinity : checkNumber('seconds', options.seconds, 0)
+    const epochs = options.epochs ?? (options.seconds !== undefined ? Infinity : 1)
+    if (epochs !== Infinity) checkInt('epochs', epochs, 0)
+    const chunkSeconds = checkNumber('chunkSeconds', options.chunkSeconds ?? 0.25, 0.001, 3600)
+    const clip = typeof options.clip === 'number' ? { value: options.clip } : options.clip ?? { value: 5 }
+    const trainOptions = {
+      mode: options.mode ?? 'tbptt',
+      seqLength: checkInt('seqLength', options.seqLength ?? 40, 1, 1 << 20),
+      stride: checkInt('stride', options.stride ?? 3, 1, 1 << 20),
+      batchSize: checkInt('batchSize', options.batchSize ?? 128, 1, 1 << 20),
+      optimizer: options.optimizer ?? 'adam',
+      lr: checkNumber('lr', options.lr ?? 0.002, 0),
+      decay: checkNumber('decay', options.decay ?? 0, 0),
+      clipValue: clip.value,
+      clipNorm: clip.norm,
+      validation: checkNumber('validation', options.validation ?? 0.1, 0, 0.99),
+      seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff),
+    }
+    if (options.resume && options.checkpoint && existsSync(options.checkpoint)) {
+      this.model = native().NativeCharLm.resume(options.checkpoint, text)
+    } else {
+      this.ensureModel(text).startTraining(text, trainOptions)
+    }
+    const model = this.model!
+    const history: FitHistory = { loss: [], step: [], valLoss: [], epochs: 0, steps: 0, chars: 0, seconds: 0, charsPerSecond: 0, stopped: 'epochs' }
+    const onAbort = () => model.cancel()
+    options.signal?.addEventListener('abort', onAbort)
+    const t0 = performance.now()
+    let chars0: number | undefined
+    let last: { epoch: number; chars: number; step: number } | undefined
+    try {
+      for (;;) {
+        const elapsed = (performance.now() - t0) / 1000
+        if (options.signal?.aborted) { history.stopped = 'aborted'; break }
+        if ((last?.epoch ?? model.epochsDone) >= epochs) { history.stopped = 'epochs'; break }
+        if (elapsed >= seconds) { history.stopped = 'time'; break }
+        let p
+        try {
+          p = await model.train(1e12, Math.min(chunkSeconds, Math.max(seconds - elapsed, 1e-3)))
+        } catch (e) {
+          throw fromNative(e)
+        }
+        chars0 ??= p.chars - p.batches * trainOptions.seqLength * trainOptions.batchSize
+        last = p
+        const now = (performance.now() - t0) / 1000
+        if (p.batches > 0) {
+          history.loss.push(p.loss)
+          history.step.push(p.step)
+        }
+        if (p.valLoss != null) history.valLoss.push(p.valLoss)
+        if (p.epochEnd && options.checkpoint) model.saveCheckpoint(options.checkpoint)
+        options.onProgress?.({
+          epoch: p.epoch + p.batchInEpoch / Math.max(p.batchesPerEpoch, 1),
+          epochs,
+          step: p.step,
+          batchInEpoch: p.batchInEpoch,
+          batchesPerEpoch: p.batchesPerEpoch,
+          loss: p.loss,
+          valLoss: p.valLoss ?? undefined,
+          valPerplexity: p.valLoss != null ? Math.exp(p.valLoss) : undefined,
+          chars: p.chars,
+          charsPerSecond: (p.chars - chars0) / Math.max(now, 1e-9),
+          elapsed: now,
+          epochEnd: p.epochEnd,
+        })
+        if (p.cancelled) { history.stopped = 'aborted'; break }
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+      history.seconds = (performance.now() - t0) / 1000
+      if (last) {
+        history.epochs = last.epoch
+        history.steps = last.step
+        history.chars = last.chars - (chars0 ?? last.chars)
+        history.charsPerSecond = history.chars / Math.max(history.seconds, 1e-9)
+      }
+      if (options.checkpoint) model.saveCheckpoint(options.checkpoint)
+    }
+    return history
+  }
+
+  /** Validation loss (nats/char) of the current training run, or null. */
+  validate(): number | null {
+    if (!this.model) throw new Error('validate: the model has not been trained yet')
+    return this.model.validate() ?? null
+  }
+
+  /** Completes `prompt` with `length` sampled characters (the prompt is not repeated). */
+  generate(options: GenerateOptions = {}): string {
+    if (!this.model) throw new Error('generate: the model has no vocabulary yet (fit or load it first)')
+    const length = checkInt('length', options.length ?? 400, 0, 10_000_000)
+    const temperature = checkNumber('temperature', options.temperature ?? 1, 0)
+    const topK = checkInt('topK', options.topK ?? 0, 0, 0xffffffff)
+    const seed = checkInt('seed', options.seed ?? 0, 0, 0xffffffff)
+    return this.model.generate(options.prompt ?? '', length, temperature, topK, seed)
+  }
+
+  /** Logits after each character of `text` from a zero state: `[len][vocab]`. */
+  logits(text: string): number[][] {
+    if (!this.model) throw new Error('logits: the model has no vocabulary yet (fit or load it first)')
+    const flat = this.model.logits(text)
+    const v = Array.from(this.model.info.vocab).length
+    const rows: number[][] = []
+    for (let i = 0; i < flat.length; i += v) rows.push(flat.slice(i, i + v))
+    return rows
+  }
+
+  /** Writes the weights (safetensors in PyTorch's nn.LSTM layout, with architecture and vocabulary). */
+  save(path: string): void {
+    if (!this.model) throw new Error('save: nothing to save yet (fit or load first)')
+    this.model.save(path)
+  }
+}

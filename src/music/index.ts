@@ -1,0 +1,7 @@
+// The music pipeline of the jazz job: MIDI I/O, section and measures, the deepjazz grammar,
+// and the piano roll.
+export * from './midi'
+export * from './theory'
+export * from './section'
+export * from './grammar'
+export * from './pianoroll'
