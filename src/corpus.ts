@@ -31,8 +31,11 @@ export class Vocabulary {
 
   /** Index of one character; a clear error names an unknown one. */
   ix(ch: string): number {
-    const i = this.index.get(ch)
-    if (i === undefined) throw new RangeError(`character ${JSON.stringify(ch)} (U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}) is not in the vocabulary`)
+    const i = typeof ch === 'string' ? this.index.get(ch) : undefined
+    if (i === undefined) {
+      const code = typeof ch === 'string' && ch.length > 0 ? ` (U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})` : ''
+      throw new RangeError(`character ${JSON.stringify(ch)}${code} is not in the vocabulary`)
+    }
     return i
   }
 
@@ -53,7 +56,11 @@ export class Vocabulary {
 
   decode(indices: ArrayLike<number>): string {
     let s = ''
-    for (let k = 0; k < indices.length; k++) s += this.chars[indices[k]]
+    for (let k = 0; k < indices.length; k++) {
+      const ch = this.chars[indices[k]]
+      if (ch === undefined) throw new RangeError(`decode: index ${indices[k]} at position ${k} is out of range for a vocabulary of ${this.size}`)
+      s += ch
+    }
     return s
   }
 
@@ -74,6 +81,8 @@ export function normaliseNames(lines: readonly string[]): string[] {
 
 /** Reads a one-name-per-line file (UTF-8); errors name the file. */
 export function readNames(path: string): string[] {
+  // A number would be read as a file descriptor (0 = stdin) and block.
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError(`readNames: expected a file path, got ${JSON.stringify(path)}`)
   let text: string
   try {
     text = readFileSync(path, 'utf8')

@@ -28,9 +28,15 @@ export function niceTicks(lo: number, hi: number, target = 6): number[] {
   const raw = (hi - lo) / target
   const mag = 10 ** Math.floor(Math.log10(raw))
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag
+  // start + k·step with a bounded k: accumulating `v += step` never ends once step < ulp(v)/2.
+  const start = Math.ceil(lo / step) * step
   const ticks: number[] = []
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)))
-  return ticks
+  for (let k = 0; k <= 4 * target; k++) {
+    const v = Number((start + k * step).toPrecision(12))
+    if (v > hi + step * 1e-9) break
+    if (ticks.length === 0 || v > ticks[ticks.length - 1]) ticks.push(v)
+  }
+  return ticks.length > 0 ? ticks : [lo, hi]
 }
 
 function fmt(v: number): string {

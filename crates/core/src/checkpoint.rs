@@ -37,6 +37,8 @@ pub const FORMAT_VERSION: u32 = 1;
 const MAX_HEADER_LEN: u64 = 100_000_000;
 /// The reserved header key holding the string metadata.
 const METADATA_KEY: &str = "__metadata__";
+/// Metadata key of the data checksum written by [`Checkpoint::to_bytes`].
+const CHECKSUM_KEY: &str = "data_fnv1a64";
 
 /// Element type of a stored tensor (the safetensors dtype names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -270,11 +272,14 @@ impl Checkpoint {
             offset += t.data.len();
         }
         if !self.metadata.is_empty() {
-            let meta: Map<String, Value> = self
+            let mut meta: Map<String, Value> = self
                 .metadata
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
                 .collect();
+            if self.metadata.get("format").map(String::as_str) == Some(FORMAT) {
+                meta.insert(CHECKSUM_KEY.into(), Value::from(self.data_checksum()));
+            }
             header.insert(METADATA_KEY.into(), Value::Object(meta));
         }
         let mut json = serde_json::to_vec(&Value::Object(header)).map_err(|e| {
@@ -414,7 +419,29 @@ impl Checkpoint {
                 "unsupported rnnlab checkpoint format_version {version} (this build reads 1..={FORMAT_VERSION})"
             )));
         }
+        let mut ck = ck;
+        if let Some(stored) = ck.metadata.remove(CHECKSUM_KEY) {
+            let actual = ck.data_checksum();
+            if stored != actual {
+                return Err(CoreError::BadFile(format!(
+                    "corrupt rnnlab checkpoint: tensor data checksum is {actual}, the header says {stored}"
+                )));
+            }
+        }
         Ok(ck)
+    }
+
+    /// FNV-1a (64-bit) over every tensor's name and bytes in name order: catches flipped or
+    /// overwritten bytes in the data block, which the safetensors layout alone cannot.
+    fn data_checksum(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (name, t) in &self.tensors {
+            for &b in name.as_bytes().iter().chain([0u8].iter()).chain(t.data.iter()) {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
     }
 
     /// Write atomically: a temporary file in the same directory, fsync, rename over `path`

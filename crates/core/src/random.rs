@@ -288,6 +288,13 @@ impl RandomState {
                 snapshot.pos
             )));
         }
+        // MT19937 uses only the top bit of key[0]: with it and every other word zero the
+        // generator is stuck at zero forever (and `choice` could never pass a zero-p entry).
+        if key[0] & 0x8000_0000 == 0 && key[1..].iter().all(|&w| w == 0) {
+            return Err(CoreError::invalid(
+                "RandomStateSnapshot.key: an all-zero MT19937 state generates only zeros; not a state numpy can produce",
+            ));
+        }
         if !snapshot.gauss.is_finite() {
             return Err(CoreError::NonFinite {
                 name: "RandomStateSnapshot.gauss".into(),

@@ -672,9 +672,18 @@ fn checkpoint_truncated_or_corrupt_is_an_error_never_a_panic() {
     for pos in (0..8 + n + 64).step_by(3) {
         let mut c = bytes.clone();
         c[pos] ^= 0x5a;
-        // must not panic; a data-only flip may still parse (it changes a number)
+        // must not panic; a flip in the data block is caught by the checksum
         if let Ok(ck) = Checkpoint::from_bytes(&c) {
+            assert!(pos < 8 + n, "a flipped data byte at {pos} was not detected");
             let _ = DinoTrainer::from_checkpoint(&ck);
+        }
+    }
+    for pos in (8 + n..bytes.len()).step_by(101) {
+        let mut c = bytes.clone();
+        c[pos] ^= 0x01;
+        match Checkpoint::from_bytes(&c) {
+            Err(CoreError::BadFile(m)) => assert!(m.contains("checksum"), "{m}"),
+            other => panic!("flipped data byte at {pos}: {other:?}"),
         }
     }
     // a checkpoint of another kind, and one with a tensor of the wrong shape

@@ -279,6 +279,14 @@ fn bad_snapshots_are_rejected() {
     let msg = invalid_message(RandomState::from_snapshot(&far).unwrap_err());
     assert!(msg.contains("pos") && msg.contains("625"), "{msg}");
 
+    let mut zero = good.clone();
+    zero.key.iter_mut().for_each(|w| *w = 0);
+    let msg = invalid_message(RandomState::from_snapshot(&zero).unwrap_err());
+    assert!(msg.contains("all-zero"), "{msg}");
+    // only the top bit of key[0] counts: a state with just that bit set is valid
+    zero.key[0] = 0x8000_0000;
+    assert!(RandomState::from_snapshot(&zero).is_ok());
+
     let mut nan = good;
     nan.gauss = f64::NAN;
     assert_eq!(

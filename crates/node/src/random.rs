@@ -6,7 +6,7 @@ use napi_derive::napi;
 use rnnlab_core::random::{RandomState, RandomStateSnapshot};
 
 use crate::errors::{core_err, invalid_arg, JsResult};
-use crate::tensor::{dims_from_js, from_array, kind_of, Tensor};
+use crate::tensor::{dims_from_js, kind_of, Tensor};
 
 /// Most values one call may produce (2 GiB of f64): beyond this a typo, not a request.
 const LIMIT: usize = 1 << 28;
@@ -145,9 +145,11 @@ impl NativeRandomState {
     #[napi(catch_unwind, ts_args_type = "shape: Array<number>")]
     pub fn randn(&mut self, shape: Unknown) -> napi::Result<Tensor, String> {
         let shape = dims_from_js("shape", &shape).map_err(invalid_arg)?;
-        element_count("randn", &shape)?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-        Ok(from_array(&self.inner.randn(&dims)))
+        let n = element_count("randn", &shape)?;
+        // Filled in C order as the core's `randn`, without an ndarray: ndarray refuses shapes
+        // whose non-empty axes overflow isize even when another axis is 0 (numpy allows them).
+        let data: Vec<f64> = (0..n).map(|_| self.inner.standard_normal()).collect();
+        Ok(Tensor { shape, data: Float64Array::new(data) })
     }
 
     /// `choice(n, p=p)` (numpy's legacy algorithm), `size` draws.
