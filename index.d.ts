@@ -403,7 +403,7 @@ export declare function nativeVersion(): string
  * The course's `optimize(X, Y, a_prev, parameters, learning_rate)`: forward, backward,
  * clip to ±5, SGD update. `X[t]` may be `null` (a zero input vector, the course's `None`).
  */
-export declare function optimize(x: Array<number | undefined | null>, y: Array<number>, aPrev: Tensor, parameters: CharRnnParameters, learningRate: number): OptimizeResult
+export declare function optimize(x: Array<number | undefined | null>, y: Array<number>, aPrev: Tensor, parameters: CharRnnParameters, learningRate?: number | undefined | null): OptimizeResult
 
 /**
  * What `optimize` returns: the course's `loss, gradients, a[len(X)-1]` plus the updated

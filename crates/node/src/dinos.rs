@@ -19,8 +19,9 @@ use crate::tensor::{from_array, to_array2, Tensor};
 /// refusing it here beats the allocator aborting Node.
 const MAX_MATRIX: u128 = 1 << 28;
 
+/// Empty axes count as 1: a `(2^31, 0)` weight still implies a `(2^31, 1)` bias.
 fn check_matrix(name: &str, rows: u32, cols: u32) -> JsResult<()> {
-    if rows as u128 * cols as u128 > MAX_MATRIX {
+    if rows.max(1) as u128 * cols.max(1) as u128 > MAX_MATRIX {
         return Err(invalid_arg(format!(
             "{name}: a ({rows}, {cols}) matrix is more than the limit of {MAX_MATRIX} values"
         )));
@@ -133,8 +134,9 @@ pub fn optimize(
     y: Vec<f64>,
     a_prev: Tensor,
     parameters: CharRnnParameters,
-    learning_rate: f64,
+    learning_rate: Option<f64>,
 ) -> napi::Result<OptimizeResult, String> {
+    let learning_rate = learning_rate.unwrap_or(0.01);
     let mut p = params_from_js("parameters", &parameters)?;
     let v = p.wax.ncols();
     let xs = x
@@ -157,7 +159,7 @@ pub fn optimize(
 /// Hyperparameters of a new trainer; unset fields take the course's values.
 #[napi(object)]
 pub struct NameTrainerOptions {
-    pub hidden: Option<u32>,
+    pub hidden: Option<f64>,
     pub learning_rate: Option<f64>,
     pub clip: Option<f64>,
     pub shuffle_seed: Option<u32>,
@@ -215,7 +217,11 @@ impl NativeNameTrainer {
     /// (it must contain `'\n'`), `examples` the names as indices in file order (shuffled here).
     #[napi(constructor, catch_unwind)]
     pub fn new(vocabulary: String, examples: Vec<Uint32Array>, options: NameTrainerOptions) -> napi::Result<Self, String> {
-        let n_a = options.hidden.unwrap_or(50);
+        let n_a = options.hidden.unwrap_or(50.0);
+        if !(n_a.fract() == 0.0 && (1.0..=65536.0).contains(&n_a)) {
+            return Err(invalid_arg(format!("hidden: expected an integer in 1..=65536, got {n_a}")));
+        }
+        let n_a = n_a as u32;
         let v = vocabulary.chars().count() as u32;
         check_matrix("Wax", n_a, v)?;
         check_matrix("Waa", n_a, n_a)?;

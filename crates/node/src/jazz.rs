@@ -45,6 +45,15 @@ pub struct NativeJazzModel {
     cancel: Arc<AtomicBool>,
 }
 
+/// An integer argument in `lo..=hi` (napi's own u32 conversion wraps -1 and truncates 1.5).
+fn whole(name: &str, v: f64, lo: usize, hi: usize) -> napi::Result<usize, String> {
+    if v.fract() == 0.0 && v >= lo as f64 && v <= hi as f64 {
+        Ok(v as usize)
+    } else {
+        Err(invalid_arg(format!("{name}: expected an integer in {lo}..={hi}, got {v}")))
+    }
+}
+
 fn busy() -> napi::Error<String> {
     napi::Error::new("ERR_BUSY".to_string(), "jazz model: busy (a fit() is running); await it first".to_string())
 }
@@ -55,8 +64,24 @@ impl NativeJazzModel {
     /// (value indices < `nValues`) with `RandomState(seed)`; weights initialised from
     /// `RandomState(seed)` (Glorot-uniform, see the core docs). Adam: lr 0.01, β 0.9/0.999, decay 0.01.
     #[napi(constructor, catch_unwind)]
-    pub fn new(corpus: Vec<u32>, n_values: u32, n_a: u32, t_x: u32, m: u32, seed: u32) -> napi::Result<Self, String> {
-        let corpus: Vec<usize> = corpus.into_iter().map(|v| v as usize).collect();
+    pub fn new(corpus: Vec<f64>, n_values: f64, n_a: f64, t_x: f64, m: f64, seed: f64) -> napi::Result<Self, String> {
+        let n_values = whole("nValues", n_values, 1, 1 << 16)?;
+        let n_a = whole("nA", n_a, 1, 1 << 14)?;
+        let t_x = whole("tX", t_x, 1, 1 << 16)?;
+        let m = whole("m", m, 1, 1 << 20)?;
+        let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
+        // the one-hot batch (m, T_x, n_values) and the gate weights (4·n_a, n_a + n_values)
+        if m as u128 * t_x as u128 * n_values as u128 > 1 << 28 || 4 * n_a as u128 * (n_a + n_values) as u128 > 1 << 28 {
+            return Err(invalid_arg(format!(
+                "jazz model: m {m} × tX {t_x} × nValues {n_values} (or the LSTM of {n_a}) is more than the limit of 2^28 values"
+            )));
+        }
+        let corpus = corpus
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| whole(&format!("corpus[{i}]"), v, 0, n_values - 1))
+            .collect::<napi::Result<Vec<usize>, String>>()?;
+        let (n_values, n_a, t_x, m) = (n_values as u32, n_a as u32, t_x as u32, m as u32);
         let batch = JazzBatch::windows(&corpus, n_values as usize, m as usize, t_x as usize, seed).map_err(core_err)?;
         let model = JazzModel::new(n_values as usize, n_a as usize, seed).map_err(core_err)?;
         Ok(NativeJazzModel {
@@ -87,7 +112,12 @@ impl NativeJazzModel {
     /// The course's `predict_and_sample`: `tY` steps from zero x, a, c; argmax when
     /// `temperature` is 0, else sampling from p^(1/T) with `RandomState(seed)`.
     #[napi(catch_unwind)]
-    pub fn predict_and_sample(&self, t_y: u32, temperature: f64, seed: u32) -> napi::Result<Vec<u32>, String> {
+    pub fn predict_and_sample(&self, t_y: f64, temperature: f64, seed: f64) -> napi::Result<Vec<u32>, String> {
+        let t_y = whole("tY", t_y, 0, 1 << 20)? as u32;
+        let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
+        if !(temperature.is_finite() && temperature >= 0.0) {
+            return Err(invalid_arg(format!("temperature: expected a finite number >= 0, got {temperature}")));
+        }
         let t = self.inner.try_lock().map_err(|_| busy())?;
         let v = t.model.predict_and_sample(t_y as usize, temperature, seed).map_err(core_err)?;
         Ok(v.into_iter().map(|i| i as u32).collect())
@@ -95,7 +125,8 @@ impl NativeJazzModel {
 
     /// A step-by-step inference loop over a snapshot of the current weights.
     #[napi(catch_unwind)]
-    pub fn sampler(&self, temperature: f64, seed: u32) -> napi::Result<NativeJazzSampler, String> {
+    pub fn sampler(&self, temperature: f64, seed: f64) -> napi::Result<NativeJazzSampler, String> {
+        let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
         if !(temperature.is_finite() && temperature >= 0.0) {
             return Err(invalid_arg(format!("temperature: expected a finite number >= 0, got {temperature}")));
         }
