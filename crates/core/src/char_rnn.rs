@@ -567,7 +567,9 @@ mod avx {
     }
 
     /// The `m % 4` last outputs of `gemv_n` (plain FMA chains over the rows, in row order),
-    /// advanced inside the first block's row loop so their latency hides behind it.
+    /// advanced inside the first block's row loop so their latency hides behind it. The
+    /// chains are held by value (and indexed with constants only) so that, once the block is
+    /// inlined, they live in registers rather than going through memory at every row.
     #[derive(Clone, Copy)]
     pub struct Tail {
         /// `w` at column `m & !3` of row 0 (row stride `m`).
@@ -575,33 +577,41 @@ mod avx {
         pub m: usize,
         /// Number of chains (0 when this block does not carry them).
         pub len: usize,
-        pub acc: *mut [f64; 3],
+        pub acc: [f64; 3],
     }
 
     impl Tail {
-        pub const NONE: Tail = Tail {
-            p: std::ptr::null(),
-            m: 0,
-            len: 0,
-            acc: std::ptr::null_mut(),
-        };
+        /// No chains (for the blocks after the first).
+        pub const fn none() -> Tail {
+            Tail {
+                p: std::ptr::null(),
+                m: 0,
+                len: 0,
+                acc: [0.0; 3],
+            }
+        }
 
         /// Rows `k..k+cnt` of every chain.
         #[inline(always)]
-        pub unsafe fn rows(self, k: usize, cnt: usize, v: &[f64]) {
+        pub unsafe fn rows(&mut self, k: usize, cnt: usize, v: &[f64]) {
             if self.len == 0 {
                 return;
             }
-            // SAFETY: the caller (gemv_n) made p, m and acc valid for rows < n.
+            let [mut a0, mut a1, mut a2] = self.acc;
+            // SAFETY: the caller (gemv_n) made p and m valid for rows < n, columns < len.
             unsafe {
-                let acc = &mut *self.acc;
                 for (kk, &vk) in v.iter().enumerate().skip(k).take(cnt) {
                     let row = self.p.add(kk * self.m);
-                    for (q, a) in acc.iter_mut().enumerate().take(self.len) {
-                        *a = (*row.add(q)).mul_add(vk, *a);
+                    a0 = (*row).mul_add(vk, a0);
+                    if self.len > 1 {
+                        a1 = (*row.add(1)).mul_add(vk, a1);
+                    }
+                    if self.len > 2 {
+                        a2 = (*row.add(2)).mul_add(vk, a2);
                     }
                 }
             }
+            self.acc = [a0, a1, a2];
         }
     }
 
@@ -620,17 +630,16 @@ mod avx {
             unsafe { gemv_n_tail(w, n, m, v, y) };
             return;
         }
-        let mut acc = [0.0f64; 3];
-        // SAFETY: column nb..m of every row is inside `w`; `acc` outlives the calls.
-        let tail = Tail {
+        // SAFETY: column nb..m of every row is inside `w`.
+        let mut tail = Tail {
             p: unsafe { w.as_ptr().add(nb) },
             m,
             len: m - nb,
-            acc: &mut acc,
+            acc: [0.0; 3],
         };
         // SAFETY: forwarded (bounds checked there).
-        unsafe { gemv_n_range(w, n, m, v, y, 0, nb, tail) };
-        y[nb..m].copy_from_slice(&acc[..m - nb]);
+        unsafe { gemv_n_range(w, n, m, v, y, 0, nb, &mut tail) };
+        y[nb..m].copy_from_slice(&tail.acc[..m - nb]);
     }
 
     /// Outputs `i0..i1` of `gemv_n` (`i1 − i0` a multiple of 4, `i1 <= m & !3`).
@@ -648,7 +657,7 @@ mod avx {
         y: &mut [f64],
         i0: usize,
         i1: usize,
-        tail: Tail,
+        tail: &mut Tail,
     ) {
         assert!(
             w.len() >= n * m
@@ -661,15 +670,20 @@ mod avx {
         // SAFETY: rows k < n and columns i < i1 <= m are inside `w`, outputs inside `y`.
         unsafe {
             let mut i = i0;
-            let mut tail = tail; // carried by the first block only
-            while i + 16 <= i1 {
+            // the tail is carried by the first block only
+            if i + 16 <= i1 {
                 gemv_n_block::<4>(wp.add(i), n, m, v, yp.add(i), tail);
-                tail = Tail::NONE;
+                i += 16;
+            } else if i < i1 {
+                gemv_n_block::<1>(wp.add(i), n, m, v, yp.add(i), tail);
+                i += 4;
+            }
+            while i + 16 <= i1 {
+                gemv_n_block::<4>(wp.add(i), n, m, v, yp.add(i), &mut Tail::none());
                 i += 16;
             }
             while i < i1 {
-                gemv_n_block::<1>(wp.add(i), n, m, v, yp.add(i), tail);
-                tail = Tail::NONE;
+                gemv_n_block::<1>(wp.add(i), n, m, v, yp.add(i), &mut Tail::none());
                 i += 4;
             }
         }
@@ -706,7 +720,7 @@ mod avx {
         m: usize,
         v: &[f64],
         yp: *mut f64,
-        tail: Tail,
+        tail: &mut Tail,
     ) {
         let mut acc = [_mm256_setzero_pd(); V];
         let mut k = 0;
@@ -1105,32 +1119,41 @@ mod avx512 {
             return;
         }
         let (wp, yp) = (w.as_ptr(), y.as_mut_ptr());
-        let mut acc = [0.0f64; 3];
-        // SAFETY: column nb..m of every row is inside `w`; `acc` outlives the calls.
+        // SAFETY: column nb..m of every row is inside `w`.
         let mut tail = Tail {
             p: unsafe { wp.add(nb) },
             m,
             len: m - nb,
-            acc: &mut acc,
+            acc: [0.0; 3],
         };
         // SAFETY: rows k < n and columns i < m are inside `w`, outputs i < m inside `y`.
         unsafe {
-            let mut i0 = 0;
+            // The tail is carried by the first block only (nb >= 8 here). Up to 64 outputs
+            // are done in one pass over the rows (enough independent add chains to fill the
+            // FMA ports); wider products continue in blocks of 32 and 8.
+            let first = &mut tail;
+            let mut i0 = match nb / 8 {
+                1 => gemv_n_block::<1>(wp, n, m, v, yp, first),
+                2 => gemv_n_block::<2>(wp, n, m, v, yp, first),
+                3 => gemv_n_block::<3>(wp, n, m, v, yp, first),
+                4 => gemv_n_block::<4>(wp, n, m, v, yp, first),
+                5 => gemv_n_block::<5>(wp, n, m, v, yp, first),
+                6 => gemv_n_block::<6>(wp, n, m, v, yp, first),
+                7 => gemv_n_block::<7>(wp, n, m, v, yp, first),
+                8 => gemv_n_block::<8>(wp, n, m, v, yp, first),
+                _ => gemv_n_block::<4>(wp, n, m, v, yp, first),
+            };
             while i0 + 32 <= nb {
-                gemv_n_block::<4>(wp.add(i0), n, m, v, yp.add(i0), tail);
-                tail = Tail::NONE;
-                i0 += 32;
+                i0 += gemv_n_block::<4>(wp.add(i0), n, m, v, yp.add(i0), &mut Tail::none());
             }
             while i0 + 8 <= nb {
-                gemv_n_block::<1>(wp.add(i0), n, m, v, yp.add(i0), tail);
-                tail = Tail::NONE;
-                i0 += 8;
+                i0 += gemv_n_block::<1>(wp.add(i0), n, m, v, yp.add(i0), &mut Tail::none());
             }
             if i0 < nb {
-                super::avx::gemv_n_range(w, n, m, v, y, i0, nb, Tail::NONE);
+                super::avx::gemv_n_range(w, n, m, v, y, i0, nb, &mut Tail::none());
             }
         }
-        y[nb..m].copy_from_slice(&acc[..m - nb]);
+        y[nb..m].copy_from_slice(&tail.acc[..m - nb]);
     }
 
     /// `8·V` outputs of `gemv_n` at `yp`, reading columns at `wp` (row stride `m`).
@@ -1142,8 +1165,8 @@ mod avx512 {
         m: usize,
         v: &[f64],
         yp: *mut f64,
-        tail: Tail,
-    ) {
+        tail: &mut Tail,
+    ) -> usize {
         let mut acc = [_mm512_setzero_pd(); V];
         let mut k = 0;
         // SAFETY: the caller guarantees n rows of 8·V columns at wp and 8·V outputs at yp.
@@ -1192,11 +1215,12 @@ mod avx512 {
                 _mm512_storeu_pd(yp.add(8 * b), *s);
             }
         }
+        8 * V
     }
 
-    /// The whole of `sum_outer_rev` for `cols >= 8`: two rows at a time, 32 columns in
-    /// registers, then 8-column blocks, a last partial block recomputed as the overlapping
-    /// 8-column block ending at `cols`. Products rounded, then added, in decreasing `t`.
+    /// The whole of `sum_outer_rev` for `cols >= 8`: two rows at a time, up to 64 columns in
+    /// registers (see `outer_rows`), the last 8-column vector masked. Products rounded, then
+    /// added, in decreasing `t`.
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
@@ -1240,18 +1264,18 @@ mod avx512 {
         }
     }
 
-    /// Clip the eight gradients `g` (NaN kept), store them at `gp`, and add `neg_lr ·` them
-    /// to the weights at `wp` in the lanes of `wmask`.
+    /// Clip the gradients `g` (NaN kept), store them at `gp`, and add `neg_lr ·` them to the
+    /// weights at `wp`, all in the lanes of `wmask` only.
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn fuse8(g: __m512d, gp: *mut f64, wp: *mut f64, f: Fuse, wmask: __mmask8) {
         let (hi, lo) = (_mm512_set1_pd(f.max), _mm512_set1_pd(-f.max));
         let d = _mm512_mask_blend_pd(_mm512_cmp_pd_mask::<_CMP_GT_OQ>(g, hi), g, hi);
         let d = _mm512_mask_blend_pd(_mm512_cmp_pd_mask::<_CMP_LT_OQ>(d, lo), d, lo);
-        // SAFETY: the caller guarantees eight elements at gp and wp.
+        // SAFETY: the caller guarantees the lanes of `wmask` at gp and wp.
         unsafe {
-            _mm512_storeu_pd(gp, d);
-            let w = _mm512_loadu_pd(wp);
+            _mm512_mask_storeu_pd(gp, wmask, d);
+            let w = _mm512_maskz_loadu_pd(wmask, wp);
             _mm512_mask_storeu_pd(
                 wp,
                 wmask,
@@ -1260,6 +1284,12 @@ mod avx512 {
         }
     }
 
+    /// `R` rows of `sum_outer_rev`: the columns as 8-lane vectors (the last one masked when
+    /// `cols` is not a multiple of 8), taken in groups of up to eight vectors whose `R × N`
+    /// accumulators all stay in registers across `t`, so there are always enough independent
+    /// add chains to keep both FMA ports busy. (A last vector overlapping the one before it,
+    /// as this used to be, makes the fused update load weights that were just stored by a
+    /// partly overlapping store: a store-forwarding stall per row.)
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn outer_rows<const R: usize>(
@@ -1271,61 +1301,67 @@ mod avx512 {
         steps: usize,
         fuse: Option<Fuse>,
     ) {
+        let nvec = cols.div_ceil(8);
+        let mut v0 = 0;
         // SAFETY: as in `sum_outer_rev`.
         unsafe {
-            let mut j0 = 0;
-            while j0 + 32 <= cols {
-                let mut acc = [[_mm512_setzero_pd(); 4]; R];
-                for t in (0..steps).rev() {
-                    let p = rp.add(t * cols + j0);
-                    let rv = [
-                        _mm512_loadu_pd(p),
-                        _mm512_loadu_pd(p.add(8)),
-                        _mm512_loadu_pd(p.add(16)),
-                        _mm512_loadu_pd(p.add(24)),
-                    ];
-                    for (q, accq) in acc.iter_mut().enumerate() {
-                        let d = _mm512_set1_pd(*lp.add(t * stride + q));
-                        for (s, r) in accq.iter_mut().zip(rv) {
-                            *s = _mm512_add_pd(*s, _mm512_mul_pd(d, r));
-                        }
-                    }
+            while v0 < nvec {
+                let n = (nvec - v0).min(8);
+                let args = (op, lp, stride, cols, rp, steps, fuse, v0);
+                match n {
+                    1 => outer_group::<R, 1>(args),
+                    2 => outer_group::<R, 2>(args),
+                    3 => outer_group::<R, 3>(args),
+                    4 => outer_group::<R, 4>(args),
+                    5 => outer_group::<R, 5>(args),
+                    6 => outer_group::<R, 6>(args),
+                    7 => outer_group::<R, 7>(args),
+                    _ => outer_group::<R, 8>(args),
                 }
-                for (q, accq) in acc.iter().enumerate() {
-                    let o = op.add(q * cols + j0);
-                    for (b, s) in accq.iter().enumerate() {
-                        match fuse {
-                            Some(f) => {
-                                fuse8(*s, o.add(8 * b), f.w.add(q * cols + j0 + 8 * b), f, 0xff)
-                            }
-                            None => _mm512_storeu_pd(o.add(8 * b), *s),
-                        }
-                    }
-                }
-                j0 += 32;
+                v0 += n;
             }
-            while j0 < cols {
-                let b = j0.min(cols - 8);
-                let mut acc = [_mm512_setzero_pd(); R];
-                for t in (0..steps).rev() {
-                    let r = _mm512_loadu_pd(rp.add(t * cols + b));
-                    for (q, s) in acc.iter_mut().enumerate() {
-                        *s = _mm512_add_pd(
-                            *s,
-                            _mm512_mul_pd(_mm512_set1_pd(*lp.add(t * stride + q)), r),
-                        );
+        }
+    }
+
+    type OuterArgs = (*mut f64, *const f64, usize, usize, *const f64, usize, Option<Fuse>, usize);
+
+    /// Column vectors `v0..v0+N` of `R` rows (see `outer_rows`): vector `v` covers columns
+    /// `8v .. min(8v + 8, cols)`, its lanes past `cols` masked off.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn outer_group<const R: usize, const N: usize>(
+        (op, lp, stride, cols, rp, steps, fuse, v0): OuterArgs,
+    ) {
+        let mut start = [0usize; N];
+        let mut wmask = [0xffu8; N];
+        for (q, (b, m)) in start.iter_mut().zip(wmask.iter_mut()).enumerate() {
+            *b = 8 * (v0 + q);
+            *m = lanes(cols - *b);
+        }
+        // SAFETY: as in `sum_outer_rev`: every lane loaded or stored lies in columns 0..cols.
+        unsafe {
+            let mut acc = [[_mm512_setzero_pd(); N]; R];
+            for t in (0..steps).rev() {
+                let row = rp.add(t * cols);
+                let mut rv = [_mm512_setzero_pd(); N];
+                for ((r, &b), &m) in rv.iter_mut().zip(&start).zip(&wmask) {
+                    *r = _mm512_maskz_loadu_pd(m, row.add(b));
+                }
+                for (q, accq) in acc.iter_mut().enumerate() {
+                    let d = _mm512_set1_pd(*lp.add(t * stride + q));
+                    for (s, &r) in accq.iter_mut().zip(&rv) {
+                        *s = _mm512_add_pd(*s, _mm512_mul_pd(d, r));
                     }
                 }
-                // columns b..j0 were done by the previous block: same gradient values, but
-                // their weights must not move twice
-                let wmask: __mmask8 = 0xff << (j0 - b);
-                for (q, s) in acc.iter().enumerate() {
+            }
+            for (q, accq) in acc.iter().enumerate() {
+                for ((s, &b), &m) in accq.iter().zip(&start).zip(&wmask) {
+                    let o = op.add(q * cols + b);
                     match fuse {
-                        Some(f) => fuse8(*s, op.add(q * cols + b), f.w.add(q * cols + b), f, wmask),
-                        None => _mm512_storeu_pd(op.add(q * cols + b), *s),
+                        Some(f) => fuse8(*s, o, f.w.add(q * cols + b), f, m),
+                        None => _mm512_mask_storeu_pd(o, m, *s),
                     }
                 }
-                j0 = b + 8;
             }
         }
     }
@@ -1741,7 +1777,19 @@ fn step_forward<const L: u8>(
     p_out: &mut [f64],  // (n_y,)
     temperature: f64,
 ) {
-    let (n_a, n_x, n_y) = (p.n_a, p.n_x, p.n_y);
+    hidden_step::<L>(p, x, a_prev, a_next);
+    output_step::<L>(p, a_next, p_out, temperature);
+}
+
+/// The hidden-state half of [`step_forward`]: `a_next = tanh(np.dot(Wax, x) + np.dot(Waa, a_prev) + b)`.
+#[inline(always)]
+fn hidden_step<const L: u8>(
+    p: &ParamsRef<'_>,
+    x: Option<usize>,
+    a_prev: &[f64],     // (n_a,)
+    a_next: &mut [f64], // (n_a,)
+) {
+    let (n_a, n_x) = (p.n_a, p.n_x);
     gemv_t::<L>(p.waa, n_a, n_a, a_prev, a_next); // Waa a_prev
     for (i, (ai, &bi)) in a_next.iter_mut().zip(p.b).enumerate() {
         // np.dot(Wax, one_hot) is exactly the column; np.dot(Wax, zeros) is +0
@@ -1752,6 +1800,18 @@ fn step_forward<const L: u8>(
         *ai = (wax_x + *ai) + bi;
     }
     tanh_in_place::<L>(a_next);
+}
+
+/// The output half of [`step_forward`]: `p = softmax(np.dot(Wya, a_next) + by)` (logits
+/// divided by `temperature` when it is not 1).
+#[inline(always)]
+fn output_step<const L: u8>(
+    p: &ParamsRef<'_>,
+    a_next: &[f64],    // (n_a,)
+    p_out: &mut [f64], // (n_y,)
+    temperature: f64,
+) {
+    let (n_a, n_y) = (p.n_a, p.n_y);
     gemv_t::<L>(p.wya, n_y, n_a, a_next, p_out); // Wya a_next
     for (pk, &byk) in p_out.iter_mut().zip(p.by) {
         *pk += byk;
@@ -1906,13 +1966,19 @@ fn forward_into<const L: u8>(
     let (n_a, n_y) = (p.n_a, p.n_y);
     ws.steps = x.len();
     ws.a[..n_a].copy_from_slice(a0);
-    let mut loss = 0.0f64;
+    // The operations of `step_forward` for every t, in two passes: first the hidden-state
+    // recurrence (the only serial dependency), then the outputs of all steps, which are
+    // independent of each other, so the CPU overlaps them instead of waiting on each
+    // step's chain. Every element sees the same operations, so the same bits.
     for t in 0..x.len() {
         let (before, after) = ws.a.split_at_mut((t + 1) * n_a);
-        let a_prev = &before[t * n_a..];
-        let a_next = &mut after[..n_a];
+        hidden_step::<L>(p, x[t], &before[t * n_a..], &mut after[..n_a]);
+    }
+    let mut loss = 0.0f64;
+    for t in 0..x.len() {
+        let a_t = &ws.a[(t + 1) * n_a..(t + 2) * n_a];
         let p_t = &mut ws.y_hat[t * n_y..(t + 1) * n_y];
-        step_forward::<L>(p, x[t], a_prev, a_next, p_t, 1.0);
+        output_step::<L>(p, a_t, p_t, 1.0);
         loss -= p_t[y[t]].ln();
     }
     loss
@@ -2040,13 +2106,19 @@ fn recurrence<const L: u8>(
     let (a, y_hat) = (&a[..], &y_hat[..]);
     let (dy, daraw) = (&mut dy[..steps * n_y], &mut daraw[..steps * n_a]);
     let (da, da_next) = (&mut da[..], &mut da_next[..]);
-    da_next.fill(0.0);
+    // First the parts that do not depend on the recurrence, for all steps (independent, so
+    // the CPU overlaps them): dy⟨t⟩ and Wyaᵀ dy⟨t⟩, the latter parked in daraw⟨t⟩.
     for t in (0..steps).rev() {
-        let a_t = &a[(t + 1) * n_a..(t + 2) * n_a];
         let dy_t = &mut dy[t * n_y..(t + 1) * n_y];
         dy_t.copy_from_slice(&y_hat[t * n_y..(t + 1) * n_y]);
         dy_t[y[t]] -= 1.0;
-        gemv_n::<L>(p.wya, n_y, n_a, dy_t, da);
+        gemv_n::<L>(p.wya, n_y, n_a, dy_t, &mut daraw[t * n_a..(t + 1) * n_a]);
+    }
+    // Then the serial chain through da_next, with the same operations as the course's
+    // step-by-step loop: da = Wyaᵀ dy + da_next, daraw = (1 − a²) ∘ da.
+    da_next.fill(0.0);
+    for t in (0..steps).rev() {
+        let a_t = &a[(t + 1) * n_a..(t + 2) * n_a];
         let daraw_t = &mut daraw[t * n_a..(t + 1) * n_a];
         for (((dri, dai), &dni), &ai) in daraw_t
             .iter_mut()
@@ -2054,7 +2126,7 @@ fn recurrence<const L: u8>(
             .zip(da_next.iter())
             .zip(a_t)
         {
-            *dai += dni;
+            *dai = *dri + dni;
             *dri = (1.0 - ai * ai) * *dai;
         }
         gemv_n::<L>(p.waa, n_a, n_a, daraw_t, da_next);
@@ -2817,6 +2889,38 @@ mod tests {
                     if level >= AVX512 {
                         // SAFETY: the CPU supports avx512f, avx2 and fma.
                         let simd = unsafe { kernels_avx512(&a, rows, m, &x, &v, steps) };
+                        assert_eq!(simd, portable, "AVX-512, rows={rows} m={m}");
+                    }
+                }
+                let _ = level;
+            }
+        }
+    }
+
+    /// Wider shapes than the exhaustive sweep above: the course's 50 and 27 and the sizes
+    /// around the kernels' block boundaries (one pass of up to 64 outputs in `gemv_n`,
+    /// groups of eight column vectors in `sum_outer_rev`).
+    #[test]
+    fn simd_kernels_equal_portable_kernels_wide() {
+        let level = simd_level();
+        let mut rs = RandomState::new(12);
+        for rows in [1, 2, 3, 5, 27, 50] {
+            for m in [44, 50, 60, 63, 64, 65, 68, 72, 76, 100, 131] {
+                let steps = 13;
+                let a = data(&mut rs, rows.max(steps) * m.max(rows));
+                let x = data(&mut rs, steps * m);
+                let v = data(&mut rs, rows);
+                let portable = kernels::<PORTABLE>(&a, rows, m, &x, &v, steps.min(rows));
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if level >= AVX2 {
+                        // SAFETY: the CPU supports avx2 and fma.
+                        let simd = unsafe { kernels_avx2(&a, rows, m, &x, &v, steps.min(rows)) };
+                        assert_eq!(simd, portable, "AVX2, rows={rows} m={m}");
+                    }
+                    if level >= AVX512 {
+                        // SAFETY: the CPU supports avx512f, avx2 and fma.
+                        let simd = unsafe { kernels_avx512(&a, rows, m, &x, &v, steps.min(rows)) };
                         assert_eq!(simd, portable, "AVX-512, rows={rows} m={m}");
                     }
                 }

@@ -102,9 +102,11 @@ impl<T: LmFloat> Trainer<T> {
     /// A trainer for `model` on `text` (every character must be in the model's vocabulary).
     pub fn new(model: CharLm<T>, text: &str, config: TrainConfig) -> Result<Self> {
         config.validate()?;
-        let data = model.vocab.encode(text, "text")?;
-        let n_val = (data.len() as f64 * config.validation).round() as usize;
-        let (train, val) = data.split_at(data.len() - n_val);
+        // split in place: a large corpus is held once as indices, not copied again
+        let mut train = model.vocab.encode(text, "text")?;
+        let n_val = (train.len() as f64 * config.validation).round() as usize;
+        let val = train.split_off(train.len() - n_val);
+        train.shrink_to_fit();
         let t_len = config.mode.t_len();
         let bsz = config.batch_size;
         let batches = match config.mode {
@@ -124,8 +126,8 @@ impl<T: LmFloat> Trainer<T> {
             rng: RandomState::new(config.seed),
             model,
             opt,
-            train: train.to_vec(),
-            val: val.to_vec(),
+            train,
+            val,
             ws,
             config,
             epoch: 0,
