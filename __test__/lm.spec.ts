@@ -114,3 +114,19 @@ test('rnnlab train and rnnlab generate: same seed, same text', (t) => {
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('a diverging run stops with ERR_DIVERGED and keeps the last good checkpoint', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-'))
+  try {
+    const ckpt = path.join(dir, 'run.safetensors')
+    await small().fit(TEXT, { ...fitOptions, epochs: 1, checkpoint: ckpt })
+    const good = readFileSync(ckpt)
+    const wild = small()
+    const err = await t.throwsAsync(wild.fit(TEXT, { ...fitOptions, epochs: 1, optimizer: 'sgd', lr: 1e300, clip: {}, checkpoint: ckpt }))
+    t.is((err as NodeJS.ErrnoException).code, 'ERR_DIVERGED')
+    t.regex(err!.message, /loss became/)
+    t.deepEqual(readFileSync(ckpt), good)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

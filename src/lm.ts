@@ -245,6 +245,7 @@ export class CharLanguageModel {
     const t0 = performance.now()
     let chars0: number | undefined
     let last: { epoch: number; chars: number; step: number } | undefined
+    let failed = false
     try {
       for (;;) {
         const elapsed = (performance.now() - t0) / 1000
@@ -255,6 +256,7 @@ export class CharLanguageModel {
         try {
           p = await model.train(1e12, Math.min(chunkSeconds, Math.max(seconds - elapsed, 1e-3)))
         } catch (e) {
+          failed = true // a diverged or failed run must not overwrite the last good checkpoint
           throw fromNative(e)
         }
         chars0 ??= p.chars - p.batches * trainOptions.seqLength * trainOptions.batchSize
@@ -291,7 +293,7 @@ export class CharLanguageModel {
         history.chars = last.chars - (chars0 ?? last.chars)
         history.charsPerSecond = history.chars / Math.max(history.seconds, 1e-9)
       }
-      if (options.checkpoint) model.saveCheckpoint(options.checkpoint)
+      if (options.checkpoint && !failed) model.saveCheckpoint(options.checkpoint)
     }
     return history
   }
