@@ -1323,7 +1323,16 @@ mod avx512 {
         }
     }
 
-    type OuterArgs = (*mut f64, *const f64, usize, usize, *const f64, usize, Option<Fuse>, usize);
+    type OuterArgs = (
+        *mut f64,
+        *const f64,
+        usize,
+        usize,
+        *const f64,
+        usize,
+        Option<Fuse>,
+        usize,
+    );
 
     /// Column vectors `v0..v0+N` of `R` rows (see `outer_rows`): vector `v` covers columns
     /// `8v .. min(8v + 8, cols)`, its lanes past `cols` masked off.
