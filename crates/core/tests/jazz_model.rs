@@ -1,7 +1,7 @@
 //! The jazz djmodel: finite-difference check of the full-model gradients, training lowers the
 //! loss, determinism for a seed, the inference loop and error cases.
 
-use rnnlab_core::jazz_model::{pick_value, JazzBatch, JazzModel};
+use rnnlab_core::jazz_model::{pick_value, EpochStats, JazzBatch, JazzModel, Precision};
 use rnnlab_core::optim::Adam;
 use rnnlab_core::random::RandomState;
 
@@ -170,4 +170,86 @@ fn bad_shapes_are_errors_not_panics() {
     let mut state = model.zero_state();
     state.x = Some(7);
     assert!(model.step_probs(&mut state).is_err());
+}
+
+/// `fit` computes in float32: its loss curve must follow the float64 path's within rounding.
+#[test]
+fn float32_training_follows_float64() {
+    let (n_values, n_a, t_x, m, epochs) = (40, 32, 20, 60, 80);
+    let corpus = toy_corpus(n_values, 300, 8);
+    let batch = JazzBatch::windows(&corpus, n_values, m, t_x, 2).unwrap();
+    let run = |p: Precision| {
+        let mut model = JazzModel::new(n_values, n_a, 3).unwrap();
+        let hist = model.fit_with_precision(&batch, epochs, &mut Adam::course(), p, |_, _| true).unwrap();
+        (model, hist)
+    };
+    let (m32, h32) = run(Precision::F32);
+    let (m64, h64) = run(Precision::F64);
+    // the float64 path is the one the finite-difference check validates: its first epoch is
+    // exactly what `evaluate` reports
+    assert_eq!(h64[0], JazzModel::new(n_values, n_a, 3).unwrap().evaluate(&batch).unwrap());
+    let mut worst = 0.0f64;
+    for (e, (a, b)) in h32.iter().zip(&h64).enumerate() {
+        let rel = (a.loss - b.loss).abs() / b.loss;
+        worst = worst.max(rel);
+        assert!(rel < 1e-4, "epoch {e}: float32 loss {} vs float64 {}", a.loss, b.loss);
+        assert!((a.accuracy - b.accuracy).abs() <= 0.01, "epoch {e}: accuracy {} vs {}", a.accuracy, b.accuracy);
+    }
+    assert!(h64.last().unwrap().loss < 0.5 * h64[0].loss, "the run must actually train");
+    let max_dw = m32.wa.iter().zip(m64.wa.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(max_dw < 1e-3, "Wa drifted by {max_dw}");
+    println!("float32 vs float64 over {epochs} epochs: worst relative loss difference {worst:.2e}, max |ΔWa| {max_dw:.2e}");
+}
+
+fn fit_in_pool(threads: usize, precision: Precision) -> (JazzModel, Vec<EpochStats>) {
+    // m = 70: three blocks of the time loops; T·m = 840 rows: three blocks of the Dense products
+    let (n_values, n_a, t_x, m) = (20, 24, 12, 70);
+    let corpus = toy_corpus(n_values, 200, 4);
+    let batch = JazzBatch::windows(&corpus, n_values, m, t_x, 5).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let mut model = JazzModel::new(n_values, n_a, 6).unwrap();
+        let hist = model.fit_with_precision(&batch, 6, &mut Adam::course(), precision, |_, _| true).unwrap();
+        (model, hist)
+    })
+}
+
+#[test]
+fn identical_results_with_1_and_2_threads() {
+    for precision in [Precision::F32, Precision::F64] {
+        let (m1, h1) = fit_in_pool(1, precision);
+        let (m2, h2) = fit_in_pool(2, precision);
+        assert_eq!(h1, h2, "{precision:?}: losses differ between 1 and 2 threads");
+        assert_eq!(m1, m2, "{precision:?}: weights differ between 1 and 2 threads");
+        assert!(h1.last().unwrap().loss < h1[0].loss);
+    }
+}
+
+/// Times 100 full-batch epochs at the Metheny shape (m = 60, Tx = 30, n_a = 64, n_values = 90)
+/// on random windows; prints the median of 5 runs. Run with
+/// `cargo test --release -p rnnlab-core --test jazz_model -- --ignored --nocapture bench_metheny_shape`.
+#[test]
+#[ignore]
+fn bench_metheny_shape() {
+    let (n_values, n_a, t_x, m, epochs) = (90, 64, 30, 60, 100);
+    let corpus = toy_corpus(n_values, 200, 11);
+    let batch = JazzBatch::windows(&corpus, n_values, m, t_x, 0).unwrap();
+    let mut times = Vec::new();
+    let mut last = 0.0;
+    for _ in 0..5 {
+        let mut model = JazzModel::new(n_values, n_a, 1).unwrap();
+        let mut adam = Adam::course();
+        let t0 = std::time::Instant::now();
+        let hist = model.fit(&batch, epochs, &mut adam, |_, _| true).unwrap();
+        times.push(t0.elapsed().as_secs_f64());
+        last = hist.last().unwrap().loss;
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "jazz djmodel {epochs} epochs (m {m}, Tx {t_x}, n_a {n_a}, n_values {n_values}), {} threads: median {:.4} s, min {:.4} s, max {:.4} s; final loss {last:.4}",
+        rayon::current_num_threads(),
+        times[2],
+        times[0],
+        times[4]
+    );
 }

@@ -13,7 +13,7 @@ pub mod generate;
 pub mod model;
 pub mod network;
 pub mod optim;
-mod recurrent;
+pub(crate) mod recurrent;
 pub mod trainer;
 pub mod vocab;
 

@@ -119,7 +119,7 @@ unsafe fn lstm_back_plain<T: LmFloat>(zi: &mut [T], zf: &mut [T], zg: &mut [T], 
 
 /// The backward row kernel for this CPU and element type (safe to call: chosen by features).
 #[allow(clippy::type_complexity)]
-fn lstm_back_fn<T: LmFloat>() -> impl Fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]) {
+pub(crate) fn lstm_back_fn<T: LmFloat>() -> impl Fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]) {
     #[allow(unused_mut)]
     let mut f: BackFn<T> = lstm_back_plain::<T>;
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
