@@ -3,7 +3,7 @@
 // numerics run in the Rust core, this layer checks records so errors name keys.
 import type { CharRnnGradientRecord, CharRnnParameters } from '../index'
 import { native } from './native'
-import { Tensor, assertTensor, describe } from './tensor'
+import { Tensor, assertTensor, checkRecord } from './tensor'
 
 /** Parameters of the character-level RNN: `Wax` (n_a, n_x), `Waa` (n_a, n_a), `Wya` (n_y, n_a), `b` (n_a, 1), `by` (n_y, 1). */
 export type CharRnnParams = CharRnnParameters
@@ -12,13 +12,6 @@ export type CharRnnGradients = CharRnnGradientRecord
 
 const PARAM_KEYS = ['Wax', 'Waa', 'Wya', 'b', 'by'] as const
 const GRAD_KEYS = ['dWax', 'dWaa', 'dWya', 'db', 'dby'] as const
-
-function checkRecord(name: string, rec: unknown, keys: readonly string[]): void {
-  if (typeof rec !== 'object' || rec === null) throw new TypeError(`${name}: expected an object with keys ${keys.join(', ')}, got ${describe(rec)}`)
-  const missing = keys.filter((k) => !(k in rec))
-  if (missing.length > 0) throw new TypeError(`${name}: missing key(s) ${missing.join(', ')} (expected ${keys.join(', ')})`)
-  for (const k of keys) assertTensor(`${name}.${k}`, (rec as Record<string, unknown>)[k])
-}
 
 /**
  * The course's `initialize_parameters(n_a, n_x, n_y)`: `np.random.seed(1)`, then

@@ -3,7 +3,7 @@
 // this layer only checks that records have their keys so errors name them.
 import type { LstmCacheData, LstmCellCacheData, RnnCacheData, RnnCellCacheData } from '../index'
 import { native } from './native'
-import { Tensor, assertTensor, describe } from './tensor'
+import { Tensor, assertTensor, checkRecord, describe } from './tensor'
 
 /** RNN parameters, keyed as in the course. */
 export interface RnnParameters { Wax: Tensor; Waa: Tensor; Wya: Tensor; ba: Tensor; by: Tensor }
@@ -89,12 +89,6 @@ function badCache(name: string, cache: unknown, forward: string): TypeError {
 const RNN_KEYS = ['Wax', 'Waa', 'Wya', 'ba', 'by'] as const
 const LSTM_KEYS = ['Wf', 'bf', 'Wi', 'bi', 'Wc', 'bc', 'Wo', 'bo', 'Wy', 'by'] as const
 
-function checkRecord(name: string, rec: unknown, keys: readonly string[]): void {
-  if (typeof rec !== 'object' || rec === null) throw new TypeError(`${name}: expected an object with keys ${keys.join(', ')}, got ${describe(rec)}`)
-  const missing = keys.filter((k) => !(k in rec))
-  if (missing.length > 0) throw new TypeError(`${name}: missing key(s) ${missing.join(', ')} (expected ${keys.join(', ')})`)
-  for (const k of keys) assertTensor(`${name}.${k}`, (rec as Record<string, unknown>)[k])
-}
 
 /** One RNN step: `a_next = tanh(Wax xt + Waa a_prev + ba)`, `yt_pred = softmax(Wya a_next + by)`. */
 export function rnnCellForward(xt: Tensor, a_prev: Tensor, parameters: RnnParameters): { a_next: Tensor; yt_pred: Tensor; cache: RnnCellCache } {

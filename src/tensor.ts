@@ -87,3 +87,11 @@ export function describe(value: unknown): string {
   if (ArrayBuffer.isView(value)) return value.constructor.name
   return typeof value
 }
+
+/** Checks that `rec` is an object holding a tensor under every key; errors name `name.key`. */
+export function checkRecord(name: string, rec: unknown, keys: readonly string[]): void {
+  if (typeof rec !== 'object' || rec === null) throw new TypeError(`${name}: expected an object with keys ${keys.join(', ')}, got ${describe(rec)}`)
+  const missing = keys.filter((k) => !(k in rec))
+  if (missing.length > 0) throw new TypeError(`${name}: missing key(s) ${missing.join(', ')} (expected ${keys.join(', ')})`)
+  for (const k of keys) assertTensor(`${name}.${k}`, (rec as Record<string, unknown>)[k])
+}

@@ -12,7 +12,7 @@ use rnnlab_core::char_rnn::{self, CharRnnGradients, CharRnnParams, Clip, SampleO
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::dinos::{DinoConfig, DinoTrainer};
 
-use crate::errors::{core_err, guard, invalid_arg, JsResult};
+use crate::errors::{core_err, guard, int_in, invalid_arg, JsResult};
 use crate::tensor::{from_array, to_array2, Tensor};
 
 /// Most weights one matrix may hold (2^28 f64 = 2 GiB): a larger size is a mistake, and
@@ -75,7 +75,7 @@ fn grads_to_js(g: &CharRnnGradients) -> CharRnnGradientRecord {
     CharRnnGradientRecord { dwax: from_array(&g.dwax), dwaa: from_array(&g.dwaa), dwya: from_array(&g.dwya), db: from_array(&g.db), dby: from_array(&g.dby) }
 }
 
-/// An index read from JS: a finite integer in `0..limit` (napi's own `u32` wraps -1 silently).
+/// An index read from JS: a finite integer in `0..limit`.
 fn index(name: &str, v: f64, limit: usize) -> JsResult<usize> {
     if v.fract() == 0.0 && v >= 0.0 && v < limit as f64 {
         Ok(v as usize)
@@ -217,11 +217,7 @@ impl NativeNameTrainer {
     /// (it must contain `'\n'`), `examples` the names as indices in file order (shuffled here).
     #[napi(constructor, catch_unwind)]
     pub fn new(vocabulary: String, examples: Vec<Uint32Array>, options: NameTrainerOptions) -> napi::Result<Self, String> {
-        let n_a = options.hidden.unwrap_or(50.0);
-        if !(n_a.fract() == 0.0 && (1.0..=65536.0).contains(&n_a)) {
-            return Err(invalid_arg(format!("hidden: expected an integer in 1..=65536, got {n_a}")));
-        }
-        let n_a = n_a as u32;
+        let n_a = int_in("hidden", options.hidden.unwrap_or(50.0), 1.0, 65536.0)? as u32;
         let v = vocabulary.chars().count() as u32;
         check_matrix("Wax", n_a, v)?;
         check_matrix("Waa", n_a, n_a)?;
@@ -307,10 +303,7 @@ impl NativeNameTrainer {
     /// `count` names sampled in parallel; name k from its own generator seeded `seed + k`.
     #[napi(catch_unwind)]
     pub fn sample(&self, options: NameSampleOptions) -> napi::Result<Vec<Uint32Array>, String> {
-        let seed = options.seed;
-        if !(seed.fract() == 0.0 && (0.0..=9007199254740991.0).contains(&seed)) {
-            return Err(invalid_arg(format!("seed: expected an integer in 0..2^53, got {seed}")));
-        }
+        let seed = int_in("seed", options.seed, 0.0, 9007199254740991.0)?;
         if options.count > 1_000_000 {
             return Err(invalid_arg(format!("count: at most 1000000 names per call, got {}", options.count)));
         }

@@ -17,6 +17,16 @@ pub fn invalid_arg(msg: impl Into<String>) -> Error<String> {
     Error::new("ERR_INVALID_ARG".to_string(), msg.into())
 }
 
+/// An integer argument read as f64 and checked to lie in `lo..=hi`: napi's own `u32`
+/// conversion would wrap -1 to 4294967295 and truncate 1.5 silently.
+pub fn int_in(name: &str, v: f64, lo: f64, hi: f64) -> JsResult<f64> {
+    if v.fract() == 0.0 && v >= lo && v <= hi {
+        Ok(v)
+    } else {
+        Err(invalid_arg(format!("{name}: expected an integer in {lo}..={hi}, got {v}")))
+    }
+}
+
 /// Runs `f`, turning a Rust panic into a JS error instead of aborting Node.
 /// Needed inside async tasks, where napi's own `catch_unwind` does not apply.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> JsResult<T>) -> JsResult<T> {

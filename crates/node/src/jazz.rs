@@ -12,7 +12,7 @@ use rnnlab_core::jazz_model::{InferenceState, JazzBatch, JazzModel};
 use rnnlab_core::optim::Adam;
 use rnnlab_core::random::RandomState;
 
-use crate::errors::{core_err, guard, invalid_arg};
+use crate::errors::{core_err, guard, int_in, invalid_arg};
 
 struct Trainer {
     model: JazzModel,
@@ -45,13 +45,9 @@ pub struct NativeJazzModel {
     cancel: Arc<AtomicBool>,
 }
 
-/// An integer argument in `lo..=hi` (napi's own u32 conversion wraps -1 and truncates 1.5).
+/// An integer argument in `lo..=hi`.
 fn whole(name: &str, v: f64, lo: usize, hi: usize) -> napi::Result<usize, String> {
-    if v.fract() == 0.0 && v >= lo as f64 && v <= hi as f64 {
-        Ok(v as usize)
-    } else {
-        Err(invalid_arg(format!("{name}: expected an integer in {lo}..={hi}, got {v}")))
-    }
+    Ok(int_in(name, v, lo as f64, hi as f64)? as usize)
 }
 
 fn busy() -> napi::Error<String> {

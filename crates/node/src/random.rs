@@ -5,7 +5,7 @@ use napi::{JsValue, ValueType};
 use napi_derive::napi;
 use rnnlab_core::random::{RandomState, RandomStateSnapshot};
 
-use crate::errors::{core_err, invalid_arg, JsResult};
+use crate::errors::{core_err, invalid_arg, JsResult, int_in};
 use crate::tensor::{dims_from_js, kind_of, Tensor};
 
 /// Most values one call may produce (2 GiB of f64): beyond this a typo, not a request.
@@ -24,11 +24,7 @@ fn element_count(name: &str, shape: &[u32]) -> JsResult<usize> {
 
 /// `name` must be an integer in `0..=max`.
 fn int_arg(name: &str, x: f64, max: f64) -> JsResult<f64> {
-    if x.fract() == 0.0 && (0.0..=max).contains(&x) {
-        Ok(x)
-    } else {
-        Err(invalid_arg(format!("{name}: expected an integer in 0..={max}, got {x}")))
-    }
+    int_in(name, x, 0.0, max)
 }
 
 /// A seed: an integer in `0..=2^32-1`, as numpy requires.

@@ -194,3 +194,53 @@ pub fn par_matmul<T: LmFloat>(
         }
     });
 }
+
+/// C (m×n) = op(A) (m×k) · op(B) (k×n), all row-major, cut into a grid of blocks of
+/// `row_block` × `col_block` outputs run in parallel. Each block is one single-threaded kernel
+/// call over the whole `k` and the grid is fixed by the arguments, so every output is summed
+/// in the same order for any thread count. (`par_matmul` cuts rows only, in blocks of 64: too
+/// small for the tall products here, and no split at all for the 64-row weight gradients.)
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn par_matmul_grid<T: LmFloat>(
+    c: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    op_a: Op,
+    b: &[T],
+    op_b: Op,
+    row_block: usize,
+    col_block: usize,
+) {
+    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "par_matmul_grid: operand too short");
+    let (a_rs, a_cs) = match op_a {
+        Op::N => (k as isize, 1isize),
+        Op::T => (1isize, m as isize),
+    };
+    let (b_rs, b_cs) = match op_b {
+        Op::N => (n as isize, 1isize),
+        Op::T => (1isize, k as isize),
+    };
+    let (ap, bp, cp) = (SyncPtr(a.as_ptr() as *mut T), SyncPtr(b.as_ptr() as *mut T), SyncPtr(c.as_mut_ptr()));
+    let (row_blocks, col_blocks) = (m.div_ceil(row_block), n.div_ceil(col_block));
+    (0..row_blocks * col_blocks).into_par_iter().for_each(move |blk| {
+        let (ap, bp, cp) = (ap, bp, cp);
+        let (i0, j0) = ((blk / col_blocks) * row_block, (blk % col_blocks) * col_block);
+        let (h, w) = (row_block.min(m - i0), col_block.min(n - j0));
+        // SAFETY: block `blk` writes only its own rows i0..i0+h × columns j0..j0+w of C;
+        // A and B are read-only and in bounds (checked above).
+        unsafe {
+            gemm_raw(
+                h,
+                w,
+                k,
+                cp.0.add(i0 * n + j0),
+                n,
+                false,
+                Operand { ptr: (ap.0 as *const T).offset(i0 as isize * a_rs), rs: a_rs, cs: a_cs },
+                Operand { ptr: (bp.0 as *const T).offset(j0 as isize * b_cs), rs: b_rs, cs: b_cs },
+            );
+        }
+    });
+}
