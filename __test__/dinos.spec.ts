@@ -252,9 +252,14 @@ test('Ctrl-C during rnnlab dinos saves a checkpoint atomically and --resume cont
   const child = spawn(process.execPath, [CLI, 'dinos', '--hidden', '100', '--iterations', '100000000', '--every', '1000', '--save', ckpt], { cwd: ROOT })
   t.teardown(() => { child.kill('SIGKILL') })
   let out = ''
+  let sent = false
   child.stdout.on('data', (d) => {
     out += d
-    if (out.includes('Iteration: 2000,')) child.kill('SIGINT')
+    // one Ctrl-C (a second one means "quit at once")
+    if (!sent && out.includes('Iteration: 2000,')) {
+      sent = true
+      child.kill('SIGINT')
+    }
   })
   let err = ''
   child.stderr.on('data', (d) => (err += d))

@@ -53,6 +53,24 @@ export function numberOption(values: Values, name: string, fallback: number, min
 
 export class UsageError extends Error {}
 
+/**
+ * Ctrl-C handling for long training commands: the first SIGINT aborts `controller` (the
+ * command then writes its checkpoint and exits with 130); a second one quits at once, which
+ * is safe because checkpoints are written atomically. Returns the function that uninstalls it.
+ */
+export function interruptible(controller: AbortController): () => void {
+  const onSigint = () => {
+    if (!controller.signal.aborted) {
+      controller.abort()
+      process.stderr.write('\nstopping after the current step (Ctrl-C again to quit at once)\n')
+    } else {
+      process.exit(130)
+    }
+  }
+  process.on('SIGINT', onSigint)
+  return () => process.removeListener('SIGINT', onSigint)
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
   // Load only the module of the command asked for: `rnnlab dinos` need not load the music

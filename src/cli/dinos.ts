@@ -1,7 +1,7 @@
 // `rnnlab dinos` (train and print what the course prints) and `rnnlab sample`.
 import { writeFileSync } from 'node:fs'
 
-import { command, intOption, numberOption, UsageError } from '../cli'
+import { command, interruptible, intOption, numberOption, UsageError } from '../cli'
 import { NameModel, capitalise } from '../nameModel'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
@@ -74,8 +74,7 @@ command('dinos', {
     const out = process.stdout
     const bar = new ProgressBar(iterations, 'it')
     const controller = new AbortController()
-    const onSigint = () => controller.abort()
-    process.once('SIGINT', onSigint)
+    const uninstall = interruptible(controller)
     const losses: number[] = []
     const iters: number[] = []
     try {
@@ -111,7 +110,7 @@ command('dinos', {
         `continue with: rnnlab dinos --resume ${path} --iterations ${iterations}\n`)
       return 130
     } finally {
-      process.removeListener('SIGINT', onSigint)
+      uninstall()
     }
     bar.clear()
     if (v.save !== undefined) model.save(String(v.save))

@@ -1,7 +1,7 @@
 // `rnnlab train` and `rnnlab generate`: the stacked character language model on any text.
 import { readFileSync, writeFileSync } from 'node:fs'
 
-import { command, intOption, numberOption, UsageError } from '../cli'
+import { command, interruptible, intOption, numberOption, UsageError } from '../cli'
 import { CharLanguageModel } from '../lm'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
@@ -103,8 +103,7 @@ command('train', {
     const text = readFileSync(textFile, 'utf8')
     const model = new CharLanguageModel({ cell, layers, hidden, embedding, dropout, dtype, seed })
     const ac = new AbortController()
-    const onSigint = () => ac.abort()
-    process.once('SIGINT', onSigint)
+    const uninstall = interruptible(ac)
     const bar = new ProgressBar(epochs ?? 0, 'epochs')
     const trainX: number[] = [], trainY: number[] = [], valX: number[] = [], valY: number[] = []
     let info = ''
@@ -161,7 +160,7 @@ command('train', {
       )
       return 0
     } finally {
-      process.removeListener('SIGINT', onSigint)
+      uninstall()
     }
   },
 })
