@@ -22,8 +22,19 @@ export declare class NativeCharLm {
   get info(): LmInfo
   /** Starts (or restarts) training on `text` with fresh optimizer state. */
   startTraining(text: string, options: LmTrainOptions): void
+  /**
+   * Starts (or restarts) training on the UTF-8 text file at `path`, streamed from disk off
+   * the JS thread (the corpus is held once, at 1 byte per character for vocabularies of up
+   * to 256 characters). With `checkpoint`, resumes that run instead (same file required).
+   */
+  startTrainingFile(path: string, options: LmTrainOptions, checkpoint?: string | undefined | null): Promise<void>
   /** Resumes training from a checkpoint written by `saveCheckpoint`, on the same `text`. */
   static resume(path: string, text: string): NativeCharLm
+  /**
+   * Characters in the training and validation parts of the current run (`[train, val]`),
+   * or null when no run is in progress.
+   */
+  get splitSizes(): Array<number> | null
   /** Whether a training run is in progress (started and not finished). */
   get training(): boolean
   /** Completed epochs of the current training run (0 when none). */
@@ -504,3 +515,9 @@ export interface Tensor {
   shape: Array<number>
   data: Float64Array
 }
+
+/**
+ * The vocabulary (sorted unique characters) of the UTF-8 text file at `path`, read in one
+ * streaming pass off the JS thread.
+ */
+export declare function vocabularyOfFile(path: string): Promise<string>

@@ -854,3 +854,4 @@ module.exports.rnnCellBackward = nativeBinding.rnnCellBackward
 module.exports.rnnCellForward = nativeBinding.rnnCellForward
 module.exports.rnnForward = nativeBinding.rnnForward
 module.exports.sampleIndices = nativeBinding.sampleIndices
+module.exports.vocabularyOfFile = nativeBinding.vocabularyOfFile

@@ -45,7 +45,9 @@ test('NativeNameTrainer: garbage constructor arguments and sample options are re
     fc.property(num, num, num, num, fc.constantFrom<unknown>('\nab', 'ab', '', '\n\n', 5, null), fc.constantFrom<unknown>([[1, 2]], [], [[9]], [new Uint32Array([1, 2])], null, 'x'), (hidden, lr, clip, seed, vocab, ex) => {
       const examples = Array.isArray(ex) ? ex.map((e) => (Array.isArray(e) ? Uint32Array.from(e) : e)) : ex
       const r = outcome(() => new n.NativeNameTrainer(vocab as string, examples as Uint32Array[], { hidden, learningRate: lr, clip, shuffleSeed: seed } as never))
-      if (r === 'ok' && !(Number.isInteger(hidden) && (hidden as number) >= 1 && (hidden as number) < 2 ** 16)) {
+      // undefined and null mean the default hidden size (50)
+      const valid = hidden === undefined || hidden === null || (Number.isInteger(hidden) && (hidden as number) >= 1 && (hidden as number) <= 2 ** 16)
+      if (r === 'ok' && !valid) {
         throw new Error(`hidden ${String(hidden)} accepted`)
       }
     }),
@@ -119,6 +121,31 @@ test('NativeCharLm: garbage architecture, training and generation options are re
   lm.startTraining(text, { mode: 'tbptt', seqLength: 5, stride: 1, batchSize: 4, optimizer: 'adam', lr: 0.01, decay: 0, validation: 0.1, seed: 0 })
   t.is(await outcomeAsync(() => lm.train(3, 10)), 'ok')
   for (const [b, s] of [[-1, 1], [NaN, 1], [1, NaN], [1, -1], [2 ** 53, 0.01]]) await outcomeAsync(() => lm.train(b, s))
+})
+
+test('NativeCharLm: garbage corpus files and paths are refused', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'rnnlab-garbage-'))
+  try {
+    const files: unknown[] = [dir, join(dir, 'none.txt'), '', null, 5, {}, '\0']
+    for (const [name, bytes] of [['empty', ''], ['one', 'aaaa'], ['bad', '\xff\xfe'], ['cut', '\xe2\x82'], ['ok', 'ab c ab ca']] as const) {
+      writeFileSync(join(dir, name), Buffer.from(bytes, 'latin1'))
+      files.push(join(dir, name))
+    }
+    const options = { mode: 'tbptt', seqLength: 2, stride: 1, batchSize: 1, optimizer: 'adam', lr: 0.01, decay: 0, validation: 0, seed: 0 }
+    for (const f of files) {
+      await outcomeAsync(() => n.vocabularyOfFile(f as string))
+      const lm = new n.NativeCharLm({ cell: 'lstm', hidden: [4], dropout: 0, vocab: 'ab c', seed: 0 })
+      const r = await outcomeAsync(() => lm.startTrainingFile(f as string, options as never))
+      t.is(r, f === join(dir, 'ok') || f === join(dir, 'one') ? 'ok' : 'error', String(f))
+      t.is(await outcomeAsync(() => lm.startTrainingFile(f as string, options as never, join(dir, 'ok'))), 'error', 'a text file is no checkpoint')
+    }
+    t.is(await n.vocabularyOfFile(join(dir, 'ok')), ' abc')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('NativeJazzModel: garbage corpus, sizes and sampler options are refused', async (t) => {

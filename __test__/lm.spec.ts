@@ -130,3 +130,71 @@ test('a diverging run stops with ERR_DIVERGED and keeps the last good checkpoint
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('a text file trains as its text does (streamed by the core), resumes from it, and bad files are named', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-file-'))
+  try {
+    const file = path.join(dir, 'sonnets.txt')
+    writeFileSync(file, TEXT)
+    const fromText = small()
+    await fromText.fit(TEXT, { ...fitOptions, epochs: 1 })
+    const fromFile = small()
+    const h = await fromFile.fit({ file }, { ...fitOptions, epochs: 1 })
+    t.is(h.stopped, 'epochs')
+    t.deepEqual(fromFile.corpus, fromText.corpus)
+    t.is(fromFile.corpus!.train + fromFile.corpus!.validation, Array.from(TEXT).length)
+    t.is(fromFile.vocab, vocabularyOf(TEXT))
+    const sample = { prompt: 'Shall I', length: 60, seed: 4 }
+    t.is(fromFile.generate(sample), fromText.generate(sample), 'same weights')
+    // resume a file run from its checkpoint: 1 + 1 epochs = 2 epochs straight
+    const ckpt = path.join(dir, 'run.safetensors')
+    const straight = small()
+    await straight.fit({ file }, { ...fitOptions, epochs: 2 })
+    const first = small()
+    await first.fit({ file }, { ...fitOptions, epochs: 1, checkpoint: ckpt })
+    const resumed = small()
+    await resumed.fit({ file }, { ...fitOptions, epochs: 2, checkpoint: ckpt, resume: true })
+    t.is(resumed.generate(sample), straight.generate(sample), 'resumed = straight')
+    // errors name the file and the place
+    const missing = path.join(dir, 'missing.txt')
+    await t.throwsAsync(small().fit({ file: missing }, fitOptions), { message: /missing\.txt.*cannot open/ })
+    const latin1 = path.join(dir, 'latin1.txt')
+    writeFileSync(latin1, Buffer.from('caf\xe9 au lait\n', 'latin1'))
+    await t.throwsAsync(small().fit({ file: latin1 }, fitOptions), { message: /latin1\.txt: not UTF-8 text: invalid byte 0xe9 at byte 3 \(line 1\)/ })
+    const other = path.join(dir, 'other.txt')
+    writeFileSync(other, TEXT.replace(/e/g, 'a'))
+    await t.throwsAsync(small().fit({ file: other }, { ...fitOptions, epochs: 2, checkpoint: ckpt, resume: true }), { message: /differs/ })
+    await t.throwsAsync(small().fit({ file: '' }, fitOptions), { instanceOf: TypeError })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a 100 MB corpus file is held once, at one byte per character', async (t) => {
+  if (process.platform !== 'linux') return t.pass('peak memory is read from /proc (Linux)')
+  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-big-'))
+  try {
+    const file = path.join(dir, 'big.txt')
+    const block = Buffer.from(SONNETS)
+    const copies = Math.ceil(100e6 / block.length)
+    writeFileSync(file, Buffer.concat(Array(copies).fill(block)))
+    // a fresh process, so that its peak RSS is this run's alone
+    const script = `
+      const { CharLanguageModel } = require(${JSON.stringify(path.resolve('dist/index.js'))})
+      // peak resident set of this process in KiB (getrusage's maxRSS survives exec, VmHWM does not)
+      const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1])
+      const before = hwm()
+      const m = new CharLanguageModel({ layers: 1, hidden: 8 })
+      m.fit({ file: ${JSON.stringify(file)} }, { seconds: 0.01, batchSize: 8, seqLength: 8, validation: 0.1 }).then(() => {
+        console.log(JSON.stringify({ before, after: hwm(), corpus: m.corpus }))
+      })`
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }))
+    const chars = copies * Array.from(SONNETS).length
+    t.is(out.corpus.train + out.corpus.validation, chars)
+    const growthMB = ((out.after - out.before) * 1024) / 1e6
+    t.log(`${(chars / 1e6).toFixed(1)} M characters: peak RSS ${((out.before * 1024) / 1e6).toFixed(0)} → ${((out.after * 1024) / 1e6).toFixed(0)} MB (+${growthMB.toFixed(0)} MB)`)
+    t.true(growthMB < 1.35 * chars / 1e6, `peak RSS grew ${growthMB.toFixed(0)} MB for ${(chars / 1e6).toFixed(0)} MB of text`)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

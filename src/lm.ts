@@ -87,6 +87,17 @@ export interface FitOptions {
   chunkSeconds?: number
 }
 
+/**
+ * A training corpus on disk, for `fit`: the core reads it in two streaming passes (its
+ * vocabulary, then its characters) off the JS thread and holds it once, at 1 byte per
+ * character for up to 256 distinct characters — a 100 MB text costs ≈ 100 MB, where a JS
+ * string, its UTF-8 copy and 4-byte indices would cost 6 times that.
+ */
+export interface TextFile {
+  /** Path of a UTF-8 text file. */
+  file: string
+}
+
 /** What `fit` did. */
 export interface FitHistory {
   /** Training loss of each chunk (nats/char) and the optimizer step it ended at. */
@@ -193,28 +204,34 @@ export class CharLanguageModel {
     return this.model?.info
   }
 
-  private ensureModel(text: string): Native {
-    if (!this.model) {
-      const o = this.options
-      this.model = new (native().NativeCharLm)({
-        cell: o.cell,
-        hidden: o.hidden,
-        embedding: o.embedding || undefined,
-        dropout: o.dropout,
-        dtype: o.dtype,
-        vocab: vocabularyOf(text),
-        seed: o.seed,
-      })
-    }
-    return this.model
+  private createModel(vocab: string): Native {
+    const o = this.options
+    return new (native().NativeCharLm)({
+      cell: o.cell,
+      hidden: o.hidden,
+      embedding: o.embedding || undefined,
+      dropout: o.dropout,
+      dtype: o.dtype,
+      vocab,
+      seed: o.seed,
+    })
+  }
+
+  /** Characters in the training and validation parts of the current run (after `fit` started). */
+  get corpus(): { train: number; validation: number } | undefined {
+    const s = this.model?.splitSizes
+    return s ? { train: s[0], validation: s[1] } : undefined
   }
 
   /**
    * Trains on `text` off the JS thread, in chunks of about `chunkSeconds`, until `epochs`
    * epochs are complete in total, `seconds` have passed, or `signal` aborts (a clean stop).
    */
-  async fit(text: string, options: FitOptions = {}): Promise<FitHistory> {
-    if (typeof text !== 'string' || text.length === 0) throw new TypeError('text: expected a non-empty string')
+  async fit(text: string | TextFile, options: FitOptions = {}): Promise<FitHistory> {
+    const file = typeof text === 'string' ? undefined : text?.file
+    if (typeof text === 'string' ? text.length === 0 : typeof file !== 'string' || file.length === 0) {
+      throw new TypeError('text: expected a non-empty string or { file: path }')
+    }
     const seconds = options.seconds === undefined ? Infinity : checkNumber('seconds', options.seconds, 0)
     const epochs = options.epochs ?? (options.seconds !== undefined ? Infinity : 1)
     if (epochs !== Infinity) checkInt('epochs', epochs, 0)
@@ -233,10 +250,24 @@ export class CharLanguageModel {
       validation: checkNumber('validation', options.validation ?? 0.1, 0, 0.99),
       seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff),
     }
-    if (options.resume && options.checkpoint && existsSync(options.checkpoint)) {
-      this.model = native().NativeCharLm.resume(options.checkpoint, text)
+    const resume = options.resume && options.checkpoint && existsSync(options.checkpoint) ? options.checkpoint : undefined
+    if (typeof text === 'string') {
+      if (resume) this.model = native().NativeCharLm.resume(resume, text)
+      else (this.model ??= this.createModel(vocabularyOf(text))).startTraining(text, trainOptions)
     } else {
-      this.ensureModel(text).startTraining(text, trainOptions)
+      // streamed by the core off the JS thread: never held as a JS string
+      try {
+        if (resume) {
+          const m = native().NativeCharLm.load(resume)
+          await m.startTrainingFile(file!, trainOptions, resume)
+          this.model = m
+        } else {
+          this.model ??= this.createModel(await native().vocabularyOfFile(file!))
+          await this.model.startTrainingFile(file!, trainOptions)
+        }
+      } catch (e) {
+        throw fromNative(e)
+      }
     }
     const model = this.model!
     const history: FitHistory = { loss: [], step: [], valLoss: [], epochs: 0, steps: 0, chars: 0, seconds: 0, charsPerSecond: 0, stopped: 'epochs' }

@@ -1,5 +1,5 @@
 // `rnnlab train` and `rnnlab generate`: the stacked character language model on any text.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 
 import { command, interruptible, intOption, numberOption, UsageError } from '../cli'
 import { CharLanguageModel } from '../lm'
@@ -100,7 +100,6 @@ command('train', {
     const say = (s: string) => {
       if (!quiet) process.stdout.write(s + '\n')
     }
-    const text = readFileSync(textFile, 'utf8')
     const model = new CharLanguageModel({ cell, layers, hidden, embedding, dropout, dtype, seed })
     const ac = new AbortController()
     const uninstall = interruptible(ac)
@@ -108,7 +107,7 @@ command('train', {
     const trainX: number[] = [], trainY: number[] = [], valX: number[] = [], valY: number[] = []
     let info = ''
     try {
-      const history = await model.fit(text, {
+      const history = await model.fit({ file: textFile }, {
         epochs,
         seconds,
         mode,
@@ -128,7 +127,8 @@ command('train', {
           if (!info) {
             const i = model.info!
             info = `${i.cell} ${i.hidden.join('×')}, vocabulary ${Array.from(i.vocab).length}, ${i.numParams} parameters, ${i.dtype}`
-            say(`${textFile}: ${text.length} characters; ${info}; ${mode}, ${p.batchesPerEpoch} batches/epoch`)
+            const c = model.corpus
+            say(`${textFile}: ${c ? c.train + c.validation : '?'} characters; ${info}; ${mode}, ${p.batchesPerEpoch} batches/epoch`)
           }
           if (Number.isFinite(p.loss)) { trainX.push(p.epoch); trainY.push(p.loss) }
           const fields: Record<string, string> = { loss: p.loss.toFixed(3), 'chars/s': p.charsPerSecond.toFixed(0) }

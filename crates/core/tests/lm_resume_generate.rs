@@ -151,3 +151,38 @@ fn generation_is_seeded_and_validated() {
     let e = generate(m, "x", &SampleOptions { temperature: -1.0, ..opts }).unwrap_err();
     assert!(e.to_string().contains("temperature"));
 }
+
+/// Training from a file (streamed, 1 byte per character) is training on its text: the same
+/// weights, a checkpoint from one resumes on the other, and the file's vocabulary is the text's.
+#[test]
+fn a_streamed_file_trains_and_resumes_as_its_text() {
+    use rnnlab_core::lm::vocab_of_file;
+    let text = sonnets(3_000);
+    let path = std::env::temp_dir().join(format!("rnnlab-lm-file-{}.txt", std::process::id()));
+    std::fs::write(&path, &text).unwrap();
+    assert_eq!(vocab_of_file(&path).unwrap(), Vocab::from_text(&text).unwrap());
+    let mode = Mode::Tbptt { seq_len: 10 };
+    let mut from_text = trainer(&text, mode);
+    let t = trainer(&text, mode); // same model and config, rebuilt on the file
+    let (model, config) = (t.model().clone(), t.config().clone());
+    let mut from_file = Trainer::from_file(model, &path, config).unwrap();
+    assert_eq!(from_file.split_sizes(), from_text.split_sizes());
+    run(&mut from_text, 7);
+    run(&mut from_file, 7);
+    assert_eq!(from_text.model().params(), from_file.model().params());
+    let ckpt = from_text.to_checkpoint().unwrap();
+    let mut resumed = Trainer::<f32>::from_checkpoint_file(&ckpt, &path).unwrap();
+    run(&mut resumed, 5);
+    run(&mut from_text, 5);
+    assert_eq!(from_text.model().params(), resumed.model().params());
+    // a file that is not the checkpoint's text is refused, naming the problem
+    let other = path.with_extension("other.txt");
+    std::fs::write(&other, text.replace('e', "a")).unwrap();
+    let e = Trainer::<f32>::from_checkpoint_file(&ckpt, &other).unwrap_err();
+    assert!(e.to_string().contains("differs"), "{e}");
+    std::fs::write(&other, format!("{text}\u{263a}")).unwrap();
+    let e = Trainer::<f32>::from_checkpoint_file(&ckpt, &other).unwrap_err().to_string();
+    assert!(e.contains("other.txt") && e.contains("'☺'") && e.contains("vocabulary"), "{e}");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&other).unwrap();
+}

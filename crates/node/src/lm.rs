@@ -11,7 +11,7 @@ use napi::{Env, Task};
 use napi_derive::napi;
 use rnnlab_core::lm::{
     generate, logits_for, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, OptimizerKind, Progress,
-    SampleOptions, TrainConfig, Trainer, Vocab,
+    SampleOptions, TrainConfig, Trainer, Vocab, vocab_of_file,
 };
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::CoreError;
@@ -225,6 +225,15 @@ impl NativeCharLm {
         }
     }
 
+    /// Starts (or restarts) training on the UTF-8 text file at `path`, streamed from disk off
+    /// the JS thread (the corpus is held once, at 1 byte per character for vocabularies of up
+    /// to 256 characters). With `checkpoint`, resumes that run instead (same file required).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn start_training_file(&self, path: String, options: LmTrainOptions, checkpoint: Option<String>) -> napi::Result<AsyncTask<LmStartFileTask>, String> {
+        let config = train_config(&options)?;
+        Ok(AsyncTask::new(LmStartFileTask { inner: self.inner.clone(), path, config, checkpoint }))
+    }
+
     /// Resumes training from a checkpoint written by `saveCheckpoint`, on the same `text`.
     #[napi(factory, catch_unwind)]
     pub fn resume(path: String, text: String) -> napi::Result<Self, String> {
@@ -237,6 +246,19 @@ impl NativeCharLm {
             inner: Arc::new(Mutex::new(Inner { model: None, trainer: Some(trainer) })),
             cancel: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Characters in the training and validation parts of the current run (`[train, val]`),
+    /// or null when no run is in progress.
+    #[napi(getter, catch_unwind)]
+    pub fn split_sizes(&self) -> napi::Result<Option<Vec<f64>>, String> {
+        let inner = self.inner.try_lock().map_err(|_| busy())?;
+        Ok(match &inner.trainer {
+            Some(AnyTrainer::F32(t)) => Some(t.split_sizes()),
+            Some(AnyTrainer::F64(t)) => Some(t.split_sizes()),
+            None => None,
+        }
+        .map(|(a, b)| vec![a as f64, b as f64]))
     }
 
     /// Whether a training run is in progress (started and not finished).
@@ -416,10 +438,87 @@ impl Task for LmTrainTask {
             }
             .map_err(core_err)
         })
-        .map_err(|e| napi::Error::new(napi::Status::GenericFailure, format!("[{}] {}", e.status, e.reason)))
+        .map_err(task_err)
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
         Ok(to_js(out))
     }
+}
+
+/// The vocabulary (sorted unique characters) of the UTF-8 text file at `path`, read in one
+/// streaming pass off the JS thread.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn vocabulary_of_file(path: String) -> AsyncTask<VocabFileTask> {
+    AsyncTask::new(VocabFileTask { path })
+}
+
+pub struct VocabFileTask {
+    path: String,
+}
+
+impl Task for VocabFileTask {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let path = std::path::Path::new(&self.path);
+        guard("vocabularyOfFile", || vocab_of_file(path).map(|v| v.as_string()).map_err(core_err)).map_err(task_err)
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(out)
+    }
+}
+
+/// `startTrainingFile` on libuv's pool.
+pub struct LmStartFileTask {
+    inner: Arc<Mutex<Inner>>,
+    path: String,
+    config: TrainConfig,
+    checkpoint: Option<String>,
+}
+
+impl Task for LmStartFileTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let (path, config) = (std::path::Path::new(&self.path), self.config.clone());
+        guard("CharLanguageModel.startTrainingFile", || {
+            let ckpt = self.checkpoint.as_deref().map(read_checkpoint).transpose()?;
+            let mut inner = self.inner.try_lock().map_err(|_| busy())?;
+            let trainer = match &ckpt {
+                Some(ck) => match ck.meta("dtype").map_err(core_err)? {
+                    "float64" => Trainer::from_checkpoint_file(ck, path).map(AnyTrainer::F64),
+                    _ => Trainer::from_checkpoint_file(ck, path).map(AnyTrainer::F32),
+                },
+                None => {
+                    let model = take_model(&mut inner);
+                    let started = match &model {
+                        AnyModel::F32(m) => Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F32),
+                        AnyModel::F64(m) => Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F64),
+                    };
+                    if started.is_err() {
+                        inner.model = Some(model); // a bad file leaves the model as it was
+                    }
+                    started
+                }
+            }
+            .map_err(core_err)?;
+            inner.model = None;
+            inner.trainer = Some(trainer);
+            Ok(())
+        })
+        .map_err(task_err)
+    }
+
+    fn resolve(&mut self, _env: Env, _out: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(())
+    }
+}
+
+/// A binding error as an async task's rejection (`[CODE] message`, which `fromNative` reads).
+fn task_err(e: napi::Error<String>) -> napi::Error {
+    napi::Error::new(napi::Status::GenericFailure, format!("[{}] {}", e.status, e.reason))
 }

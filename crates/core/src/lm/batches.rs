@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::corpus::Tokens;
 use crate::error::{CoreError, Result};
 
 /// Training mode.
@@ -59,14 +60,14 @@ pub fn window_starts(len: usize, window: usize, stride: usize) -> Vec<u32> {
 }
 
 /// Fills a many-to-one batch from the windows starting at `starts`.
-pub fn fill_windows(data: &[u32], starts: &[u32], window: usize, inputs: &mut [u32], targets: &mut [u32]) {
+pub fn fill_windows(data: &Tokens, starts: &[u32], window: usize, inputs: &mut [u32], targets: &mut [u32]) {
     let b = starts.len();
     for (j, &s) in starts.iter().enumerate() {
         let s = s as usize;
         for t in 0..window {
-            inputs[t * b + j] = data[s + t];
+            inputs[t * b + j] = data.at(s + t);
         }
-        targets[j] = data[s + window];
+        targets[j] = data.at(s + window);
     }
 }
 
@@ -98,13 +99,13 @@ impl Streams {
     }
 
     /// Fills chunk `j` (inputs and targets both (T·B), time-major).
-    pub fn fill(&self, data: &[u32], j: usize, inputs: &mut [u32], targets: &mut [u32]) {
+    pub fn fill(&self, data: &Tokens, j: usize, inputs: &mut [u32], targets: &mut [u32]) {
         let (bsz, s) = (self.batch, self.seq_len);
         for b in 0..bsz {
             let base = b * self.stream_len + j * s;
             for t in 0..s {
-                inputs[t * bsz + b] = data[base + t];
-                targets[t * bsz + b] = data[base + t + 1];
+                inputs[t * bsz + b] = data.at(base + t);
+                targets[t * bsz + b] = data.at(base + t + 1);
             }
         }
     }

@@ -13,6 +13,9 @@
 //! epoch and batch cursor, the epoch's window order (`train.order`) or the carried hidden
 //! state (`state.h_l{k}`, `state.c_l{k}`), and a fingerprint of the text.
 
+use std::path::Path;
+
+use super::corpus::Tokens;
 use super::float::LmFloat;
 use super::model::{Cell, CharLm, LmConfig};
 use super::optim::Optimizer;
@@ -165,9 +168,10 @@ fn infer_config(ckpt: &Checkpoint) -> Result<LmConfig> {
 }
 
 /// FNV-1a over the encoded text: resuming on another text is refused.
-fn fingerprint(a: &[u32], b: &[u32]) -> String {
+fn fingerprint(a: &Tokens, b: &Tokens) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &x in a.iter().chain(b) {
+    // over the indices as little-endian u32, whatever their storage (stable across versions)
+    for x in (0..a.len()).map(|i| a.at(i)).chain((0..b.len()).map(|i| b.at(i))) {
         for byte in x.to_le_bytes() {
             h ^= byte as u64;
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -216,6 +220,15 @@ impl<T: LmFloat> Trainer<T> {
     /// Resumes a run from [`Self::to_checkpoint`] on the same `text`; training then continues
     /// exactly as if it had never stopped.
     pub fn from_checkpoint(ckpt: &Checkpoint, text: &str) -> Result<Self> {
+        Self::resume_with(ckpt, |model, config| Trainer::new(model, text, config))
+    }
+
+    /// [`Self::from_checkpoint`] on the same text read (streamed) from the file at `path`.
+    pub fn from_checkpoint_file(ckpt: &Checkpoint, path: &Path) -> Result<Self> {
+        Self::resume_with(ckpt, |model, config| Trainer::from_file(model, path, config))
+    }
+
+    fn resume_with(ckpt: &Checkpoint, start: impl FnOnce(CharLm<T>, TrainConfig) -> Result<Self>) -> Result<Self> {
         ckpt.expect_kind(KIND)?;
         let config: TrainConfig = parse_json(ckpt, "train_config")?;
         let model = CharLm::<T>::from_checkpoint(ckpt, None)?;
@@ -224,7 +237,7 @@ impl<T: LmFloat> Trainer<T> {
             return Err(CoreError::BadFile(format!("checkpoint dtype: expected {}, got {dtype}", T::DTYPE)));
         }
         let n = model.params.len();
-        let mut tr = Trainer::new(model, text, config.clone())?;
+        let mut tr = start(model, config.clone())?;
         if fingerprint(&tr.train, &tr.val) != ckpt.meta("text")? {
             return Err(CoreError::invalid(
                 "text: differs from the text this checkpoint was trained on (cannot resume exactly)",

@@ -6,6 +6,7 @@
 //! - [`gemm`]: the matrix products (AVX-512 `gemm` crate or ndarray), split deterministically.
 
 pub mod batches;
+pub mod corpus;
 pub mod export;
 pub mod float;
 pub mod gemm;
@@ -21,6 +22,7 @@ pub use float::LmFloat;
 pub use model::{Cell, CharLm, LmConfig, TensorInfo};
 pub use network::{backward, forward, Workspace};
 pub use vocab::Vocab;
+pub use corpus::{vocab_of_file, Tokens};
 pub use batches::Mode;
 pub use optim::{Clip, OptimizerConfig, OptimizerKind};
 pub use generate::{generate, logits_for, SampleOptions, Stepper};

@@ -1,12 +1,14 @@
 //! Mini-batch training of a [`CharLm`]: batches from a text in either mode, forward/backward,
 //! clipping, the optimizer step, validation, and a state that resumes exactly.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::batches::{fill_windows, window_starts, Mode, Streams};
+use super::corpus::Tokens;
 use super::float::LmFloat;
 use super::model::CharLm;
 use super::network::{backward, forward, Workspace};
@@ -83,8 +85,8 @@ pub struct Trainer<T: LmFloat> {
     pub(crate) config: TrainConfig,
     pub(crate) opt: Optimizer<T>,
     pub(crate) rng: RandomState,
-    pub(crate) train: Vec<u32>,
-    pub(crate) val: Vec<u32>,
+    pub(crate) train: Tokens,
+    pub(crate) val: Tokens,
     pub(crate) ws: Workspace<T>,
     /// Completed epochs.
     pub(crate) epoch: u64,
@@ -102,11 +104,29 @@ impl<T: LmFloat> Trainer<T> {
     /// A trainer for `model` on `text` (every character must be in the model's vocabulary).
     pub fn new(model: CharLm<T>, text: &str, config: TrainConfig) -> Result<Self> {
         config.validate()?;
+        let tokens = Tokens::encode(&model.vocab, text, "text")?;
+        Self::from_tokens(model, tokens, config)
+    }
+
+    /// A trainer for `model` on the UTF-8 text file at `path`, streamed from disk (see
+    /// [`Tokens::read_file`]): the corpus is held once, at 1 byte per character for
+    /// vocabularies of up to 256 characters.
+    pub fn from_file(model: CharLm<T>, path: &Path, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        let tokens = Tokens::read_file(&model.vocab, path)?;
+        Self::from_tokens(model, tokens, config)
+    }
+
+    /// A trainer for `model` on a text already encoded with its vocabulary.
+    pub fn from_tokens(model: CharLm<T>, tokens: Tokens, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        if let Some(bad) = (0..tokens.len()).map(|i| tokens.at(i)).find(|&i| i as usize >= model.vocab.len()) {
+            return Err(CoreError::invalid(format!("text: index {bad} out of range for a vocabulary of {}", model.vocab.len())));
+        }
         // split in place: a large corpus is held once as indices, not copied again
-        let mut train = model.vocab.encode(text, "text")?;
+        let mut train = tokens;
         let n_val = (train.len() as f64 * config.validation).round() as usize;
         let val = train.split_off(train.len() - n_val);
-        train.shrink_to_fit();
         let t_len = config.mode.t_len();
         let bsz = config.batch_size;
         let batches = match config.mode {
@@ -278,7 +298,7 @@ impl<T: LmFloat> Trainer<T> {
 }
 
 /// Mean loss of `model` on `data` in the form of `config.mode` (see [`Trainer::validate`]).
-pub fn validation_loss<T: LmFloat>(model: &CharLm<T>, data: &[u32], config: &TrainConfig) -> Result<Option<f64>> {
+pub fn validation_loss<T: LmFloat>(model: &CharLm<T>, data: &Tokens, config: &TrainConfig) -> Result<Option<f64>> {
     let bsz = config.batch_size;
     let (mut total, mut count) = (0.0f64, 0usize);
     match config.mode {

@@ -76,11 +76,7 @@ impl Vocab {
         if unknown.is_empty() {
             Ok(out)
         } else {
-            let list: Vec<String> = unknown.iter().map(|c| format!("{c:?}")).collect();
-            Err(CoreError::invalid(format!(
-                "{what}: characters not in the model's vocabulary: {}",
-                list.join(", ")
-            )))
+            Err(unknown_characters(what, &unknown))
         }
     }
 
@@ -88,4 +84,10 @@ impl Vocab {
     pub fn decode(&self, ids: &[u32]) -> String {
         ids.iter().map(|&i| self.chars[i as usize]).collect()
     }
+}
+
+/// The error for characters outside a vocabulary, naming all of them.
+pub(crate) fn unknown_characters(what: &str, unknown: &BTreeSet<char>) -> CoreError {
+    let list: Vec<String> = unknown.iter().map(|c| format!("{c:?}")).collect();
+    CoreError::invalid(format!("{what}: characters not in the model's vocabulary: {}", list.join(", ")))
 }
