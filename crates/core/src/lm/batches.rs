@@ -59,6 +59,15 @@ pub fn window_starts(len: usize, window: usize, stride: usize) -> Vec<u32> {
     (0..len - window).step_by(stride).map(|s| s as u32).collect()
 }
 
+/// Number of windows, `window_starts(len, window, stride).len()` without building them.
+pub fn window_count(len: usize, window: usize, stride: usize) -> usize {
+    if len <= window || stride == 0 {
+        0
+    } else {
+        (len - window - 1) / stride + 1
+    }
+}
+
 /// Fills a many-to-one batch from the windows starting at `starts`.
 pub fn fill_windows(data: &Tokens, starts: &[u32], window: usize, inputs: &mut [u32], targets: &mut [u32]) {
     let b = starts.len();
@@ -106,6 +115,22 @@ impl Streams {
             for t in 0..s {
                 inputs[t * bsz + b] = data.at(base + t);
                 targets[t * bsz + b] = data.at(base + t + 1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_count_is_the_number_of_window_starts() {
+        for len in 0..40 {
+            for window in 1..8 {
+                for stride in 1..5 {
+                    assert_eq!(window_count(len, window, stride), window_starts(len, window, stride).len(), "{len} {window} {stride}");
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::batches::{fill_windows, window_starts, Mode, Streams};
+use super::batches::{fill_windows, window_count, window_starts, Mode, Streams};
 use super::corpus::Tokens;
 use super::float::LmFloat;
 use super::model::CharLm;
@@ -130,7 +130,7 @@ impl<T: LmFloat> Trainer<T> {
         let t_len = config.mode.t_len();
         let bsz = config.batch_size;
         let batches = match config.mode {
-            Mode::Windows { window, stride } => window_starts(train.len(), window, stride).len() / bsz,
+            Mode::Windows { window, stride } => window_count(train.len(), window, stride) / bsz,
             Mode::Tbptt { seq_len } => Streams::new(train.len(), bsz, seq_len).map_or(0, |s| s.chunks()),
         };
         if batches == 0 {
@@ -188,7 +188,7 @@ impl<T: LmFloat> Trainer<T> {
     pub fn batches_per_epoch(&self) -> u64 {
         let bsz = self.config.batch_size;
         (match self.config.mode {
-            Mode::Windows { window, stride } => window_starts(self.train.len(), window, stride).len() / bsz,
+            Mode::Windows { window, stride } => window_count(self.train.len(), window, stride) / bsz,
             Mode::Tbptt { seq_len } => Streams::new(self.train.len(), bsz, seq_len).map_or(0, |s| s.chunks()),
         }) as u64
     }
