@@ -64,6 +64,8 @@ test('NativeNameTrainer: garbage constructor arguments and sample options are re
   t.throws(() => new n.NativeNameTrainer('\nab', [Uint32Array.from([1, 2])], { hidden: -1 } as never), { message: /hidden: expected an integer in 1..=65536, got -1/ })
   t.throws(() => new n.NativeNameTrainer('\nab', [Uint32Array.from([1, 2])], { hidden: 2 ** 31 } as never), { message: /hidden/ })
   t.throws(() => tr.sample({ seed: 0, temperature: 1, maxLength: 5, count: 1, prefix: Uint32Array.from([9]) }), { message: /prefix\[0\].*9/ })
+  // napi's u32 used to turn -1 into 4 294 967 295 iterations (and a 32 GB loss buffer)
+  for (const bad of [-1, 0.5, NaN, Infinity, 2 ** 32, 1e12]) t.throws(() => tr.run(bad), { message: /iterations: expected an integer/ }, String(bad))
 })
 
 test('Dinosaurus helpers: garbage sizes, indices and records are refused', (t) => {
@@ -82,8 +84,8 @@ test('Dinosaurus helpers: garbage sizes, indices and records are refused', (t) =
     fc.property(fc.array(fc.oneof(num, fc.constant(null)), { maxLength: 6 }), fc.array(num, { maxLength: 6 }), num, (X, Y, lr) => {
       const a0 = { shape: [5, 1], data: new Float64Array(5) }
       const r = outcome(() => n.optimize(X as never, Y as never, a0, p, lr as number))
-      const valid = X.length === Y.length && X.length > 0 && [...X].every((v) => v === null || (Number.isInteger(v) && (v as number) >= 0 && (v as number) < 4)) &&
-        Y.every((v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 4) && Number.isFinite(lr)
+      const valid = X.length === Y.length && X.length > 0 && [...X].every((v) => v === null || v === undefined || (Number.isInteger(v) && (v as number) >= 0 && (v as number) < 4)) &&
+        Y.every((v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 4) && (lr === undefined || lr === null || Number.isFinite(lr)) // lr is optional (course: 0.01)
       if (r === 'ok' && !valid) throw new Error(`optimize(${JSON.stringify(X)}, ${JSON.stringify(Y)}, lr ${String(lr)}) accepted`)
       outcome(() => n.sampleIndices(p, X[0] as number, Y[0] as number))
       outcome(() => n.clip({ dWax: p.Wax, dWaa: p.Waa, dWya: p.Wya, db: p.b, dby: p.by }, lr as number))
@@ -166,6 +168,7 @@ test('NativeJazzModel: garbage corpus, sizes and sampler options are refused', a
     { numRuns: RUNS },
   )
   t.is(await outcomeAsync(() => jm.fit(2)), 'ok')
+  for (const bad of [-1, 0.5, NaN, 2 ** 32]) t.throws(() => jm.fit(bad), { message: /epochs: expected an integer/ }, String(bad))
   t.throws(() => new n.NativeJazzModel([0, 1, 2], 3, -1, 3, 2, 0))
   t.throws(() => new n.NativeJazzModel([0, 1, 2], 3, 2 ** 31, 3, 2, 0))
 })

@@ -250,9 +250,11 @@ impl NativeNameTrainer {
 
     /// Runs `iterations` more course iterations off the JS thread.
     #[napi(ts_return_type = "Promise<NameRunReport>")]
-    pub fn run(&self, iterations: u32) -> AsyncTask<NameRunTask> {
+    pub fn run(&self, iterations: f64) -> napi::Result<AsyncTask<NameRunTask>, String> {
+        // a float, checked here: napi's u32 would turn -1 into four billion iterations
+        let iterations = int_in("iterations", iterations, 0.0, 1e9)? as u64;
         self.cancel.store(false, Ordering::SeqCst);
-        AsyncTask::new(NameRunTask { inner: self.inner.clone(), cancel: self.cancel.clone(), iterations })
+        Ok(AsyncTask::new(NameRunTask { inner: self.inner.clone(), cancel: self.cancel.clone(), iterations }))
     }
 
     /// Asks a running chunk to stop after its current iteration.
@@ -333,7 +335,7 @@ fn invalid_or_file(path: &str, e: rnnlab_core::CoreError) -> napi::Error<String>
 pub struct NameRunTask {
     inner: Arc<Mutex<DinoTrainer>>,
     cancel: Arc<AtomicBool>,
-    iterations: u32,
+    iterations: u64,
 }
 
 pub struct RunOutput {
@@ -348,7 +350,7 @@ impl Task for NameRunTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let (inner, cancel, n) = (self.inner.clone(), self.cancel.clone(), self.iterations as usize);
-        let mut losses = Vec::with_capacity(n);
+        let mut losses = Vec::with_capacity(n.min(1 << 20));
         let mut cancelled = false;
         let result = guard("name model training", || {
             let mut t = inner.try_lock().map_err(|_| busy())?;

@@ -88,9 +88,11 @@ impl NativeJazzModel {
 
     /// Trains `epochs` more full-batch epochs off the JS thread.
     #[napi(ts_return_type = "Promise<JazzFitReport>")]
-    pub fn fit(&self, epochs: u32) -> AsyncTask<JazzFitTask> {
+    pub fn fit(&self, epochs: f64) -> napi::Result<AsyncTask<JazzFitTask>, String> {
+        // a float, checked here: napi's u32 would turn -1 into four billion epochs
+        let epochs = whole("epochs", epochs, 0, 1_000_000)? as u32;
         self.cancel.store(false, Ordering::SeqCst);
-        AsyncTask::new(JazzFitTask { inner: self.inner.clone(), cancel: self.cancel.clone(), epochs })
+        Ok(AsyncTask::new(JazzFitTask { inner: self.inner.clone(), cancel: self.cancel.clone(), epochs }))
     }
 
     /// Asks a running `fit` to stop after its current epoch.
