@@ -58,11 +58,15 @@ export function presetFor(song: Song): Required<SectionOptions> | undefined {
   return isMetheny ? METHENY_PRESET : undefined
 }
 
-/** Nearest multiple of 1/4 or 1/3 (music21's default quantization of MIDI, divisors 4 and 3). */
+/**
+ * Nearest multiple of 1/4 or 1/3 (music21's default quantization of MIDI, divisors 4 and 3);
+ * on a tie the quarter grid wins, as in music21. The tie needs a tolerance: 28/96 is exactly
+ * halfway between 1/4 and 1/3, but in floating point its distance to 1/4 comes out larger.
+ */
 export function quantize(x: number): number {
   const q4 = Math.round(x * 4) / 4
   const q3 = Math.round(x * 3) / 3
-  return Math.abs(q4 - x) <= Math.abs(q3 - x) ? q4 : q3
+  return Math.abs(q4 - x) <= Math.abs(q3 - x) + 1e-9 ? q4 : q3
 }
 
 const isDrums = (t: Track) => t.channel === 9

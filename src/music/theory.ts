@@ -79,9 +79,11 @@ export function classify(chord: Chord, midi: number): Exclude<NoteType, 'R'> {
 }
 
 /**
- * Directed interval name of a distance in semitones, written like music21's `directedName`
+ * Directed interval name of a distance in semitones, in the format of music21's `directedName`
  * (quality, then '-' when descending, then the size): 3 → 'm3', −2 → 'M-2', −5 → 'P-4', 0 → 'P1'.
- * The spelling is tonal's canonical one for that many semitones.
+ * The spelling is tonal's canonical one for that many semitones. music21 spells the interval
+ * between two spelled notes instead ('d1', 'A1', 'd-4', …), so the strings are not
+ * interchangeable with deepjazz's (see docs/metheny-corpus.md).
  */
 export function intervalName(semitones: number): string {
   const tonal = Interval.fromSemitones(semitones) // e.g. '-2M', '3m', '1P'
