@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use super::vocab::{unknown_characters, Vocab};
+use super::vocab::Vocab;
 use crate::error::{CoreError, Result};
 
 /// Vocabulary indices of a text, `U8` when the vocabulary has at most 256 characters.
@@ -39,20 +39,8 @@ impl Tokens {
     /// ones, `what` names the argument).
     pub fn encode(vocab: &Vocab, text: &str, what: &str) -> Result<Tokens> {
         let mut out = Tokens::for_vocab(vocab.len(), text.chars().count());
-        let mut unknown = BTreeSet::new();
-        for ch in text.chars() {
-            match vocab.get(ch) {
-                Some(i) => out.push(i),
-                None => {
-                    unknown.insert(ch);
-                }
-            }
-        }
-        if unknown.is_empty() {
-            Ok(out)
-        } else {
-            Err(unknown_characters(what, &unknown))
-        }
+        vocab.encode_each(text, what, |i| out.push(i))?;
+        Ok(out)
     }
 
     /// The indices of the UTF-8 text file at `path`, read in one streaming pass; a character

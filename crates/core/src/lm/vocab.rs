@@ -64,19 +64,27 @@ impl Vocab {
     /// them (`what` names the argument, e.g. "prompt").
     pub fn encode(&self, text: &str, what: &str) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len());
+        self.encode_each(text, what, |i| out.push(i))?;
+        Ok(out)
+    }
+
+    /// `emit(index)` for every character of `text`, in order; then the error naming every
+    /// character outside the vocabulary, if any.
+    pub(crate) fn encode_each(&self, text: &str, what: &str, mut emit: impl FnMut(u32)) -> Result<()> {
         let mut unknown: BTreeSet<char> = BTreeSet::new();
         for ch in text.chars() {
             match self.index.get(&ch) {
-                Some(&i) => out.push(i),
+                Some(&i) => emit(i),
                 None => {
                     unknown.insert(ch);
                 }
             }
         }
         if unknown.is_empty() {
-            Ok(out)
+            Ok(())
         } else {
-            Err(unknown_characters(what, &unknown))
+            let list: Vec<String> = unknown.iter().map(|c| format!("{c:?}")).collect();
+            Err(CoreError::invalid(format!("{what}: characters not in the model's vocabulary: {}", list.join(", "))))
         }
     }
 
@@ -84,10 +92,4 @@ impl Vocab {
     pub fn decode(&self, ids: &[u32]) -> String {
         ids.iter().map(|&i| self.chars[i as usize]).collect()
     }
-}
-
-/// The error for characters outside a vocabulary, naming all of them.
-pub(crate) fn unknown_characters(what: &str, unknown: &BTreeSet<char>) -> CoreError {
-    let list: Vec<String> = unknown.iter().map(|c| format!("{c:?}")).collect();
-    CoreError::invalid(format!("{what}: characters not in the model's vocabulary: {}", list.join(", ")))
 }
