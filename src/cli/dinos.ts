@@ -103,7 +103,8 @@ command('dinos', {
       })
     } catch (e) {
       bar.clear()
-      if (!controller.signal.aborted) throw e
+      // a failure (a diverged run) is never saved, even if Ctrl-C came at the same time
+      if (!controller.signal.aborted || typeof (e as { code?: unknown }).code === 'string') throw e
       const path = v.save !== undefined ? String(v.save) : 'dinos-interrupted.safetensors'
       model.save(path)
       process.stderr.write(`interrupted at iteration ${model.iteration}; checkpoint saved to ${path}\n` +
