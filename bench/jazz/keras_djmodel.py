@@ -22,22 +22,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 
-
-
-def make_windows(n_values, m, tx, seed, corpus_len=200):
-    """Same windows as torch_djmodel.make_windows (kept here so this file needs no torch)."""
-    rng = np.random.RandomState(seed)
-    corpus = rng.randint(0, n_values, size=corpus_len)
-    X = np.zeros((m, tx, n_values), dtype=np.float32)
-    Y = np.zeros((m, tx, n_values), dtype=np.float32)
-    for i in range(m):
-        start = rng.randint(0, corpus_len - tx)
-        for j in range(tx):
-            v = corpus[start + j]
-            if j != 0:
-                X[i, j, v] = 1.0
-                Y[i, j - 1, v] = 1.0
-    return X, Y
+from windows import make_windows  # noqa: E402
 
 
 def main():
@@ -61,7 +46,7 @@ def main():
     keras.utils.set_random_seed(args.seed)
 
     n_values, n_a, tx, m = args.n_values, args.n_a, args.tx, args.m
-    X, Y = make_windows(n_values, m, tx, args.seed)
+    X, Y = (w.astype(np.float32) for w in make_windows(n_values, m, tx, args.seed))
 
     # shared layers, as the notebook's globals
     reshaper = layers.Reshape((1, n_values))

@@ -15,25 +15,10 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-
-def make_windows(n_values, m, tx, seed, corpus_len=200):
-    """m windows of tx values from a random corpus, one-hot, in the course's layout."""
-    rng = np.random.RandomState(seed)
-    corpus = rng.randint(0, n_values, size=corpus_len)
-    X = np.zeros((m, tx, n_values), dtype=np.float64)
-    Y = np.zeros((m, tx, n_values), dtype=np.float64)
-    for i in range(m):
-        start = rng.randint(0, corpus_len - tx)
-        for j in range(tx):
-            v = corpus[start + j]
-            if j != 0:
-                X[i, j, v] = 1.0
-                Y[i, j - 1, v] = 1.0
-    return X, Y
+from windows import make_windows
 
 
 class DJModel(nn.Module):

@@ -103,8 +103,8 @@ command('dinos', {
       })
     } catch (e) {
       bar.clear()
-      // a failure (a diverged run) is never saved, even if Ctrl-C came at the same time
-      if (!controller.signal.aborted || typeof (e as { code?: unknown }).code === 'string') throw e
+      // only the stop asked for is saved; a failure (a diverged run) never is, even during Ctrl-C
+      if (!controller.signal.aborted || (e as Error)?.name !== 'AbortError') throw e
       const path = v.save !== undefined ? String(v.save) : 'dinos-interrupted.safetensors'
       model.save(path)
       process.stderr.write(`interrupted at iteration ${model.iteration}; checkpoint saved to ${path}\n` +

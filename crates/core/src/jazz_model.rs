@@ -47,8 +47,8 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
 use crate::lm::float::{exp_f32, LmFloat};
-use crate::lm::gemm::{gemm_raw, par_matmul_grid, Op, Operand, SyncPtr};
-use crate::lm::recurrent::{lstm_activations, lstm_back_fn};
+use crate::lm::gemm::{matmul, par_matmul_grid, Op, SyncPtr};
+use crate::lm::recurrent::{lstm_activations, lstm_backward_rows};
 use crate::optim::Adam;
 use crate::random::RandomState;
 
@@ -756,16 +756,7 @@ impl<T: LmFloat> Workspace<T> {
                     if t > 0 {
                         // z⟨t⟩ (nb, 4H) += a⟨t−1⟩ (nb, H) · Wa (H, 4H); a⟨0⟩ = 0 adds nothing
                         let a_prev = rows_of(ap, t * m + b0, nb, h);
-                        gemm_raw(
-                            nb,
-                            g,
-                            h,
-                            zt.as_mut_ptr(),
-                            g,
-                            true,
-                            Operand { ptr: a_prev.as_ptr(), rs: h as isize, cs: 1 },
-                            Operand { ptr: wa.as_ptr(), rs: g as isize, cs: 1 },
-                        );
+                        matmul(zt, nb, g, h, a_prev, Op::N, wa, Op::N, true);
                     }
                     let c_prev = rows_of(cp, t * m + b0, nb, h);
                     let c_new = rows_of(cp, (t + 1) * m + b0, nb, h);
@@ -778,7 +769,7 @@ impl<T: LmFloat> Workspace<T> {
 
         // All T outputs in one product: logits = a⟨1..=T⟩ (T·m, H) · Wy (H, V)
         let n = t_x * m;
-        par_matmul_grid(&mut self.p, n, v, h, &self.a[m * h..], Op::N, &self.wy, Op::N, TALL_ROWS, v);
+        par_matmul_grid(&mut self.p, n, v, h, &self.a[m * h..], Op::N, &self.wy, Op::N, TALL_ROWS, v, false);
         // + by, softmax, −log ŷ[y], argmax, dLogits
         let (by, y) = (&self.by[..], &self.y[..]);
         let inv_m = T::from_f64(1.0 / m as f64);
@@ -805,9 +796,9 @@ impl<T: LmFloat> Workspace<T> {
         let g = 4 * h;
         let n = t_x * m;
         // da = dLogits (T·m, V) · Wyᵀ (V, H)
-        par_matmul_grid(&mut self.da, n, h, v, &self.p, Op::N, &self.wy, Op::T, TALL_ROWS, h);
+        par_matmul_grid(&mut self.da, n, h, v, &self.p, Op::N, &self.wy, Op::T, TALL_ROWS, h, false);
         // dWy = a⟨1..=T⟩ᵀ (H, T·m) · dLogits (T·m, V);  dby = Σ_rows dLogits
-        par_matmul_grid(&mut self.dwy, h, v, n, &self.a[m * h..], Op::T, &self.p, Op::N, h, v.div_ceil(2));
+        par_matmul_grid(&mut self.dwy, h, v, n, &self.a[m * h..], Op::T, &self.p, Op::N, h, v.div_ceil(2), false);
         self.dby.fill(T::ZERO);
         for row in self.p.chunks_exact(v) {
             for (d, &e) in self.dby.iter_mut().zip(row) {
@@ -821,7 +812,6 @@ impl<T: LmFloat> Workspace<T> {
             let (zp, dhnp, dcnp) = (zp, dhnp, dcnp);
             let b0 = blk * ROWS;
             let nb = ROWS.min(m - b0);
-            let back = lstm_back_fn::<T>();
             // SAFETY: as in `forward`, each block owns rows b0..b0+nb of every buffer it writes.
             unsafe {
                 let da_nx = rows_of(dhnp, b0, nb, h);
@@ -832,32 +822,17 @@ impl<T: LmFloat> Workspace<T> {
                     let zt = rows_of(zp, t * m + b0, nb, g);
                     let r0 = (t * m + b0) * h;
                     let (dat, tct, c_prev) = (&da[r0..r0 + nb * h], &tc[r0..r0 + nb * h], &c[r0..r0 + nb * h]);
-                    for (r, zr) in zt.chunks_exact_mut(g).enumerate() {
-                        let (zi, rest) = zr.split_at_mut(h);
-                        let (zf, rest) = rest.split_at_mut(h);
-                        let (zg, zo) = rest.split_at_mut(h);
-                        let rr = r * h..(r + 1) * h;
-                        back(zi, zf, zg, zo, &dat[rr.clone()], &mut da_nx[rr.clone()], &mut dc_nx[rr.clone()], &tct[rr.clone()], &c_prev[rr]);
-                    }
+                    lstm_backward_rows(zt, h, dat, da_nx, dc_nx, tct, c_prev);
                     if t > 0 {
                         // da⟨t−1⟩ (nb, H) = dZ⟨t⟩ (nb, 4H) · Waᵀ (4H, H)
-                        gemm_raw(
-                            nb,
-                            h,
-                            g,
-                            da_nx.as_mut_ptr(),
-                            h,
-                            false,
-                            Operand { ptr: zt.as_ptr(), rs: g as isize, cs: 1 },
-                            Operand { ptr: wa_t.as_ptr(), rs: h as isize, cs: 1 },
-                        );
+                        matmul(da_nx, nb, h, g, zt, Op::N, wa_t, Op::N, false);
                     }
                 }
             }
         });
 
         // dWa = a⟨0..T−1⟩ᵀ · dZ; a⟨0⟩ = 0, so the sum starts at step 1
-        par_matmul_grid(&mut self.dwa, h, g, n - m, &self.a[m * h..], Op::T, &self.z[m * g..], Op::N, h, COLS);
+        par_matmul_grid(&mut self.dwa, h, g, n - m, &self.a[m * h..], Op::T, &self.z[m * g..], Op::N, h, COLS, false);
         // db = Σ_rows dZ and dWx[x] += dZ rows, cut by columns, rows summed in order
         let (dbp, dwxp) = (SyncPtr(self.db.as_mut_ptr()), SyncPtr(self.dwx.as_mut_ptr()));
         let (z, x) = (&self.z[..], &self.x[..]);

@@ -173,35 +173,19 @@ pub fn par_matmul<T: LmFloat>(
     op_b: Op,
     accumulate: bool,
 ) {
-    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "par_matmul: operand too short");
     if m <= ROW_BLOCK {
         return matmul(c, m, n, k, a, op_a, b, op_b, accumulate);
     }
-    let a_op = operand(a, op_a, m, k);
-    let b_op = operand(b, op_b, k, n);
-    let a_ptr = SyncPtr(a_op.ptr as *mut T);
-    let b_ptr = SyncPtr(b_op.ptr as *mut T);
-    let (a_rs, a_cs) = (a_op.rs, a_op.cs);
-    let (b_rs, b_cs) = (b_op.rs, b_op.cs);
-    c[..m * n].par_chunks_mut(ROW_BLOCK * n).enumerate().for_each(|(blk, c_blk)| {
-        let r0 = blk * ROW_BLOCK;
-        let rows = c_blk.len() / n;
-        let (a_ptr, b_ptr) = (a_ptr, b_ptr);
-        unsafe {
-            let a_blk = Operand { ptr: (a_ptr.0 as *const T).offset(r0 as isize * a_rs), rs: a_rs, cs: a_cs };
-            let b_all = Operand { ptr: b_ptr.0 as *const T, rs: b_rs, cs: b_cs };
-            gemm_raw(rows, n, k, c_blk.as_mut_ptr(), n, accumulate, a_blk, b_all);
-        }
-    });
+    par_matmul_grid(c, m, n, k, a, op_a, b, op_b, ROW_BLOCK, n, accumulate);
 }
 
-/// C (m×n) = op(A) (m×k) · op(B) (k×n), all row-major, cut into a grid of blocks of
+/// C (m×n) = [C +] op(A) (m×k) · op(B) (k×n), all row-major, cut into a grid of blocks of
 /// `row_block` × `col_block` outputs run in parallel. Each block is one single-threaded kernel
 /// call over the whole `k` and the grid is fixed by the arguments, so every output is summed
 /// in the same order for any thread count. (`par_matmul` cuts rows only, in blocks of 64: too
 /// small for the tall products here, and no split at all for the 64-row weight gradients.)
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn par_matmul_grid<T: LmFloat>(
+pub fn par_matmul_grid<T: LmFloat>(
     c: &mut [T],
     m: usize,
     n: usize,
@@ -212,16 +196,11 @@ pub(crate) fn par_matmul_grid<T: LmFloat>(
     op_b: Op,
     row_block: usize,
     col_block: usize,
+    accumulate: bool,
 ) {
     assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "par_matmul_grid: operand too short");
-    let (a_rs, a_cs) = match op_a {
-        Op::N => (k as isize, 1isize),
-        Op::T => (1isize, m as isize),
-    };
-    let (b_rs, b_cs) = match op_b {
-        Op::N => (n as isize, 1isize),
-        Op::T => (1isize, k as isize),
-    };
+    let (a_op, b_op) = (operand(a, op_a, m, k), operand(b, op_b, k, n));
+    let (a_rs, a_cs, b_rs, b_cs) = (a_op.rs, a_op.cs, b_op.rs, b_op.cs);
     let (ap, bp, cp) = (SyncPtr(a.as_ptr() as *mut T), SyncPtr(b.as_ptr() as *mut T), SyncPtr(c.as_mut_ptr()));
     let (row_blocks, col_blocks) = (m.div_ceil(row_block), n.div_ceil(col_block));
     (0..row_blocks * col_blocks).into_par_iter().for_each(move |blk| {
@@ -237,7 +216,7 @@ pub(crate) fn par_matmul_grid<T: LmFloat>(
                 k,
                 cp.0.add(i0 * n + j0),
                 n,
-                false,
+                accumulate,
                 Operand { ptr: (ap.0 as *const T).offset(i0 as isize * a_rs), rs: a_rs, cs: a_cs },
                 Operand { ptr: (bp.0 as *const T).offset(j0 as isize * b_cs), rs: b_rs, cs: b_cs },
             );

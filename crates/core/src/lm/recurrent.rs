@@ -119,7 +119,7 @@ unsafe fn lstm_back_plain<T: LmFloat>(zi: &mut [T], zf: &mut [T], zg: &mut [T], 
 
 /// The backward row kernel for this CPU and element type (safe to call: chosen by features).
 #[allow(clippy::type_complexity)]
-pub(crate) fn lstm_back_fn<T: LmFloat>() -> impl Fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]) {
+fn lstm_back_fn<T: LmFloat>() -> impl Fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]) {
     #[allow(unused_mut)]
     let mut f: BackFn<T> = lstm_back_plain::<T>;
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -132,6 +132,21 @@ pub(crate) fn lstm_back_fn<T: LmFloat>() -> impl Fn(&mut [T], &mut [T], &mut [T]
     }
     // SAFETY: the kernel was chosen for the features of this CPU.
     move |zi, zf, zg, zo, dh, dh_nx, dc_nx, tc, cp| unsafe { f(zi, zf, zg, zo, dh, dh_nx, dc_nx, tc, cp) }
+}
+
+/// The LSTM backward step of a block of rows: `z` holds each row's gate pre-activations
+/// `[i | f | g | o]` (width 4·hs) and receives their gradients; `dh_nx`, `dc_nx` carry the
+/// gradients to the previous step (see [`lstm_back_row`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lstm_backward_rows<T: LmFloat>(z: &mut [T], hs: usize, dh: &[T], dh_nx: &mut [T], dc_nx: &mut [T], tc: &[T], c_prev: &[T]) {
+    let back = lstm_back_fn::<T>();
+    for (r, zr) in z.chunks_exact_mut(4 * hs).enumerate() {
+        let (zi, rest) = zr.split_at_mut(hs);
+        let (zf, rest) = rest.split_at_mut(hs);
+        let (zg, zo) = rest.split_at_mut(hs);
+        let rr = r * hs..(r + 1) * hs;
+        back(zi, zf, zg, zo, &dh[rr.clone()], &mut dh_nx[rr.clone()], &mut dc_nx[rr.clone()], &tc[rr.clone()], &c_prev[rr]);
+    }
 }
 
 /// Signature of the per-row LSTM kernels.
@@ -317,15 +332,7 @@ pub(crate) fn backward<T: LmFloat>(
                     Cell::Lstm => {
                         let c_prev = rows(cp, t * bsz + b0, nb, hs);
                         let tct = rows(tcp, t * bsz + b0, nb, hs);
-                        let back = lstm_back_fn::<T>();
-                        for r in 0..nb {
-                            let zr = &mut zt[r * gh..(r + 1) * gh];
-                            let (zi, rest) = zr.split_at_mut(hs);
-                            let (zf, rest) = rest.split_at_mut(hs);
-                            let (zg, zo) = rest.split_at_mut(hs);
-                            let rr = r * hs..(r + 1) * hs;
-                            back(zi, zf, zg, zo, &dht[rr.clone()], &mut dh_nx[rr.clone()], &mut dc_nx[rr.clone()], &tct[rr.clone()], &c_prev[rr]);
-                        }
+                        lstm_backward_rows(zt, hs, dht, dh_nx, dc_nx, tct, c_prev);
                     }
                 }
                 if t > 0 {

@@ -105,7 +105,7 @@ impl<T: LmFloat> Trainer<T> {
     pub fn new(model: CharLm<T>, text: &str, config: TrainConfig) -> Result<Self> {
         config.validate()?;
         let tokens = Tokens::encode(&model.vocab, text, "text")?;
-        Self::from_tokens(model, tokens, config)
+        Self::with_tokens(model, tokens, config)
     }
 
     /// A trainer for `model` on the UTF-8 text file at `path`, streamed from disk (see
@@ -114,15 +114,21 @@ impl<T: LmFloat> Trainer<T> {
     pub fn from_file(model: CharLm<T>, path: &Path, config: TrainConfig) -> Result<Self> {
         config.validate()?;
         let tokens = Tokens::read_file(&model.vocab, path)?;
-        Self::from_tokens(model, tokens, config)
+        Self::with_tokens(model, tokens, config)
     }
 
-    /// A trainer for `model` on a text already encoded with its vocabulary.
+    /// A trainer for `model` on a text already encoded with its vocabulary (every index is
+    /// checked against it).
     pub fn from_tokens(model: CharLm<T>, tokens: Tokens, config: TrainConfig) -> Result<Self> {
         config.validate()?;
         if let Some(bad) = (0..tokens.len()).map(|i| tokens.at(i)).find(|&i| i as usize >= model.vocab.len()) {
             return Err(CoreError::invalid(format!("text: index {bad} out of range for a vocabulary of {}", model.vocab.len())));
         }
+        Self::with_tokens(model, tokens, config)
+    }
+
+    /// [`Self::from_tokens`] for tokens encoded here (valid by construction: not checked again).
+    fn with_tokens(model: CharLm<T>, tokens: Tokens, config: TrainConfig) -> Result<Self> {
         // split in place: a large corpus is held once as indices, not copied again
         let mut train = tokens;
         let n_val = (train.len() as f64 * config.validation).round() as usize;
