@@ -966,6 +966,29 @@ mod avx512 {
         }
     }
 
+    /// The largest element of `v` (−∞ when empty), eight lanes at a time; `None` when `v`
+    /// holds a NaN (the caller then finds the first one). The maximum of ordered values does
+    /// not depend on the order of comparison, except for the sign of a zero maximum, which
+    /// the softmax cannot see (`z − (±0)` differ only for `z = −0`, and `exp(±0) = 1`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub unsafe fn max_ordered(v: &[f64]) -> Option<f64> {
+        let ninf = _mm512_set1_pd(f64::NEG_INFINITY);
+        let (mut mx, mut unordered) = (ninf, 0u8);
+        let mut i = 0;
+        while i < v.len() {
+            // SAFETY: the masked load touches only lanes below len - i.
+            let x = unsafe { _mm512_mask_loadu_pd(ninf, lanes(v.len() - i), v.as_ptr().add(i)) };
+            unordered |= _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(x, x);
+            mx = _mm512_max_pd(mx, x);
+            i += 8;
+        }
+        (unordered == 0).then(|| _mm512_reduce_max_pd(mx))
+    }
+
     /// `npy_tanh` on every element, eight lanes at a time.
     ///
     /// # Safety
@@ -1537,6 +1560,28 @@ fn exp_main(x: f64) -> f64 {
     res * f64::from_bits(((m + 1023) as u64) << 52)
 }
 
+/// `np.max(z)`: the largest element, or the first NaN if there is one.
+#[inline(always)]
+fn max_of<const L: u8>(z: &[f64]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if L == AVX512 {
+        // SAFETY: as in `gemv_t`, with avx512f.
+        if let Some(mx) = unsafe { avx512::max_ordered(z) } {
+            return mx;
+        }
+    }
+    let mut mx = f64::NEG_INFINITY;
+    for &v in z {
+        if v.is_nan() {
+            return v; // np.max propagates NaN
+        }
+        if v > mx {
+            mx = v;
+        }
+    }
+    mx
+}
+
 /// [`npy_tanh`] on every element, with the widest kernel of level `L`.
 #[inline(always)]
 fn tanh_in_place<const L: u8>(v: &mut [f64]) {
@@ -1755,15 +1800,7 @@ pub fn pairwise_sum(a: &[f64]) -> f64 {
 /// The course's `softmax` in place: `e = exp(z − max z); e / e.sum()`.
 #[inline(always)]
 fn softmax_in_place<const L: u8>(z: &mut [f64]) {
-    let mut mx = f64::NEG_INFINITY;
-    for &v in z.iter() {
-        if v.is_nan() || v > mx {
-            mx = v; // np.max propagates NaN
-            if v.is_nan() {
-                break;
-            }
-        }
-    }
+    let mx = max_of::<L>(z);
     for v in z.iter_mut() {
         *v -= mx;
     }
@@ -2934,6 +2971,48 @@ mod tests {
                     }
                 }
                 let _ = level;
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn max_avx512(z: &[f64]) -> f64 {
+        max_of::<AVX512>(z)
+    }
+
+    /// The softmax's `np.max`: the largest value, or the first NaN (with its bits), at
+    /// every level and length (eight-lane blocks and their masked tails).
+    #[test]
+    fn max_of_is_numpy_max_at_every_level() {
+        let mut rs = RandomState::new(21);
+        let odd_nan = f64::from_bits(0x7ff8_dead_beef_0001);
+        for n in 1..=27 {
+            let base: Vec<f64> = data(&mut rs, n).iter().map(|v| v * 10.0 - 30.0).collect();
+            let mut cases = vec![base.clone(), vec![f64::NEG_INFINITY; n]];
+            let mut with_inf = base.clone();
+            with_inf[n / 2] = f64::INFINITY;
+            cases.push(with_inf);
+            for pos in [0, n / 2, n - 1] {
+                let mut c = base.clone();
+                c[pos] = odd_nan;
+                if pos + 1 < n {
+                    c[n - 1] = f64::NAN; // a later NaN: the first one wins
+                }
+                cases.push(c);
+            }
+            for z in &cases {
+                let want = match z.iter().find(|v| v.is_nan()) {
+                    Some(&nan) => nan,
+                    None => z.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                };
+                assert_eq!(max_of::<PORTABLE>(z).to_bits(), want.to_bits(), "{z:?}");
+                #[cfg(target_arch = "x86_64")]
+                if simd_level() >= AVX512 {
+                    // SAFETY: the CPU supports avx512f, avx2 and fma.
+                    let got = unsafe { max_avx512(z) };
+                    assert_eq!(got.to_bits(), want.to_bits(), "AVX-512 {z:?}");
+                }
             }
         }
     }
