@@ -989,84 +989,108 @@ mod avx512 {
         (unordered == 0).then(|| _mm512_reduce_max_pd(mx))
     }
 
-    /// `npy_tanh` on every element, eight lanes at a time.
+    /// `npy_tanh` on every element, up to eight vectors side by side: their Horner chains
+    /// interleave, so the polynomial's latency is paid about once per group.
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
     #[inline]
     pub unsafe fn tanh_in_place(v: &mut [f64]) {
-        // two vectors per round: their FMA chains interleave
-        let n = v.len();
-        let mut i = 0;
-        while i < n {
-            let (m0, m1) = (lanes(n - i), lanes(n.saturating_sub(i + 8)));
-            // SAFETY: the masked loads/stores touch only lanes below n - i.
+        let nvec = v.len().div_ceil(8);
+        let mut v0 = 0;
+        while v0 < nvec {
+            let k = (nvec - v0).min(8);
+            // SAFETY: the group's masked loads/stores stay below v.len().
             unsafe {
-                let p = v.as_mut_ptr().add(i);
-                let x0 = _mm512_maskz_loadu_pd(m0, p);
-                let x1 = if m1 != 0 {
-                    _mm512_maskz_loadu_pd(m1, p.add(8))
-                } else {
-                    _mm512_setzero_pd()
-                };
-                let (r0, r1) = tanh2(x0, x1);
-                _mm512_mask_storeu_pd(p, m0, r0);
-                if m1 != 0 {
-                    _mm512_mask_storeu_pd(p.add(8), m1, r1);
+                let p = v.as_mut_ptr().add(8 * v0);
+                let n = v.len() - 8 * v0;
+                match k {
+                    1 => tanh_group::<1>(p, n),
+                    2 => tanh_group::<2>(p, n),
+                    3 => tanh_group::<3>(p, n),
+                    4 => tanh_group::<4>(p, n),
+                    5 => tanh_group::<5>(p, n),
+                    6 => tanh_group::<6>(p, n),
+                    7 => tanh_group::<7>(p, n),
+                    _ => tanh_group::<8>(p, n),
                 }
             }
-            i += 16;
+            v0 += k;
         }
     }
 
-    /// numpy's tanh on two vectors.
+    /// `N` vectors of `tanh_in_place` at `p`, with `n` elements left from `p` (the lanes
+    /// past `n` masked off).
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn tanh2(x0: __m512d, x1: __m512d) -> (__m512d, __m512d) {
-        let prep = |x: __m512d| {
-            let bits = _mm512_castpd_si512(x);
-            let ndnan = _mm512_and_si512(bits, _mm512_set1_epi64(0x7ff8_0000_0000_0000));
-            let high = _mm512_srai_epi64::<32>(_mm512_sub_epi64(
-                ndnan,
-                _mm512_set1_epi64(0x3fc0_0000_0000_0000),
-            ));
-            let high = _mm512_min_epi64(
-                _mm512_max_epi64(high, _mm512_setzero_si512()),
-                _mm512_set1_epi64(0x78_0000),
-            );
-            (bits, ndnan, _mm512_srli_epi64::<19>(high))
-        };
-        let finish = |x: __m512d, bits: __m512i, ndnan: __m512i, r: __m512d| {
-            let huge = _mm512_cmpgt_epi64_mask(ndnan, _mm512_set1_epi64(0x7fe0_0000_0000_0000));
-            let r = _mm512_mask_blend_pd(huge, r, _mm512_set1_pd(1.0));
-            let sign = _mm512_and_si512(bits, _mm512_set1_epi64(i64::MIN));
-            let r = _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(r), sign));
-            _mm512_mask_blend_pd(
-                _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(x, x),
-                r,
-                _mm512_set1_pd(f64::NAN),
-            )
-        };
-        let (b0, n0, i0) = prep(x0);
-        let (b1, n1, i1) = prep(x1);
-        let y0 = _mm512_sub_pd(_mm512_abs_pd(x0), lookup16(&TANH_COEF[0], i0));
-        let y1 = _mm512_sub_pd(_mm512_abs_pd(x1), lookup16(&TANH_COEF[0], i1));
-        let mut r0 = _mm512_fmadd_pd(
-            lookup16(&TANH_COEF[17], i0),
-            y0,
-            lookup16(&TANH_COEF[16], i0),
-        );
-        let mut r1 = _mm512_fmadd_pd(
-            lookup16(&TANH_COEF[17], i1),
-            y1,
-            lookup16(&TANH_COEF[16], i1),
-        );
-        for k in (1..=15).rev() {
-            r0 = _mm512_fmadd_pd(r0, y0, lookup16(&TANH_COEF[k], i0));
-            r1 = _mm512_fmadd_pd(r1, y1, lookup16(&TANH_COEF[k], i1));
+    unsafe fn tanh_group<const N: usize>(p: *mut f64, n: usize) {
+        let mut mask = [0u8; N];
+        for (q, m) in mask.iter_mut().enumerate() {
+            *m = lanes(n.saturating_sub(8 * q));
         }
-        (finish(x0, b0, n0, r0), finish(x1, b1, n1, r1))
+        let mut idx = [_mm512_setzero_si512(); N];
+        let mut y = [_mm512_setzero_pd(); N];
+        let mut r = [_mm512_setzero_pd(); N];
+        // SAFETY: the masked loads/stores touch only lanes below n.
+        unsafe {
+            for q in 0..N {
+                let x = _mm512_maskz_loadu_pd(mask[q], p.add(8 * q));
+                idx[q] = tanh_interval(x);
+                y[q] = _mm512_sub_pd(_mm512_abs_pd(x), lookup16(&TANH_COEF[0], idx[q]));
+                r[q] = _mm512_fmadd_pd(
+                    lookup16(&TANH_COEF[17], idx[q]),
+                    y[q],
+                    lookup16(&TANH_COEF[16], idx[q]),
+                );
+            }
+            for k in (1..=15).rev() {
+                for q in 0..N {
+                    r[q] = _mm512_fmadd_pd(r[q], y[q], lookup16(&TANH_COEF[k], idx[q]));
+                }
+            }
+            for q in 0..N {
+                let x = _mm512_maskz_loadu_pd(mask[q], p.add(8 * q));
+                _mm512_mask_storeu_pd(p.add(8 * q), mask[q], tanh_finish(x, r[q]));
+            }
+        }
+    }
+
+    /// Which of the 16 intervals (by the exponent of `|x|`) picks tanh's polynomial, per lane.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn tanh_interval(x: __m512d) -> __m512i {
+        let ndnan = _mm512_and_si512(
+            _mm512_castpd_si512(x),
+            _mm512_set1_epi64(0x7ff8_0000_0000_0000),
+        );
+        let high = _mm512_srai_epi64::<32>(_mm512_sub_epi64(
+            ndnan,
+            _mm512_set1_epi64(0x3fc0_0000_0000_0000),
+        ));
+        let high = _mm512_min_epi64(
+            _mm512_max_epi64(high, _mm512_setzero_si512()),
+            _mm512_set1_epi64(0x78_0000),
+        );
+        _mm512_srli_epi64::<19>(high)
+    }
+
+    /// tanh from the polynomial's value `r` at `|x|`: ±1 past the last interval, the sign of
+    /// `x` put back, NaN kept.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn tanh_finish(x: __m512d, r: __m512d) -> __m512d {
+        let bits = _mm512_castpd_si512(x);
+        let ndnan = _mm512_and_si512(bits, _mm512_set1_epi64(0x7ff8_0000_0000_0000));
+        let huge = _mm512_cmpgt_epi64_mask(ndnan, _mm512_set1_epi64(0x7fe0_0000_0000_0000));
+        let r = _mm512_mask_blend_pd(huge, r, _mm512_set1_pd(1.0));
+        let sign = _mm512_and_si512(bits, _mm512_set1_epi64(i64::MIN));
+        let r = _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(r), sign));
+        _mm512_mask_blend_pd(
+            _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(x, x),
+            r,
+            _mm512_set1_pd(f64::NAN),
+        )
     }
 
     /// `npy_exp` on every element, eight lanes at a time (lanes outside SVML's main range go
@@ -3033,6 +3057,31 @@ mod tests {
                 "exp({x})"
             );
         }
+        // the AVX-512 kernels on the same values, at every length (groups of vectors and
+        // their masked tails)
+        #[cfg(target_arch = "x86_64")]
+        if simd_level() >= AVX512 {
+            for n in 0..=xs.len() {
+                let mut tw = xs[..n].to_vec();
+                let mut ew = xs[..n].to_vec();
+                // SAFETY: the CPU supports avx512f, avx2 and fma.
+                unsafe { tanh_exp_avx512(&mut tw, &mut ew) };
+                for ((&tv, &ev), (&want_t, &want_e)) in tw.iter().zip(&ew).zip(t.iter().zip(&e)) {
+                    assert_eq!(tv.to_bits(), want_t.to_bits(), "AVX-512 tanh, n={n}");
+                    assert!(
+                        ev.to_bits() == want_e.to_bits() || (ev.is_nan() && want_e.is_nan()),
+                        "AVX-512 exp, n={n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn tanh_exp_avx512(t: &mut [f64], e: &mut [f64]) {
+        tanh_in_place::<AVX512>(t);
+        exp_in_place::<AVX512>(e);
     }
 
     #[test]
