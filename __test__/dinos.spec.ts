@@ -215,9 +215,16 @@ test('training runs off the JS thread (a timer fires) and an AbortSignal stops i
   t.is(model.iteration, before + 10)
 })
 
-test('a diverging run stops with a clear error', async (t) => {
+test('a diverging run stops with a clear error and keeps its last good state', async (t) => {
   const model = NameModel.fromNames(['aardonyx', 'abelisaurus'], { hidden: 8, learningRate: 1e300, clip: 0 })
   await t.throwsAsync(model.train({ iterations: 1000 }), { message: /loss became|lower the learning rate/ })
+  // the failing step changed nothing: the model holds the iteration before it, finite loss
+  const stopped = model.iteration
+  t.true(stopped >= 1 && stopped < 1000)
+  t.true(Number.isFinite(model.loss))
+  // and it fails the same way again, from the same state
+  await t.throwsAsync(model.train({ iterations: 1000 }), { message: /loss became/ })
+  t.is(model.iteration, stopped)
 })
 
 // ---- CLI: plot, sample, SIGINT --------------------------------------------------

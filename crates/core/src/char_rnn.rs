@@ -2653,6 +2653,35 @@ pub fn optimize_in(
     learning_rate: f64,
     clip_mode: Clip,
 ) -> Result<f64> {
+    optimize_step(ws, x, y, a_prev, params, learning_rate, clip_mode, true)
+}
+
+/// [`optimize_in`] for a trainer: a step whose loss is not finite (a diverged run) leaves
+/// `params` as they were, so the last good parameters survive the error the caller raises.
+/// Returns the loss either way.
+pub(crate) fn try_optimize_in(
+    ws: &mut CharRnnWorkspace,
+    x: &[Option<usize>],
+    y: &[usize],
+    a_prev: &[f64],
+    params: &mut CharRnnParams,
+    learning_rate: f64,
+    clip_mode: Clip,
+) -> Result<f64> {
+    optimize_step(ws, x, y, a_prev, params, learning_rate, clip_mode, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn optimize_step(
+    ws: &mut CharRnnWorkspace,
+    x: &[Option<usize>],
+    y: &[usize],
+    a_prev: &[f64],
+    params: &mut CharRnnParams,
+    learning_rate: f64,
+    clip_mode: Clip,
+    update_when_not_finite: bool,
+) -> Result<f64> {
     clip_mode.validate()?;
     if !learning_rate.is_finite() {
         return Err(CoreError::invalid(format!(
@@ -2668,6 +2697,9 @@ pub fn optimize_in(
         // the course's clip: each gradient block is clipped and applied as soon as it is
         // summed (the same operations per element as clip, then update_parameters)
         let loss = forward_recurrence(ws, &params.view()?, x, y, a_prev);
+        if !loss.is_finite() && !update_when_not_finite {
+            return Ok(loss);
+        }
         let mut pm = ParamsMut {
             wax: flat_mut("wax", &mut params.wax)?,
             waa: flat_mut("waa", &mut params.waa)?,
@@ -2679,6 +2711,9 @@ pub fn optimize_in(
         return Ok(loss);
     }
     let loss = forward_backward(ws, &params.view()?, x, y, a_prev)?;
+    if !loss.is_finite() && !update_when_not_finite {
+        return Ok(loss);
+    }
     apply_clip(&mut ws.grads, clip_mode)?;
     update_parameters(params, &ws.grads, learning_rate)?;
     Ok(loss)

@@ -827,3 +827,27 @@ fn sample_many_is_deterministic_and_matches_course_sample() {
     )
     .is_err());
 }
+
+/// A run that diverges stops with `Diverged` and keeps the state of its last good iteration:
+/// the same parameters, hidden state, smoothed loss and counter as a run stopped just before.
+#[test]
+fn diverged_run_keeps_its_last_good_state() {
+    let (vocab, examples) = course_corpus("dinos_course.txt");
+    let config = DinoConfig {
+        learning_rate: 1e300,
+        ..DinoConfig::default()
+    };
+    let mut failed = DinoTrainer::new(&vocab, examples.clone(), config.clone()).unwrap();
+    let err = failed.run(1000, 0, |_| true).unwrap_err();
+    assert!(matches!(err, CoreError::Diverged(_)), "{err}");
+    let j = failed.iteration();
+    assert!((1..1000).contains(&j), "diverged at iteration {j}");
+
+    let mut good = DinoTrainer::new(&vocab, examples, config).unwrap();
+    good.run(j, 0, |_| true).unwrap();
+    assert_eq!(params_bits(&failed.params), params_bits(&good.params));
+    let a_bits = |t: &DinoTrainer| t.a_prev().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(a_bits(&failed), a_bits(&good));
+    assert_eq!(failed.loss().to_bits(), good.loss().to_bits());
+    assert!(failed.params.wax.iter().all(|v| v.is_finite()));
+}
