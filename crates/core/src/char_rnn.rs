@@ -2653,34 +2653,33 @@ pub fn optimize_in(
     learning_rate: f64,
     clip_mode: Clip,
 ) -> Result<f64> {
-    optimize_step(ws, x, y, a_prev, params, learning_rate, clip_mode, true)
+    optimize_step(
+        ws,
+        (x, y, a_prev),
+        params,
+        learning_rate,
+        clip_mode,
+        OnNonFinite::Update,
+    )
 }
 
-/// [`optimize_in`] for a trainer: a step whose loss is not finite (a diverged run) leaves
-/// `params` as they were, so the last good parameters survive the error the caller raises.
-/// Returns the loss either way.
-pub(crate) fn try_optimize_in(
+/// What a training step does when its loss is not finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnNonFinite {
+    /// Update anyway, as the course's numpy code does.
+    Update,
+    /// Leave the parameters as they were (a trainer keeps its last good state).
+    Keep,
+}
+
+/// [`optimize_in`] with a choice for a diverged step; returns the loss either way.
+pub(crate) fn optimize_step(
     ws: &mut CharRnnWorkspace,
-    x: &[Option<usize>],
-    y: &[usize],
-    a_prev: &[f64],
+    (x, y, a_prev): (&[Option<usize>], &[usize], &[f64]),
     params: &mut CharRnnParams,
     learning_rate: f64,
     clip_mode: Clip,
-) -> Result<f64> {
-    optimize_step(ws, x, y, a_prev, params, learning_rate, clip_mode, false)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn optimize_step(
-    ws: &mut CharRnnWorkspace,
-    x: &[Option<usize>],
-    y: &[usize],
-    a_prev: &[f64],
-    params: &mut CharRnnParams,
-    learning_rate: f64,
-    clip_mode: Clip,
-    update_when_not_finite: bool,
+    on_non_finite: OnNonFinite,
 ) -> Result<f64> {
     clip_mode.validate()?;
     if !learning_rate.is_finite() {
@@ -2693,13 +2692,18 @@ fn optimize_step(
         check_sequence(x, y, a_prev, p.n_a, p.n_x, p.n_y)?;
         ws.ensure(p.n_a, p.n_x, p.n_y, x.len());
     }
+    // the course's element-wise clip: each gradient block is clipped and applied as soon as
+    // it is summed (the same operations per element as clip, then update_parameters)
+    let fused = matches!(clip_mode, Clip::ElementWise(_));
+    let loss = if fused {
+        forward_recurrence(ws, &params.view()?, x, y, a_prev)
+    } else {
+        forward_backward(ws, &params.view()?, x, y, a_prev)?
+    };
+    if !loss.is_finite() && on_non_finite == OnNonFinite::Keep {
+        return Ok(loss);
+    }
     if let Clip::ElementWise(max_value) = clip_mode {
-        // the course's clip: each gradient block is clipped and applied as soon as it is
-        // summed (the same operations per element as clip, then update_parameters)
-        let loss = forward_recurrence(ws, &params.view()?, x, y, a_prev);
-        if !loss.is_finite() && !update_when_not_finite {
-            return Ok(loss);
-        }
         let mut pm = ParamsMut {
             wax: flat_mut("wax", &mut params.wax)?,
             waa: flat_mut("waa", &mut params.waa)?,
@@ -2708,14 +2712,10 @@ fn optimize_step(
             by: flat_mut("by", &mut params.by)?,
         };
         fused_update(ws, x, &mut pm, max_value, -learning_rate)?;
-        return Ok(loss);
+    } else {
+        apply_clip(&mut ws.grads, clip_mode)?;
+        update_parameters(params, &ws.grads, learning_rate)?;
     }
-    let loss = forward_backward(ws, &params.view()?, x, y, a_prev)?;
-    if !loss.is_finite() && !update_when_not_finite {
-        return Ok(loss);
-    }
-    apply_clip(&mut ws.grads, clip_mode)?;
-    update_parameters(params, &ws.grads, learning_rate)?;
     Ok(loss)
 }
 

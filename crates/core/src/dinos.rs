@@ -14,8 +14,8 @@
 use ndarray::Array2;
 
 use crate::char_rnn::{
-    initial_loss, initialize_parameters_seeded, sample_many, smooth, try_optimize_in,
-    CharRnnParams, CharRnnWorkspace, Clip, SampleOptions, COURSE_CLIP, COURSE_MAX_SAMPLE_LENGTH,
+    initial_loss, initialize_parameters_seeded, optimize_step, sample_many, smooth, CharRnnParams,
+    CharRnnWorkspace, Clip, OnNonFinite, SampleOptions, COURSE_CLIP, COURSE_MAX_SAMPLE_LENGTH,
 };
 use crate::checkpoint::Checkpoint;
 use crate::error::{CoreError, Result};
@@ -227,14 +227,13 @@ impl DinoTrainer {
         self.y_buf.extend_from_slice(example);
         self.y_buf.push(self.newline_ix);
         // a diverged step changes nothing: the parameters stay those of the last good one
-        let cur = try_optimize_in(
+        let cur = optimize_step(
             &mut self.workspace,
-            &self.x_buf,
-            &self.y_buf,
-            &self.a_prev,
+            (&self.x_buf, &self.y_buf, &self.a_prev),
             &mut self.params,
             self.config.learning_rate,
             self.config.clip,
+            OnNonFinite::Keep,
         )?;
         if !cur.is_finite() {
             return Err(CoreError::Diverged(format!(
