@@ -121,6 +121,8 @@ export declare class NativeNameTrainer {
   get iteration(): number
   /** The course's smoothed loss. */
   get smoothedLoss(): number
+  /** `"numpy"` or `"fast"`: how the training step forms its sums. */
+  get arithmetic(): string
   /** Hidden size n_a. */
   get hidden(): number
   /** The vocabulary in index order. */
@@ -402,6 +404,8 @@ export interface NameTrainerOptions {
   learningRate?: number
   clip?: number
   shuffleSeed?: number
+  /** `"numpy"` (numpy's summation order, bit for bit; the default) or `"fast"`. */
+  arithmetic?: string
 }
 
 /** Number of threads in the native worker pool. */

@@ -98,6 +98,46 @@ test("rnnlab dinos prints the course's published trace (first 12 000 iterations)
   t.is(r.stderr, '') // off a TTY: plain lines only, no progress bar
 })
 
+test('rnnlab dinos --fast prints the same first 12 000 iterations, then drifts only in the last bits', (t) => {
+  const r = cli(['dinos', '--fast', '--data', COURSE_LIST, '--iterations', '16001'])
+  t.is(r.status, 0, r.stderr)
+  const lines = (s: string) => s.split('\n').filter((l) => l.length > 0)
+  const expected = lines(readFileSync(TRACE, 'utf8'))
+  const upto = expected.findIndex((l) => l.startsWith('Iteration: 14000'))
+  const got = lines(r.stdout)
+  t.is(got.length, 9 * 8)
+  t.deepEqual(got.slice(0, upto), expected.slice(0, upto))
+  // by 16 000 the two runs may differ, but only as two float64 implementations do
+  const loss = (l: string) => Number(l.split('Loss: ')[1])
+  t.true(Math.abs(loss(got[8 * 8]) - loss(expected[8 * 8])) < 0.2, got[8 * 8])
+})
+
+test("arithmetic: 'fast' is kept by a checkpoint and resumes bit-identically; bad values are named", async (t) => {
+  const dir = tmp()
+  const names = ['aardonyx', 'abelisaurus', 'zuniceratops', 'ænimasaurus', 'yangchuanosaurus', 'zby']
+  const straight = NameModel.fromNames(names, { hidden: 20, arithmetic: 'fast' })
+  t.is(straight.arithmetic, 'fast')
+  t.is(NameModel.fromNames(names).arithmetic, 'numpy')
+  await straight.train({ iterations: 3000 })
+  const first = NameModel.fromNames(names, { hidden: 20, arithmetic: 'fast' })
+  await first.train({ iterations: 1000 })
+  first.save(join(dir, 'fast.safetensors'))
+  const resumed = NameModel.load(join(dir, 'fast.safetensors'))
+  t.is(resumed.arithmetic, 'fast')
+  await resumed.train({ iterations: 3000 })
+  const a = straight.parameters(), b = resumed.parameters()
+  for (const k of ['Wax', 'Waa', 'Wya', 'b', 'by'] as const) t.deepEqual(b[k].data, a[k].data, k)
+  // the numpy arithmetic trains the same model to rounding, not to the bit
+  const numpy = NameModel.fromNames(names, { hidden: 20 })
+  await numpy.train({ iterations: 3000 })
+  const c = numpy.parameters()
+  t.notDeepEqual(c.Waa.data, a.Waa.data)
+  t.true(Math.abs(numpy.loss - straight.loss) < 1e-6)
+  // @ts-expect-error: not an arithmetic
+  t.throws(() => NameModel.fromNames(names, { arithmetic: 'quick' }), { message: /arithmetic: expected 'numpy' or 'fast', got "quick"/ })
+  t.regex(cli(['dinos', '--resume', join(dir, 'fast.safetensors'), '--fast']).stderr, /--fast cannot be combined with --resume/)
+})
+
 // ---- resume, checkpoints -------------------------------------------------------
 
 test('2000 + 2000 iterations (save, load, resume) give bit-identical weights to 4000 straight', async (t) => {

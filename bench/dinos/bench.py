@@ -5,6 +5,7 @@ Runs, alternately (the order flips every round, so drifting machine load hits bo
   numpy   python bench/dinos/reference.py --data FILE --iterations N ... --time
   rnnlab  node bench/dinos/rnnlab.js      --data FILE --iterations N ... --time   (public NameModel API)
   cli     node bin/rnnlab.js dinos        --data FILE --iterations N ...          (with --cli)
+and the same two with --fast (rnnlab's fast arithmetic: sums in the fastest order, not numpy's),
 each as a separate process, and reports per implementation the medians of: wall time of the whole
 process (start-up included), the training time the program itself measures (after imports and
 loading the corpus), iterations/s, CPU time (user + system) and peak RSS (from wait4's rusage of
@@ -15,7 +16,7 @@ so both sides do the same work; the outputs are compared report by report and mu
 through iteration --compare-through (the issue asks for 12 000).
 
 Usage (from anywhere; paths are relative to the repository root):
-    /path/to/venv/bin/python bench/dinos/bench.py [--runs 5] [--cli] [--addon FILE.node] [--json]
+    /path/to/venv/bin/python bench/dinos/bench.py [--runs 5] [--cli] [--no-fast] [--addon FILE.node] [--json]
 
 The Python running this script must have numpy (it also runs reference.py); --python picks another.
 --addon sets NAPI_RS_NATIVE_LIBRARY_PATH (the napi-rs loader in index.js honours it) so a release
@@ -99,6 +100,7 @@ def main():
     ap.add_argument('--names', type=int, default=7)
     ap.add_argument('--runs', type=int, default=5, help='rounds; each runs every implementation once')
     ap.add_argument('--cli', action='store_true', help='also time `node bin/rnnlab.js dinos`')
+    ap.add_argument('--no-fast', action='store_true', help='skip the runs with the fast arithmetic')
     ap.add_argument('--addon', help='the .node file to load (sets NAPI_RS_NATIVE_LIBRARY_PATH)')
     ap.add_argument('--python', default=sys.executable, help='Python with numpy for reference.py')
     ap.add_argument('--node', default='node')
@@ -118,6 +120,10 @@ def main():
     ]
     if args.cli:
         impls.append(('rnnlab-cli', [args.node, 'bin/rnnlab.js', 'dinos'] + common))
+    if not args.no_fast:
+        impls.append(('fast', [args.node, 'bench/dinos/rnnlab.js'] + common + ['--fast', '--time']))
+        if args.cli:
+            impls.append(('fast-cli', [args.node, 'bin/rnnlab.js', 'dinos', '--fast'] + common))
 
     load_before = load_average()
     results = {name: [] for name, _ in impls}

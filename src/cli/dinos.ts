@@ -20,6 +20,9 @@ Options:
   --every N          report every N iterations (default 2000)
   --names N          names per report (default 7)
   --seed S           shuffle seed of the examples (default 0)
+  --fast             sum in the fastest order, not numpy's: about twice as fast;
+                     the same reports as numpy through iteration 12000, then a
+                     drift in the last bits (default: numpy's order, every report)
   --save FILE        write a checkpoint at the end (atomic); on Ctrl-C too
   --resume FILE      continue from a checkpoint (bit-identical to an unbroken run)
   --plot FILE        write the smoothed-loss curve as SVG
@@ -48,6 +51,7 @@ command('dinos', {
     every: { type: 'string' },
     names: { type: 'string' },
     seed: { type: 'string' },
+    fast: { type: 'boolean' },
     save: { type: 'string' },
     resume: { type: 'string' },
     plot: { type: 'string' },
@@ -59,7 +63,7 @@ command('dinos', {
     const nNames = intOption(v, 'names', 7)
     let model: NameModel
     if (v.resume !== undefined) {
-      for (const flag of ['data', 'hidden', 'lr', 'seed'] as const) {
+      for (const flag of ['data', 'hidden', 'lr', 'seed', 'fast'] as const) {
         if (v[flag] !== undefined) throw new UsageError(`--${flag} cannot be combined with --resume (the checkpoint fixes it)`)
       }
       model = NameModel.load(String(v.resume))
@@ -68,6 +72,7 @@ command('dinos', {
         hidden: intOption(v, 'hidden', 50, 1),
         learningRate: numberOption(v, 'lr', 0.01, 0),
         shuffleSeed: intOption(v, 'seed', 0),
+        arithmetic: v.fast ? ('fast' as const) : ('numpy' as const),
       }
       model = v.data !== undefined ? NameModel.fromFile(String(v.data), options) : NameModel.dinosaurs(options)
     }

@@ -1608,7 +1608,7 @@ fn max_of<const L: u8>(z: &[f64]) -> f64 {
 
 /// [`npy_tanh`] on every element, with the widest kernel of level `L`.
 #[inline(always)]
-fn tanh_in_place<const L: u8>(v: &mut [f64]) {
+pub(crate) fn tanh_in_place<const L: u8>(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if L == AVX512 {
         // SAFETY: as in `gemv_t`, with avx512f.
@@ -1620,7 +1620,7 @@ fn tanh_in_place<const L: u8>(v: &mut [f64]) {
 
 /// [`npy_exp`] on every element, with the widest kernel of level `L`.
 #[inline(always)]
-fn exp_in_place<const L: u8>(v: &mut [f64]) {
+pub(crate) fn exp_in_place<const L: u8>(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if L == AVX512 {
         // SAFETY: as in `gemv_t`, with avx512f.
@@ -1978,7 +1978,7 @@ impl CharRnnWorkspace {
 }
 
 /// Check an index sequence pair and the initial state against the parameter sizes.
-fn check_sequence(
+pub(crate) fn check_sequence(
     x: &[Option<usize>],
     y: &[usize],
     a0: &[f64],
@@ -2309,13 +2309,13 @@ fn fuse_scalar(g: &mut f64, w: &mut f64, max: f64, neg_lr: f64) {
 
 /// Kernel levels: the portable code (which defines every result), AVX2+FMA, AVX-512F.
 /// All levels give the same bits; the wider ones only run the same operations on more lanes.
-const PORTABLE: u8 = 0;
-const AVX2: u8 = 1;
-const AVX512: u8 = 2;
+pub(crate) const PORTABLE: u8 = 0;
+pub(crate) const AVX2: u8 = 1;
+pub(crate) const AVX512: u8 = 2;
 
 /// The widest level this CPU runs, capped by the environment variable `RNNLAB_SIMD`
 /// (`portable`, `avx2` or `avx512`; for benchmarks — every level gives the same results).
-fn simd_level() -> u8 {
+pub(crate) fn simd_level() -> u8 {
     static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(|| {
         let cap = match std::env::var("RNNLAB_SIMD").as_deref() {

@@ -19,6 +19,7 @@ use crate::char_rnn::{
 };
 use crate::checkpoint::Checkpoint;
 use crate::error::{CoreError, Result};
+use crate::fast_step::{Arithmetic, FastCharRnn};
 use crate::random::RandomState;
 
 /// `metadata["kind"]` of a Dinosaurus checkpoint.
@@ -42,6 +43,10 @@ pub struct DinoConfig {
     pub names_per_report: usize,
     /// Sampled characters per name before the newline is forced (course: 50).
     pub sample_max_length: usize,
+    /// numpy's summation order bit for bit (the default), or the fastest order (numpy's
+    /// trace through iteration 12 000; only with element-wise or no clipping — a global-norm
+    /// clip always runs in numpy's order).
+    pub arithmetic: Arithmetic,
 }
 
 impl Default for DinoConfig {
@@ -54,6 +59,7 @@ impl Default for DinoConfig {
             init_seed: 1,
             names_per_report: 7,
             sample_max_length: COURSE_MAX_SAMPLE_LENGTH,
+            arithmetic: Arithmetic::Numpy,
         }
     }
 }
@@ -134,6 +140,9 @@ pub struct DinoTrainer {
     workspace: CharRnnWorkspace,
     x_buf: Vec<Option<usize>>, // (T_max,)
     y_buf: Vec<usize>,         // (T_max,)
+    /// Packed weights of [`Arithmetic::Fast`] (kept between runs so a run allocates nothing);
+    /// they hold the live weights only inside a run, `params` holds them between calls.
+    fast: Option<Box<FastCharRnn>>,
 }
 
 impl DinoTrainer {
@@ -175,6 +184,7 @@ impl DinoTrainer {
             workspace: CharRnnWorkspace::new(config.n_a, v, v, t_max),
             x_buf: Vec::with_capacity(t_max),
             y_buf: Vec::with_capacity(t_max),
+            fast: None,
             params,
             a_prev,
             examples,
@@ -215,8 +225,43 @@ impl DinoTrainer {
         self.newline_ix
     }
 
-    /// One course iteration; returns that example's (unsmoothed) loss.
+    /// One course iteration; returns that example's (unsmoothed) loss. (Under
+    /// [`Arithmetic::Fast`] each call packs and unpacks the weights: loops should use
+    /// [`DinoTrainer::run`] or [`DinoTrainer::train`], which do it once.)
     pub fn step(&mut self) -> Result<f64> {
+        self.with_kernel(|t, kernel| t.step_with(kernel))
+    }
+
+    /// Runs `f` with the fast kernel holding the live weights (`None` under numpy
+    /// arithmetic), then writes them back to `params` whatever `f` returned.
+    fn with_kernel<R>(
+        &mut self,
+        f: impl FnOnce(&mut Self, Option<&mut FastCharRnn>) -> Result<R>,
+    ) -> Result<R> {
+        let fast = self.config.arithmetic == Arithmetic::Fast
+            && matches!(self.config.clip, Clip::ElementWise(_) | Clip::None);
+        if !fast {
+            return f(self, None);
+        }
+        let mut kernel = match self.fast.take() {
+            Some(mut k) => {
+                k.load_weights(&self.params)?;
+                k
+            }
+            None => {
+                let t_max = self.examples.iter().map(Vec::len).max().unwrap_or(0) + 1;
+                Box::new(FastCharRnn::pack(&self.params, t_max)?)
+            }
+        };
+        let result = f(self, Some(&mut kernel));
+        let written = kernel.unpack_into(&mut self.params);
+        self.fast = Some(kernel);
+        let r = result?;
+        written?;
+        Ok(r)
+    }
+
+    fn step_with(&mut self, kernel: Option<&mut FastCharRnn>) -> Result<f64> {
         let j = self.iteration;
         let example = &self.examples[(j % self.examples.len() as u64) as usize];
         // X = [None] + ix(name); Y = X[1:] + [ix('\n')]  (buffers reused: no allocation)
@@ -227,20 +272,39 @@ impl DinoTrainer {
         self.y_buf.extend_from_slice(example);
         self.y_buf.push(self.newline_ix);
         // a diverged step changes nothing: the parameters stay those of the last good one
-        let cur = optimize_step(
-            &mut self.workspace,
-            (&self.x_buf, &self.y_buf, &self.a_prev),
-            &mut self.params,
-            self.config.learning_rate,
-            self.config.clip,
-            OnNonFinite::Keep,
-        )?;
+        let cur = match kernel {
+            Some(k) => {
+                let clip = match self.config.clip {
+                    Clip::ElementWise(v) => Some(v),
+                    _ => None,
+                };
+                let lr = self.config.learning_rate;
+                let cur = k.step(&self.x_buf, &self.y_buf, &self.a_prev, lr, clip, true)?;
+                if cur.is_finite() {
+                    self.a_prev.copy_from_slice(k.a_last());
+                }
+                cur
+            }
+            None => {
+                let cur = optimize_step(
+                    &mut self.workspace,
+                    (&self.x_buf, &self.y_buf, &self.a_prev),
+                    &mut self.params,
+                    self.config.learning_rate,
+                    self.config.clip,
+                    OnNonFinite::Keep,
+                )?;
+                if cur.is_finite() {
+                    self.a_prev.copy_from_slice(self.workspace.a_last());
+                }
+                cur
+            }
+        };
         if !cur.is_finite() {
             return Err(CoreError::Diverged(format!(
                 "dinos: loss became {cur} at iteration {j}; lower the learning rate or clip harder"
             )));
         }
-        self.a_prev.copy_from_slice(self.workspace.a_last());
         self.loss = smooth(self.loss, cur);
         self.iteration += 1;
         Ok(cur)
@@ -281,19 +345,47 @@ impl DinoTrainer {
         every: u64,
         mut on_event: impl FnMut(DinoEvent) -> bool,
     ) -> Result<RunSummary> {
+        self.with_kernel(|t, kernel| {
+            t.drive(kernel, iterations, every, &mut |_| true, &mut on_event)
+        })
+    }
+
+    /// Run `iterations` course iterations without reports; after each one `on_step` gets the
+    /// smoothed loss and returning `false` stops the run there (state consistent, resumable).
+    pub fn train(
+        &mut self,
+        iterations: u64,
+        mut on_step: impl FnMut(f64) -> bool,
+    ) -> Result<RunSummary> {
+        self.with_kernel(|t, kernel| t.drive(kernel, iterations, 0, &mut on_step, &mut |_| true))
+    }
+
+    fn drive(
+        &mut self,
+        mut kernel: Option<&mut FastCharRnn>,
+        iterations: u64,
+        every: u64,
+        on_step: &mut dyn FnMut(f64) -> bool,
+        on_event: &mut dyn FnMut(DinoEvent) -> bool,
+    ) -> Result<RunSummary> {
         let mut done = 0;
         while done < iterations {
             let j = self.iteration;
-            let cur = self.step()?;
+            let cur = self.step_with(kernel.as_deref_mut())?;
             done += 1;
+            let mut go_on = on_step(self.loss);
             if every > 0 && j.is_multiple_of(every) {
-                let report = self.report(cur)?;
-                if !on_event(DinoEvent::Report(report)) {
-                    return Ok(RunSummary {
-                        iterations_run: done,
-                        cancelled: true,
-                    });
+                if let Some(k) = kernel.as_deref() {
+                    k.unpack_into(&mut self.params)?; // the report samples from `params`
                 }
+                let report = self.report(cur)?;
+                go_on &= on_event(DinoEvent::Report(report));
+            }
+            if !go_on {
+                return Ok(RunSummary {
+                    iterations_run: done,
+                    cancelled: true,
+                });
             }
         }
         Ok(RunSummary {
@@ -363,6 +455,7 @@ impl DinoTrainer {
         ck.set_meta("init_seed", &c.init_seed.to_string());
         ck.set_meta("names_per_report", &c.names_per_report.to_string());
         ck.set_meta("sample_max_length", &c.sample_max_length.to_string());
+        ck.set_meta("arithmetic", c.arithmetic.as_str());
         ck.set_meta(
             "created_by",
             concat!("rnnlab-core ", env!("CARGO_PKG_VERSION")),
@@ -385,6 +478,12 @@ impl DinoTrainer {
             init_seed: ck.meta_parse("init_seed")?,
             names_per_report: ck.meta_parse("names_per_report")?,
             sample_max_length: ck.meta_parse("sample_max_length")?,
+            // absent from checkpoints written before the fast arithmetic existed
+            arithmetic: match ck.meta("arithmetic") {
+                Ok(s) => Arithmetic::parse(s)
+                    .map_err(|e| CoreError::BadFile(format!("checkpoint metadata: {e}")))?,
+                Err(_) => Arithmetic::Numpy,
+            },
         };
         config
             .validate()

@@ -7,6 +7,7 @@ pub mod error;
 pub mod random;
 pub mod char_rnn;
 pub mod dinos;
+pub mod fast_step;
 pub mod checkpoint;
 pub mod activations;
 pub mod rnn;

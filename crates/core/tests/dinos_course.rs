@@ -11,6 +11,7 @@ use rnnlab_core::char_rnn::{
 };
 use rnnlab_core::checkpoint::{Checkpoint, Dtype};
 use rnnlab_core::dinos::{DinoConfig, DinoEvent, DinoTrainer};
+use rnnlab_core::fast_step::Arithmetic;
 use rnnlab_core::random::RandomState;
 use rnnlab_core::CoreError;
 use serde_json::Value;
@@ -362,6 +363,36 @@ fn course_trace_matches_numpy() {
     assert_eq!(ours, numpy, "iterations 14 000..34 000");
 }
 
+/// The fast arithmetic prints numpy's course trace through iteration 12 000 (the part the
+/// course's own implementations agree on), in a fraction of the time.
+#[test]
+fn fast_arithmetic_matches_the_course_trace_through_12000() {
+    let (vocab, examples) = course_corpus("dinos_course.txt");
+    let config = DinoConfig {
+        arithmetic: Arithmetic::Fast,
+        ..DinoConfig::default()
+    };
+    let mut trainer = DinoTrainer::new(&vocab, examples, config).unwrap();
+    let start = std::time::Instant::now();
+    let ours = rust_trace(&mut trainer, 35_000, 2000);
+    eprintln!(
+        "DinoTrainer (fast arithmetic): 35000 iterations (18 reports) in {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
+    let numpy = blocks(&test_data("dinos_course_trace.txt"));
+    let matched = leading_matches(&ours, &numpy);
+    eprintln!("fast arithmetic: first {matched} of 18 reports equal numpy's");
+    for i in 0..7 {
+        assert_eq!(ours[i], numpy[i], "report {} (iteration {})", i, 2000 * i);
+    }
+    // later reports drift, but the loss stays near numpy's (22.447 at iteration 34 000)
+    let last = ours.last().unwrap();
+    let loss: f64 = last.lines().next().unwrap()["Iteration: 34000, Loss: ".len()..]
+        .parse()
+        .unwrap();
+    assert!((loss - 22.447).abs() < 0.5, "{last}");
+}
+
 /// Another corpus (the public dinos.txt), hidden size 30 and shuffle seed 3.
 #[test]
 fn second_trace_matches_numpy() {
@@ -378,6 +409,16 @@ fn second_trace_matches_numpy() {
     let matched = leading_matches(&ours, &numpy);
     eprintln!("dinos.txt n_a=30 seed 3: first {matched} of 7 reports equal numpy's");
     assert_eq!(ours, numpy);
+
+    // the fast arithmetic prints the same reports (all of them lie before iteration 12 000)
+    let config = DinoConfig {
+        n_a: 30,
+        shuffle_seed: 3,
+        arithmetic: Arithmetic::Fast,
+        ..DinoConfig::default()
+    };
+    let mut fast = DinoTrainer::new(&vocab, course_corpus("dinos.txt").1, config).unwrap();
+    assert_eq!(rust_trace(&mut fast, 6001, 1000), numpy, "fast arithmetic");
 }
 
 // ------------------------------------------------------------------ gradients
@@ -480,66 +521,143 @@ fn global_norm_clip_scales_all_gradients() {
 
 // ------------------------------------------------------------------ resume and checkpoints
 
+/// The course's configuration with the given arithmetic.
+fn config_with(arithmetic: Arithmetic) -> DinoConfig {
+    DinoConfig {
+        arithmetic,
+        ..DinoConfig::default()
+    }
+}
+
+const BOTH: [Arithmetic; 2] = [Arithmetic::Numpy, Arithmetic::Fast];
+
 #[test]
 fn resume_from_checkpoint_is_bit_identical() {
     let (vocab, examples) = course_corpus("dinos_course.txt");
-    let mut straight = DinoTrainer::new(&vocab, examples.clone(), DinoConfig::default()).unwrap();
-    straight.run(4000, 0, |_| true).unwrap();
+    for arithmetic in BOTH {
+        let config = config_with(arithmetic);
+        let mut straight = DinoTrainer::new(&vocab, examples.clone(), config.clone()).unwrap();
+        straight.run(4000, 0, |_| true).unwrap();
 
-    let mut first = DinoTrainer::new(&vocab, examples, DinoConfig::default()).unwrap();
-    first.run(2000, 500, |_| true).unwrap(); // reports must not disturb the state
-    let bytes = first.to_checkpoint().unwrap().to_bytes().unwrap();
-    let mut resumed =
-        DinoTrainer::from_checkpoint(&Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
-    assert_eq!(resumed.iteration(), 2000);
-    resumed.run(2000, 0, |_| true).unwrap();
+        let mut first = DinoTrainer::new(&vocab, examples.clone(), config.clone()).unwrap();
+        first.run(2000, 500, |_| true).unwrap(); // reports must not disturb the state
+        let bytes = first.to_checkpoint().unwrap().to_bytes().unwrap();
+        let mut resumed =
+            DinoTrainer::from_checkpoint(&Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
+        assert_eq!(resumed.iteration(), 2000);
+        assert_eq!(resumed.config().arithmetic, arithmetic);
+        // the second half one step() at a time: the same as one run
+        for _ in 0..2000 {
+            resumed.step().unwrap();
+        }
 
-    assert_eq!(resumed.iteration(), straight.iteration());
-    assert_eq!(params_bits(&resumed.params), params_bits(&straight.params));
-    let a_bits = |t: &DinoTrainer| t.a_prev().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    assert_eq!(a_bits(&resumed), a_bits(&straight));
-    assert_eq!(resumed.loss().to_bits(), straight.loss().to_bits());
-    assert_eq!(resumed.examples(), straight.examples());
-    assert_eq!(resumed.config(), straight.config());
-    assert_eq!(resumed.vocab(), straight.vocab());
+        assert_eq!(resumed.iteration(), straight.iteration());
+        assert_eq!(
+            params_bits(&resumed.params),
+            params_bits(&straight.params),
+            "{arithmetic:?}"
+        );
+        let a_bits = |t: &DinoTrainer| t.a_prev().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(a_bits(&resumed), a_bits(&straight));
+        assert_eq!(resumed.loss().to_bits(), straight.loss().to_bits());
+        assert_eq!(resumed.examples(), straight.examples());
+        assert_eq!(resumed.config(), straight.config());
+        assert_eq!(resumed.vocab(), straight.vocab());
+    }
+    // the two arithmetics train the same model to rounding, not to the bit
+    let mut numpy =
+        DinoTrainer::new(&vocab, examples.clone(), config_with(Arithmetic::Numpy)).unwrap();
+    let mut fast = DinoTrainer::new(&vocab, examples, config_with(Arithmetic::Fast)).unwrap();
+    numpy.train(500, |_| true).unwrap();
+    fast.train(500, |_| true).unwrap();
+    assert_ne!(params_bits(&numpy.params), params_bits(&fast.params));
+    for (u, v) in numpy.params.waa.iter().zip(fast.params.waa.iter()) {
+        assert!((u - v).abs() < 1e-12, "{u} vs {v}");
+    }
+}
+
+/// A checkpoint written before the fast arithmetic existed (no "arithmetic" entry) resumes
+/// with numpy's; an unknown value is a clear error.
+#[test]
+fn checkpoint_arithmetic_entry() {
+    let (vocab, examples) = course_corpus("dinos_course.txt");
+    let t = DinoTrainer::new(&vocab, examples, config_with(Arithmetic::Fast)).unwrap();
+    let ck = t.to_checkpoint().unwrap();
+    assert_eq!(ck.meta("arithmetic").unwrap(), "fast");
+    let mut old = ck.clone();
+    old.metadata.remove("arithmetic");
+    assert_eq!(
+        DinoTrainer::from_checkpoint(&old)
+            .unwrap()
+            .config()
+            .arithmetic,
+        Arithmetic::Numpy
+    );
+    let mut bad = ck;
+    bad.set_meta("arithmetic", "quick");
+    let err = DinoTrainer::from_checkpoint(&bad).unwrap_err().to_string();
+    assert!(err.contains("arithmetic") && err.contains("quick"), "{err}");
 }
 
 /// The training loop allocates nothing once the trainer exists (reports aside).
 #[test]
 fn training_steps_do_not_allocate() {
     let (vocab, examples) = course_corpus("dinos_course.txt");
-    let mut t = DinoTrainer::new(&vocab, examples, DinoConfig::default()).unwrap();
-    t.step().unwrap(); // first use of the run-time CPU feature detection
-    COUNTING.with(|c| c.set(true));
-    let probe = std::hint::black_box(vec![1u8; 10]); // the counter works
-    assert!(ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) >= 1);
-    drop(probe);
-    ALLOCATIONS.store(0, std::sync::atomic::Ordering::Relaxed);
-    let summary = t.run(3000, 0, |_| true);
-    COUNTING.with(|c| c.set(false));
-    summary.unwrap();
-    assert_eq!(ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed), 0);
+    for arithmetic in BOTH {
+        let mut t = DinoTrainer::new(&vocab, examples.clone(), config_with(arithmetic)).unwrap();
+        t.step().unwrap(); // first use of the run-time CPU feature detection (and packing)
+        COUNTING.with(|c| c.set(true));
+        let probe = std::hint::black_box(vec![1u8; 10]); // the counter works
+        assert!(ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+        drop(probe);
+        ALLOCATIONS.store(0, std::sync::atomic::Ordering::Relaxed);
+        let summary = t.run(3000, 0, |_| true);
+        COUNTING.with(|c| c.set(false));
+        summary.unwrap();
+        assert_eq!(
+            ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "{arithmetic:?}"
+        );
+    }
 }
 
 #[test]
 fn run_can_be_cancelled_and_continued() {
     let (vocab, examples) = course_corpus("dinos_course.txt");
-    let mut t = DinoTrainer::new(&vocab, examples.clone(), DinoConfig::default()).unwrap();
-    let mut seen = 0;
-    let summary = t
-        .run(1000, 100, |DinoEvent::Report(r)| {
-            seen += 1;
-            assert_eq!(r.names.len(), 7);
-            r.iteration < 300
-        })
-        .unwrap();
-    assert!(summary.cancelled);
-    assert_eq!(seen, 4); // reports at 0, 100, 200, 300; stop after 300
-    assert_eq!(summary.iterations_run, 301);
-    t.run(699, 0, |_| true).unwrap();
-    let mut u = DinoTrainer::new(&vocab, examples, DinoConfig::default()).unwrap();
-    u.run(1000, 0, |_| true).unwrap();
-    assert_eq!(params_bits(&t.params), params_bits(&u.params));
+    for arithmetic in BOTH {
+        let config = config_with(arithmetic);
+        let mut t = DinoTrainer::new(&vocab, examples.clone(), config.clone()).unwrap();
+        let mut seen = 0;
+        let summary = t
+            .run(1000, 100, |DinoEvent::Report(r)| {
+                seen += 1;
+                assert_eq!(r.names.len(), 7);
+                r.iteration < 300
+            })
+            .unwrap();
+        assert!(summary.cancelled);
+        assert_eq!(seen, 4); // reports at 0, 100, 200, 300; stop after 300
+        assert_eq!(summary.iterations_run, 301);
+        // train() stops where its callback says so, after that step
+        let mut steps = 0;
+        let summary = t
+            .train(699, |_| {
+                steps += 1;
+                steps < 99
+            })
+            .unwrap();
+        assert!(summary.cancelled);
+        assert_eq!((summary.iterations_run, t.iteration()), (99, 400));
+        t.run(600, 0, |_| true).unwrap();
+        let mut u = DinoTrainer::new(&vocab, examples.clone(), config).unwrap();
+        u.run(1000, 0, |_| true).unwrap();
+        assert_eq!(
+            params_bits(&t.params),
+            params_bits(&u.params),
+            "{arithmetic:?}"
+        );
+    }
 }
 
 #[test]
@@ -833,21 +951,28 @@ fn sample_many_is_deterministic_and_matches_course_sample() {
 #[test]
 fn diverged_run_keeps_its_last_good_state() {
     let (vocab, examples) = course_corpus("dinos_course.txt");
-    let config = DinoConfig {
-        learning_rate: 1e300,
-        ..DinoConfig::default()
-    };
-    let mut failed = DinoTrainer::new(&vocab, examples.clone(), config.clone()).unwrap();
-    let err = failed.run(1000, 0, |_| true).unwrap_err();
-    assert!(matches!(err, CoreError::Diverged(_)), "{err}");
-    let j = failed.iteration();
-    assert!((1..1000).contains(&j), "diverged at iteration {j}");
+    for arithmetic in BOTH {
+        let config = DinoConfig {
+            learning_rate: 1e300,
+            arithmetic,
+            ..DinoConfig::default()
+        };
+        let mut failed = DinoTrainer::new(&vocab, examples.clone(), config.clone()).unwrap();
+        let err = failed.run(1000, 0, |_| true).unwrap_err();
+        assert!(matches!(err, CoreError::Diverged(_)), "{err}");
+        let j = failed.iteration();
+        assert!((1..1000).contains(&j), "diverged at iteration {j}");
 
-    let mut good = DinoTrainer::new(&vocab, examples, config).unwrap();
-    good.run(j, 0, |_| true).unwrap();
-    assert_eq!(params_bits(&failed.params), params_bits(&good.params));
-    let a_bits = |t: &DinoTrainer| t.a_prev().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    assert_eq!(a_bits(&failed), a_bits(&good));
-    assert_eq!(failed.loss().to_bits(), good.loss().to_bits());
-    assert!(failed.params.wax.iter().all(|v| v.is_finite()));
+        let mut good = DinoTrainer::new(&vocab, examples.clone(), config).unwrap();
+        good.run(j, 0, |_| true).unwrap();
+        assert_eq!(
+            params_bits(&failed.params),
+            params_bits(&good.params),
+            "{arithmetic:?}"
+        );
+        let a_bits = |t: &DinoTrainer| t.a_prev().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(a_bits(&failed), a_bits(&good));
+        assert_eq!(failed.loss().to_bits(), good.loss().to_bits());
+        assert!(failed.params.wax.iter().all(|v| v.is_finite()));
+    }
 }

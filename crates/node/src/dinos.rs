@@ -11,6 +11,7 @@ use napi_derive::napi;
 use rnnlab_core::char_rnn::{self, CharRnnGradients, CharRnnParams, Clip, SampleOptions};
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::dinos::{DinoConfig, DinoTrainer};
+use rnnlab_core::fast_step::Arithmetic;
 
 use crate::errors::{core_err, guard, int_in, invalid_arg, JsResult};
 use crate::tensor::{from_array, to_array2, Tensor};
@@ -163,6 +164,8 @@ pub struct NameTrainerOptions {
     pub learning_rate: Option<f64>,
     pub clip: Option<f64>,
     pub shuffle_seed: Option<u32>,
+    /// `"numpy"` (numpy's summation order, bit for bit; the default) or `"fast"`.
+    pub arithmetic: Option<String>,
 }
 
 /// Options of `NativeNameTrainer.sample`.
@@ -227,6 +230,7 @@ impl NativeNameTrainer {
             learning_rate: options.learning_rate.unwrap_or(0.01),
             clip: if clip_value == 0.0 { Clip::None } else { Clip::ElementWise(clip_value) },
             shuffle_seed: options.shuffle_seed.unwrap_or(0),
+            arithmetic: Arithmetic::parse(options.arithmetic.as_deref().unwrap_or("numpy")).map_err(core_err)?,
             ..DinoConfig::default()
         };
         let examples: Vec<Vec<usize>> = examples.iter().map(|e| e.iter().map(|&c| c as usize).collect()).collect();
@@ -273,6 +277,12 @@ impl NativeNameTrainer {
     #[napi(getter, catch_unwind)]
     pub fn smoothed_loss(&self) -> napi::Result<f64, String> {
         self.with(|t| Ok(t.loss()))
+    }
+
+    /// `"numpy"` or `"fast"`: how the training step forms its sums.
+    #[napi(getter, catch_unwind)]
+    pub fn arithmetic(&self) -> napi::Result<String, String> {
+        self.with(|t| Ok(t.config().arithmetic.as_str().to_string()))
     }
 
     /// Hidden size n_a.
@@ -354,14 +364,18 @@ impl Task for NameRunTask {
         let mut cancelled = false;
         let result = guard("name model training", || {
             let mut t = inner.try_lock().map_err(|_| busy())?;
-            for _ in 0..n {
-                if cancel.load(Ordering::Relaxed) {
-                    cancelled = true;
-                    break;
-                }
-                t.step().map_err(core_err)?;
-                losses.push(t.loss());
+            if cancel.load(Ordering::Relaxed) {
+                cancelled = true;
+                return Ok(());
             }
+            // one call for the chunk: the fast arithmetic packs its weights once per call
+            let summary = t
+                .train(n as u64, |loss| {
+                    losses.push(loss);
+                    !cancel.load(Ordering::Relaxed)
+                })
+                .map_err(core_err)?;
+            cancelled = summary.cancelled;
             Ok(())
         });
         let error = result.err().map(|e| (e.status.clone(), e.reason.clone()));
