@@ -1,6 +1,14 @@
 // Chord and scale facts for the grammar, from `tonal`: what a chord's root and quality are,
 // which pitch classes are its chord tones, scale tones and approach tones, and interval names.
-import { Chord as TonalChord, Interval, Note as TonalNote, Scale } from 'tonal'
+import type * as Tonal from 'tonal'
+
+// tonal takes ~30 ms to load; only the jazz pipeline needs it, so it loads on first use and a
+// plain `require('rnnlab')` (or `rnnlab dinos`) does not pay for it.
+let tonalModule: typeof Tonal | undefined
+function tonalLib(): typeof Tonal {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (tonalModule ??= require('tonal') as typeof Tonal)
+}
 
 /** Note type of the deepjazz grammar. */
 export type NoteType = 'C' | 'S' | 'A' | 'X' | 'R'
@@ -24,7 +32,7 @@ export interface Chord {
 /** Name of a MIDI pitch spelled like music21's default (C#, E-→Eb, F#, G#, B-→Bb), e.g. 'Eb4'. */
 export function pitchName(midi: number): string {
   const pc = ((midi % 12) + 12) % 12
-  return pc === 3 || pc === 10 ? TonalNote.fromMidi(midi) : TonalNote.fromMidiSharps(midi)
+  return pc === 3 || pc === 10 ? tonalLib().Note.fromMidi(midi) : tonalLib().Note.fromMidiSharps(midi)
 }
 
 /** Pitch class 0–11 of a MIDI pitch. */
@@ -33,15 +41,15 @@ export const pitchClass = (midi: number): number => ((midi % 12) + 12) % 12
 /** Root and quality of a set of MIDI pitches sounding together, through `tonal`'s detection. */
 export function analyseChord(pitches: number[], start: number, duration: number): Chord {
   const sorted = [...new Set(pitches)].sort((a, b) => a - b)
-  const names = [...new Set(sorted.map((p) => TonalNote.pitchClass(pitchName(p))))]
-  const found = TonalChord.detect(names)
+  const names = [...new Set(sorted.map((p) => tonalLib().Note.pitchClass(pitchName(p))))]
+  const found = tonalLib().Chord.detect(names)
   let symbol = ''
   let root = pitchClass(sorted[0])
   let quality: Chord['quality'] = sorted.some((p) => pitchClass(p - sorted[0]) === 4) ? 'major' : 'other'
   if (found.length > 0) {
     symbol = found[0]
-    const info = TonalChord.get(symbol)
-    const tonic = TonalNote.chroma(info.tonic ?? '')
+    const info = tonalLib().Chord.get(symbol)
+    const tonic = tonalLib().Note.chroma(info.tonic ?? '')
     if (Number.isInteger(tonic)) root = tonic as number
     quality = info.quality === 'Major' ? 'major' : 'other'
   }
@@ -52,10 +60,10 @@ const scaleCache = new Map<string, Set<number>>()
 
 /** Pitch classes of the chord's scale: major on the root for a major chord, otherwise Dorian. */
 export function scalePitchClasses(chord: Chord): Set<number> {
-  const name = `${TonalNote.pitchClass(pitchName(chord.root + 60))} ${chord.quality === 'major' ? 'major' : 'dorian'}`
+  const name = `${tonalLib().Note.pitchClass(pitchName(chord.root + 60))} ${chord.quality === 'major' ? 'major' : 'dorian'}`
   let pcs = scaleCache.get(name)
   if (!pcs) {
-    pcs = new Set(Scale.get(name).notes.map((n) => TonalNote.chroma(n) as number))
+    pcs = new Set(tonalLib().Scale.get(name).notes.map((n) => tonalLib().Note.chroma(n) as number))
     scaleCache.set(name, pcs)
   }
   return pcs
@@ -86,7 +94,7 @@ export function classify(chord: Chord, midi: number): Exclude<NoteType, 'R'> {
  * interchangeable with deepjazz's (see docs/metheny-corpus.md).
  */
 export function intervalName(semitones: number): string {
-  const tonal = Interval.fromSemitones(semitones) // e.g. '-2M', '3m', '1P'
+  const tonal = tonalLib().Interval.fromSemitones(semitones) // e.g. '-2M', '3m', '1P'
   const m = /^(-?)(\d+)([a-zA-Z]+)$/.exec(tonal)
   if (!m) throw new RangeError(`intervalName: cannot name ${semitones} semitones`)
   return `${m[3]}${m[1]}${m[2]}`
@@ -95,7 +103,7 @@ export function intervalName(semitones: number): string {
 /** Semitones of an interval name written as `intervalName` writes it ('M-2' → −2). */
 export function intervalSemitones(name: string): number {
   const m = /^([a-zA-Z]+)(-?)(\d+)$/.exec(name)
-  const semis = m ? Interval.semitones(`${m[2]}${m[3]}${m[1]}`) : undefined
+  const semis = m ? tonalLib().Interval.semitones(`${m[2]}${m[3]}${m[1]}`) : undefined
   if (semis === undefined || !Number.isFinite(semis)) throw new RangeError(`bad interval name '${name}'`)
   return semis
 }
