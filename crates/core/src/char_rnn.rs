@@ -27,6 +27,9 @@
 //! Only the loss uses the C library's `ln` (numpy's differs in the last bit at times); it is
 //! reported, never fed back.
 //!
+//! [`crate::fast_step`] runs the same training step with the sums in the fastest order instead
+//! (about twice as fast; numpy's trace through iteration 12 000, then last-bit drift).
+//!
 //! # Layout and speed
 //! Parameters are ndarray matrices in the course's shapes (C order). The hot path works on
 //! flat slices in a preallocated [`CharRnnWorkspace`] and allocates nothing per character.
