@@ -224,6 +224,18 @@ mod avx512 {
     #[derive(Clone, Copy)]
     pub(super) struct Zmm(__m512d);
 
+    /// `fn name(self, o) -> Self` as one intrinsic on the two registers.
+    macro_rules! zmm_binary {
+        ($($name:ident => $op:ident),* $(,)?) => {
+            $(
+                #[inline(always)]
+                fn $name(self, o: Self) -> Self {
+                    Zmm(unsafe { $op(self.0, o.0) })
+                }
+            )*
+        };
+    }
+
     // SAFETY (every method): the dispatcher only runs this type on CPUs with AVX-512F, and
     // the pointers come from `Buf`s, 64-byte aligned with 8 valid lanes.
     impl Lanes for Zmm {
@@ -243,33 +255,17 @@ mod avx512 {
         unsafe fn store(self, p: *mut f64) {
             unsafe { _mm512_store_pd(p, self.0) }
         }
-        #[inline(always)]
-        fn add(self, o: Self) -> Self {
-            Zmm(unsafe { _mm512_add_pd(self.0, o.0) })
-        }
-        #[inline(always)]
-        fn sub(self, o: Self) -> Self {
-            Zmm(unsafe { _mm512_sub_pd(self.0, o.0) })
-        }
-        #[inline(always)]
-        fn mul(self, o: Self) -> Self {
-            Zmm(unsafe { _mm512_mul_pd(self.0, o.0) })
-        }
-        #[inline(always)]
-        fn div(self, o: Self) -> Self {
-            Zmm(unsafe { _mm512_div_pd(self.0, o.0) })
+        zmm_binary! {
+            add => _mm512_add_pd,
+            sub => _mm512_sub_pd,
+            mul => _mm512_mul_pd,
+            div => _mm512_div_pd,
+            max => _mm512_max_pd,
+            min => _mm512_min_pd,
         }
         #[inline(always)]
         fn mul_add(self, b: Self, c: Self) -> Self {
             Zmm(unsafe { _mm512_fmadd_pd(self.0, b.0, c.0) })
-        }
-        #[inline(always)]
-        fn max(self, o: Self) -> Self {
-            Zmm(unsafe { _mm512_max_pd(self.0, o.0) })
-        }
-        #[inline(always)]
-        fn min(self, o: Self) -> Self {
-            Zmm(unsafe { _mm512_min_pd(self.0, o.0) })
         }
         /// An 8×8 transpose-add: pairs of lanes (unpack), then 128-bit halves, then 256-bit
         /// halves — the tree of `tree_sum`.
@@ -357,6 +353,18 @@ mod avx2 {
     #[derive(Clone, Copy)]
     pub(super) struct Ymm2(__m256d, __m256d);
 
+    /// `fn name(self, o) -> Self` as one intrinsic on each half.
+    macro_rules! ymm_binary {
+        ($($name:ident => $op:ident),* $(,)?) => {
+            $(
+                #[inline(always)]
+                fn $name(self, o: Self) -> Self {
+                    unsafe { Ymm2($op(self.0, o.0), $op(self.1, o.1)) }
+                }
+            )*
+        };
+    }
+
     /// The 4×4 transpose of four ymm rows.
     #[inline(always)]
     unsafe fn transpose4(r: [__m256d; 4]) -> [__m256d; 4] {
@@ -409,21 +417,13 @@ mod avx2 {
                 _mm256_store_pd(p.add(4), self.1);
             }
         }
-        #[inline(always)]
-        fn add(self, o: Self) -> Self {
-            unsafe { Ymm2(_mm256_add_pd(self.0, o.0), _mm256_add_pd(self.1, o.1)) }
-        }
-        #[inline(always)]
-        fn sub(self, o: Self) -> Self {
-            unsafe { Ymm2(_mm256_sub_pd(self.0, o.0), _mm256_sub_pd(self.1, o.1)) }
-        }
-        #[inline(always)]
-        fn mul(self, o: Self) -> Self {
-            unsafe { Ymm2(_mm256_mul_pd(self.0, o.0), _mm256_mul_pd(self.1, o.1)) }
-        }
-        #[inline(always)]
-        fn div(self, o: Self) -> Self {
-            unsafe { Ymm2(_mm256_div_pd(self.0, o.0), _mm256_div_pd(self.1, o.1)) }
+        ymm_binary! {
+            add => _mm256_add_pd,
+            sub => _mm256_sub_pd,
+            mul => _mm256_mul_pd,
+            div => _mm256_div_pd,
+            max => _mm256_max_pd,
+            min => _mm256_min_pd,
         }
         #[inline(always)]
         fn mul_add(self, b: Self, c: Self) -> Self {
@@ -433,14 +433,6 @@ mod avx2 {
                     _mm256_fmadd_pd(self.1, b.1, c.1),
                 )
             }
-        }
-        #[inline(always)]
-        fn max(self, o: Self) -> Self {
-            unsafe { Ymm2(_mm256_max_pd(self.0, o.0), _mm256_max_pd(self.1, o.1)) }
-        }
-        #[inline(always)]
-        fn min(self, o: Self) -> Self {
-            unsafe { Ymm2(_mm256_min_pd(self.0, o.0), _mm256_min_pd(self.1, o.1)) }
         }
         /// Each half's pairs and quads (`sum4`), then the two halves added: `tree_sum`'s tree.
         #[inline(always)]
@@ -1127,7 +1119,7 @@ unsafe fn grad_rows<V: Lanes, const R: usize, const C: usize>(
 }
 
 /// [`grad_rows`] for rows `0..rows` over `nb` blocks: pairs of rows, up to 8 blocks per pass
-/// (4 when paired, to stay within the registers).
+/// (2 × 8 sums and 8 loaded blocks fit in AVX-512's 32 registers).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn grad_rows_all<V: Lanes>(

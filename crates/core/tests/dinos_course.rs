@@ -337,26 +337,30 @@ fn sample_stops_at_newline_or_after_fifty() {
 /// The course's list: numpy's printed trace (`reference.py`, 35 000 iterations, numpy 2.4 with
 /// OpenBLAS on an AVX-512 machine), line for line. The course asks for 0..12 000 at least;
 /// with numpy's summation orders, exp and tanh reproduced, all 18 reports match.
-#[test]
-fn course_trace_matches_numpy() {
+/// 35 000 course iterations on the course's list with `arithmetic`, printed, beside numpy's
+/// printed trace (timing and the number of leading equal reports go to stderr).
+fn course_traces(arithmetic: Arithmetic) -> (Vec<String>, Vec<String>) {
     let (vocab, examples) = course_corpus("dinos_course.txt");
     assert_eq!(vocab.chars().count(), 27);
     assert_eq!(examples.len(), 1536);
-    let mut trainer = DinoTrainer::new(&vocab, examples, DinoConfig::default()).unwrap();
+    let mut trainer = DinoTrainer::new(&vocab, examples, config_with(arithmetic)).unwrap();
     let start = std::time::Instant::now();
     let ours = rust_trace(&mut trainer, 35_000, 2000);
-    eprintln!(
-        "DinoTrainer: 35000 iterations (18 reports) in {:.3} s",
-        start.elapsed().as_secs_f64()
-    );
-
     let numpy = blocks(&test_data("dinos_course_trace.txt"));
     assert_eq!(numpy.len(), 18);
     let matched = leading_matches(&ours, &numpy);
     eprintln!(
-        "course trace: first {matched} of 18 reports equal numpy's (through iteration {})",
+        "{arithmetic:?} arithmetic: 35000 iterations (18 reports) in {:.3} s; the first {matched} \
+         reports equal numpy's (through iteration {})",
+        start.elapsed().as_secs_f64(),
         2000 * (matched.max(1) - 1)
     );
+    (ours, numpy)
+}
+
+#[test]
+fn course_trace_matches_numpy() {
+    let (ours, numpy) = course_traces(Arithmetic::Numpy);
     for i in 0..7 {
         assert_eq!(ours[i], numpy[i], "report {} (iteration {})", i, 2000 * i);
     }
@@ -367,21 +371,7 @@ fn course_trace_matches_numpy() {
 /// course's own implementations agree on), in a fraction of the time.
 #[test]
 fn fast_arithmetic_matches_the_course_trace_through_12000() {
-    let (vocab, examples) = course_corpus("dinos_course.txt");
-    let config = DinoConfig {
-        arithmetic: Arithmetic::Fast,
-        ..DinoConfig::default()
-    };
-    let mut trainer = DinoTrainer::new(&vocab, examples, config).unwrap();
-    let start = std::time::Instant::now();
-    let ours = rust_trace(&mut trainer, 35_000, 2000);
-    eprintln!(
-        "DinoTrainer (fast arithmetic): 35000 iterations (18 reports) in {:.3} s",
-        start.elapsed().as_secs_f64()
-    );
-    let numpy = blocks(&test_data("dinos_course_trace.txt"));
-    let matched = leading_matches(&ours, &numpy);
-    eprintln!("fast arithmetic: first {matched} of 18 reports equal numpy's");
+    let (ours, numpy) = course_traces(Arithmetic::Fast);
     for i in 0..7 {
         assert_eq!(ours[i], numpy[i], "report {} (iteration {})", i, 2000 * i);
     }
@@ -521,6 +511,18 @@ fn global_norm_clip_scales_all_gradients() {
 
 // ------------------------------------------------------------------ resume and checkpoints
 
+/// Same weights, hidden state and smoothed loss, bit for bit.
+fn assert_same_state(a: &DinoTrainer, b: &DinoTrainer, arithmetic: Arithmetic) {
+    assert_eq!(
+        params_bits(&a.params),
+        params_bits(&b.params),
+        "{arithmetic:?}"
+    );
+    let a_bits = |t: &DinoTrainer| t.a_prev().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(a_bits(a), a_bits(b), "{arithmetic:?}");
+    assert_eq!(a.loss().to_bits(), b.loss().to_bits(), "{arithmetic:?}");
+}
+
 /// The course's configuration with the given arithmetic.
 fn config_with(arithmetic: Arithmetic) -> DinoConfig {
     DinoConfig {
@@ -552,14 +554,7 @@ fn resume_from_checkpoint_is_bit_identical() {
         }
 
         assert_eq!(resumed.iteration(), straight.iteration());
-        assert_eq!(
-            params_bits(&resumed.params),
-            params_bits(&straight.params),
-            "{arithmetic:?}"
-        );
-        let a_bits = |t: &DinoTrainer| t.a_prev().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(a_bits(&resumed), a_bits(&straight));
-        assert_eq!(resumed.loss().to_bits(), straight.loss().to_bits());
+        assert_same_state(&resumed, &straight, arithmetic);
         assert_eq!(resumed.examples(), straight.examples());
         assert_eq!(resumed.config(), straight.config());
         assert_eq!(resumed.vocab(), straight.vocab());
@@ -965,14 +960,7 @@ fn diverged_run_keeps_its_last_good_state() {
 
         let mut good = DinoTrainer::new(&vocab, examples.clone(), config).unwrap();
         good.run(j, 0, |_| true).unwrap();
-        assert_eq!(
-            params_bits(&failed.params),
-            params_bits(&good.params),
-            "{arithmetic:?}"
-        );
-        let a_bits = |t: &DinoTrainer| t.a_prev().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(a_bits(&failed), a_bits(&good));
-        assert_eq!(failed.loss().to_bits(), good.loss().to_bits());
+        assert_same_state(&failed, &good, arithmetic);
         assert!(failed.params.wax.iter().all(|v| v.is_finite()));
     }
 }
