@@ -14,8 +14,10 @@
 //! [`crate::char_rnn`] reproduces numpy's order of every addition, which chains each output of a
 //! matrix-vector product through 50 dependent FMAs and forbids FMA in the gradient sums. Here
 //! the same values are summed in another order (dot products as 8 partial sums, FMA
-//! everywhere), so each result differs from numpy's by a few units in the last place. A
-//! training run amplifies those differences slowly: the course's printed trace (losses to 6
+//! everywhere), the softmax multiplies by `1 / Σ e` where numpy divides, the update
+//! `W − lr·d` is one FMA where numpy rounds twice, and the loss is the logarithm of a product
+//! of probabilities rather than a sum of logarithms. So each result differs from numpy's by
+//! a few units in the last place. A training run amplifies those differences slowly: the course's printed trace (losses to 6
 //! decimals and the sampled names) still matches numpy's through iteration 12 000, the part
 //! the course's own implementations agree on (`tests/dinos_course.rs`); later iterations
 //! drift, as numpy's `@` and `einsum` already do. `tanh` and `exp` are numpy's algorithms,
@@ -32,9 +34,13 @@
 //!   so no gradient is ever stored.
 //!
 //! # Same bits everywhere
-//! Every result is defined by the portable 8-lane code ([`Portable`]); the AVX-512 code runs
-//! the same operation on each lane, so both levels give the same bits (unit-tested), and
-//! the result does not depend on the CPU.
+//! Every result is defined by the portable 8-lane code ([`Portable`]); the AVX2 and AVX-512
+//! code run the same operation on each lane, so all levels give the same bits (unit-tested)
+//! and the result does not depend on the CPU. (A NaN stays a NaN at every level, but which
+//! NaN payload comes out is not specified, as in Rust's own `f64` arithmetic.)
+//!
+//! The zero padding of the weights stays exactly zero: each gradient's padding lanes are
+//! cleared before it is applied, so even an infinite gradient (∞ · 0 = NaN) cannot reach them.
 
 use crate::char_rnn::{
     check_sequence, exp_in_place, simd_level, tanh_in_place, CharRnnParams, AVX2, AVX512, PORTABLE,
@@ -128,6 +134,8 @@ trait Lanes: Copy {
     fn sum_rows(v: [Self; 8]) -> Self;
     /// The 8×8 transpose: lane `r` of output `l` = lane `l` of `v[r]`.
     fn transpose(v: [Self; 8]) -> [Self; 8];
+    /// Lanes `0..n` kept, lanes `n..8` set to +0 (`n < 8`).
+    fn zero_from(self, n: usize) -> Self;
     /// numpy's tanh / exp on each element (same bits at every level).
     fn tanh_in_place(v: &mut [f64]);
     fn exp_in_place(v: &mut [f64]);
@@ -198,6 +206,10 @@ impl Lanes for Portable {
     #[inline(always)]
     fn transpose(v: [Self; 8]) -> [Self; 8] {
         std::array::from_fn(|l| Portable(std::array::from_fn(|r| v[r].0[l])))
+    }
+    #[inline(always)]
+    fn zero_from(self, n: usize) -> Self {
+        Portable(std::array::from_fn(|l| if l < n { self.0[l] } else { 0.0 }))
     }
     #[inline(always)]
     fn tanh_in_place(v: &mut [f64]) {
@@ -331,6 +343,10 @@ mod avx512 {
                     Zmm(odd(u[3], u[7])),
                 ]
             }
+        }
+        #[inline(always)]
+        fn zero_from(self, n: usize) -> Self {
+            Zmm(unsafe { _mm512_maskz_mov_pd(((1u32 << n) - 1) as u8, self.0) })
         }
         #[inline(always)]
         fn tanh_in_place(v: &mut [f64]) {
@@ -470,6 +486,20 @@ mod avx2 {
             }
         }
         #[inline(always)]
+        fn zero_from(self, n: usize) -> Self {
+            unsafe {
+                // lane l kept where n > l (64-bit compares give all-ones or all-zeros masks)
+                let n = _mm256_set1_epi64x(n as i64);
+                let keep = |lanes: __m256i, v: __m256d| {
+                    _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_cmpgt_epi64(n, lanes)))
+                };
+                Ymm2(
+                    keep(_mm256_set_epi64x(3, 2, 1, 0), self.0),
+                    keep(_mm256_set_epi64x(7, 6, 5, 4), self.1),
+                )
+            }
+        }
+        #[inline(always)]
         fn tanh_in_place(v: &mut [f64]) {
             crate::char_rnn::tanh_in_place::<{ crate::char_rnn::AVX2 }>(v)
         }
@@ -537,15 +567,25 @@ impl FastCharRnn {
             seen: vec![false; n_x],
             steps: 0,
         };
-        m.reserve(capacity);
+        m.reserve(capacity.max(1));
         m.load_weights(params)?;
         Ok(m)
     }
 
-    /// Copies `params` (same shapes as packed) into the packed weights; allocates nothing.
+    /// Copies `params` (same shapes as packed) into the packed weights, zero padding
+    /// included; allocates nothing.
     pub fn load_weights(&mut self, params: &CharRnnParams) -> Result<()> {
         self.check_shapes(params)?;
         let lda = self.lda;
+        for buf in [
+            &mut self.wax_t,
+            &mut self.waa,
+            &mut self.wya,
+            &mut self.b,
+            &mut self.by,
+        ] {
+            buf.as_mut_slice().fill(0.0);
+        }
         let (wax_t, waa, wya) = (
             self.wax_t.as_mut_slice(),
             self.waa.as_mut_slice(),
@@ -624,7 +664,8 @@ impl FastCharRnn {
         }
     }
 
-    /// The hidden state after the last step, `(n_a,)`.
+    /// The hidden state after the last step, `(n_a,)`: zeros before any step, and the step's
+    /// `a_prev` after a step whose non-finite loss left the weights untouched.
     pub fn a_last(&self) -> &[f64] {
         let start = self.steps * self.lda;
         &self.a.as_slice()[start..start + self.n_a]
@@ -705,10 +746,11 @@ fn step_body<V: Lanes>(m: &mut FastCharRnn, s: &StepArgs<'_>) -> f64 {
     // `reserve` sized every buffer for `steps`; all pointers below stay inside them.
     unsafe {
         let loss = forward::<V>(m, s.x, s.y, s.a_prev);
-        m.steps = steps;
         if !loss.is_finite() && s.keep {
+            m.steps = 0; // a_last() = a_prev (forward's row 0): nothing moved
             return loss;
         }
+        m.steps = steps;
         backward::<V>(m, steps);
         update::<V>(m, s.x, steps, s.neg_lr, s.max);
         loss
@@ -871,19 +913,25 @@ unsafe fn forward<V: Lanes>(
                 V::load(col.add(k * ts)).mul(inv).store(col.add(k * ts));
             }
         }
-        // loss = Σ_t −log ŷ⟨t⟩[y⟨t⟩] = −log Π_t ŷ⟨t⟩[y⟨t⟩]: a logarithm only when the running
-        // product nears underflow, and one at the end (0 and NaN still come through);
-        // dy⟨t⟩ = ŷ⟨t⟩ − onehot(y⟨t⟩)
+        // loss = Σ_t −log ŷ⟨t⟩[y⟨t⟩] = −log Π_t ŷ⟨t⟩[y⟨t⟩]: the product stays above 1e-300
+        // (a probability below 1e-50 gets its own logarithm; the product is folded into the
+        // loss once below 1e-250), so it never loses digits to subnormals or underflows; 0 and
+        // NaN still come through;  dy⟨t⟩ = ŷ⟨t⟩ − onehot(y⟨t⟩)
         let mut loss = 0.0;
         let mut prod = 1.0f64;
         for (t, &yt) in y.iter().enumerate() {
-            let p = pyt.add(yt * ts + t);
-            prod *= *p;
-            if prod < 1e-250 {
-                loss -= prod.ln();
-                prod = 1.0;
+            let pp = pyt.add(yt * ts + t);
+            let p = *pp;
+            if p < 1e-50 {
+                loss -= p.ln();
+            } else {
+                prod *= p;
+                if prod < 1e-250 {
+                    loss -= prod.ln();
+                    prod = 1.0;
+                }
             }
-            *p -= 1.0;
+            *pp = p - 1.0;
         }
         loss - prod.ln()
     }
@@ -921,7 +969,8 @@ unsafe fn logits<V: Lanes, const R: usize, const NT: usize>(
     }
 }
 
-/// [`logits`] for rows `0..rows` and all `ts / 8` blocks, in tiles of up to 4 rows × 3 blocks.
+/// [`logits`] for rows `0..rows` and all `ts / 8` blocks, in tiles of 8 rows × 1 block,
+/// 6 × 2 or 4 × 3 (by the number of blocks).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn logits_all<V: Lanes>(
@@ -1077,10 +1126,12 @@ unsafe fn backward<V: Lanes>(m: &mut FastCharRnn, steps: usize) {
     }
 }
 
-/// `w ← w − lr · clip(g)`.
+/// `w ← w − lr · clip(g)` on a block whose first `lanes` lanes are real; the padding lanes'
+/// gradient is cleared first, so the weights' padding stays 0 even if `g` is infinite there.
 #[inline(always)]
-unsafe fn apply<V: Lanes>(g: V, w: *mut f64, neg_lr: V, lo: V, hi: V) {
+unsafe fn apply<V: Lanes>(g: V, lanes: usize, w: *mut f64, neg_lr: V, lo: V, hi: V) {
     unsafe {
+        let g = if lanes < 8 { g.zero_from(lanes) } else { g };
         let d = hi.min(lo.max(g));
         neg_lr.mul_add(d, V::load(w)).store(w);
     }
@@ -1097,6 +1148,7 @@ unsafe fn grad_rows<V: Lanes, const R: usize, const C: usize>(
     steps: usize,
     w: *mut f64,
     ldw: usize,
+    tail: usize,
     (neg_lr, lo, hi): (V, V, V),
 ) {
     unsafe {
@@ -1112,7 +1164,8 @@ unsafe fn grad_rows<V: Lanes, const R: usize, const C: usize>(
         }
         for (r, gr) in g.iter().enumerate() {
             for (j, gj) in gr.iter().enumerate() {
-                apply(*gj, w.add(r * ldw + 8 * j), neg_lr, lo, hi);
+                let lanes = if j + 1 == C { tail } else { 8 };
+                apply(*gj, lanes, w.add(r * ldw + 8 * j), neg_lr, lo, hi);
             }
         }
     }
@@ -1130,12 +1183,13 @@ unsafe fn grad_rows_all<V: Lanes>(
     w: *mut f64,
     ldw: usize,
     rows: usize,
-    nb: usize,
+    (nb, last_lanes): (usize, usize),
     k: (V, V, V),
 ) {
+    let mut tail: usize;
     macro_rules! pass {
         ($r:expr, $c:expr, $cp:expr, $m:expr, $w:expr) => {
-            grad_rows::<V, $r, $c>(($cp, crs, cs), $m, ms, steps, $w, ldw, k)
+            grad_rows::<V, $r, $c>(($cp, crs, cs), $m, ms, steps, $w, ldw, tail, k)
         };
     }
     let mut r0 = 0;
@@ -1144,6 +1198,7 @@ unsafe fn grad_rows_all<V: Lanes>(
         let mut cb = 0;
         while cb < nb {
             let n = (nb - cb).min(8);
+            tail = if cb + n == nb { last_lanes } else { 8 };
             // SAFETY: rows r0..r0 + r and blocks cb..cb + n exist in `w`, `c` and `m`.
             unsafe {
                 let (cp, m, w) = (c.add(r0 * crs), m.add(8 * cb), w.add(r0 * ldw + 8 * cb));
@@ -1184,16 +1239,39 @@ unsafe fn update<V: Lanes>(
     let (lda, ts, n_a, n_y) = (m.lda, m.ts, m.n_a, m.n_y);
     let nba = lda / 8;
     let k = (V::splat(neg_lr), V::splat(-max), V::splat(max));
+    // real lanes of hidden-size block cb (the last one may be part padding)
+    let last_lanes = n_a - 8 * (nba - 1);
+    let lanes = |cb: usize| if cb + 1 == nba { last_lanes } else { 8 };
     let pa = m.a.as_slice().as_ptr();
     let pdy = m.dyt.as_slice().as_ptr();
     let pdr = m.daraw.as_slice().as_ptr();
     unsafe {
         // dWaa[i, :] = Σ_t daraw⟨t⟩[i] a⟨t−1⟩
         let waa = m.waa.as_mut_slice().as_mut_ptr();
-        grad_rows_all::<V>((pdr, 1, lda), pa, lda, steps, waa, lda, n_a, nba, k);
+        grad_rows_all::<V>(
+            (pdr, 1, lda),
+            pa,
+            lda,
+            steps,
+            waa,
+            lda,
+            n_a,
+            (nba, last_lanes),
+            k,
+        );
         // dWya[k, :] = Σ_t dy⟨t⟩[k] a⟨t⟩
         let wya = m.wya.as_mut_slice().as_mut_ptr();
-        grad_rows_all::<V>((pdy, ts, 1), pa.add(lda), lda, steps, wya, lda, n_y, nba, k);
+        grad_rows_all::<V>(
+            (pdy, ts, 1),
+            pa.add(lda),
+            lda,
+            steps,
+            wya,
+            lda,
+            n_y,
+            (nba, last_lanes),
+            k,
+        );
         // db = Σ_t daraw⟨t⟩
         let b = m.b.as_mut_slice().as_mut_ptr();
         for cb in 0..nba {
@@ -1201,7 +1279,7 @@ unsafe fn update<V: Lanes>(
             for t in 1..steps {
                 g = g.add(V::load(pdr.add(t * lda + 8 * cb)));
             }
-            apply(g, b.add(8 * cb), k.0, k.1, k.2);
+            apply(g, lanes(cb), b.add(8 * cb), k.0, k.1, k.2);
         }
         // dby = Σ_t dy⟨t⟩ (a row of dyt each; the same scalar code at every level)
         for (r, w) in m.by.as_mut_slice()[..n_y].iter_mut().enumerate() {
@@ -1235,7 +1313,14 @@ unsafe fn update<V: Lanes>(
                 if std::mem::take(&mut m.seen[c]) {
                     for cb in 0..nba {
                         let g = gw.add(c * lda + 8 * cb);
-                        apply(V::load(g), wax.add(c * lda + 8 * cb), k.0, k.1, k.2);
+                        apply(
+                            V::load(g),
+                            lanes(cb),
+                            wax.add(c * lda + 8 * cb),
+                            k.0,
+                            k.1,
+                            k.2,
+                        );
                         V::zero().store(g);
                     }
                 }
@@ -1392,6 +1477,104 @@ mod tests {
             let bits = |s: &Buf| s.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(p), bits(q), "{name}");
         }
+    }
+
+    /// Tiny step probabilities (1e-200 each, then a product in the subnormals): the loss is
+    /// still the course's, to rounding.
+    #[test]
+    fn tiny_probabilities_keep_an_exact_loss() {
+        let (n_a, v) = (3, 4);
+        let a = vec![0.0; n_a];
+        for (by0, x, y) in [
+            (460.5, vec![None, Some(1)], vec![1, 2]),
+            (360.0, vec![None, Some(1), Some(2)], vec![1, 2, 3]),
+            (362.0, vec![None, Some(1)], vec![1, 2]),
+            (371.0, vec![None, Some(1)], vec![1, 2]),
+        ] {
+            let mut params = CharRnnParams::zeros(n_a, v, v);
+            params.by[[0, 0]] = by0; // class 0 takes nearly all the mass: p(y) ≈ e^-by0
+            let mut exact = params.clone();
+            let mut ws = CharRnnWorkspace::new(n_a, v, v, x.len());
+            let le = optimize_in(
+                &mut ws,
+                &x,
+                &y,
+                &a,
+                &mut exact,
+                0.01,
+                Clip::ElementWise(5.0),
+            )
+            .unwrap();
+            let mut f = FastCharRnn::pack(&params, 2).unwrap();
+            let lf = f.step(&x, &y, &a, 0.01, Some(5.0), true).unwrap();
+            assert!(
+                lf.is_finite() && (lf - le).abs() <= 1e-12 * le,
+                "by0 {by0}: {lf} vs {le}"
+            );
+        }
+    }
+
+    /// An overflowing output layer makes some gradients infinite (∞ · 0 would be NaN in the
+    /// padding): the clip keeps the step finite, as numpy's, and the padding stays 0.
+    #[test]
+    fn infinite_gradients_leave_the_padding_zero() {
+        let (n_a, v) = (1, 3);
+        let mut params = CharRnnParams::zeros(n_a, v, v);
+        params.wya[[0, 0]] = -1.7e308;
+        params.wya[[1, 0]] = 1.7e308;
+        params.wya[[2, 0]] = 1.7e308;
+        params.waa[[0, 0]] = 0.5;
+        params.b[[0, 0]] = 1e-310;
+        let (x, y) = ([None, Some(1), Some(2)], [0, 0, 0]);
+        let a = vec![1e-310; n_a];
+        let mut exact = params.clone();
+        let mut ws = CharRnnWorkspace::new(n_a, v, v, 3);
+        let mut f = FastCharRnn::pack(&params, 3).unwrap();
+        for it in 0..3 {
+            let le = optimize_in(
+                &mut ws,
+                &x,
+                &y,
+                &a,
+                &mut exact,
+                1e-300,
+                Clip::ElementWise(5.0),
+            )
+            .unwrap();
+            let lf = f.step(&x, &y, &a, 1e-300, Some(5.0), false).unwrap();
+            assert_eq!(lf.is_finite(), le.is_finite(), "step {it}: {lf} vs {le}");
+            let mut got = params.clone();
+            f.unpack_into(&mut got).unwrap();
+            assert!(
+                got.waa.iter().all(|w| w.is_finite()),
+                "step {it}: {:?}",
+                got.waa
+            );
+            for buf in [&f.wax_t, &f.waa, &f.wya, &f.b] {
+                let pad = buf.as_slice().chunks(8).flat_map(|row| &row[n_a..]);
+                assert!(
+                    pad.into_iter().all(|w| w.to_bits() == 0),
+                    "step {it}: padding"
+                );
+            }
+        }
+    }
+
+    /// A diverged step kept as it was: the weights and `a_last` are those from before it.
+    #[test]
+    fn a_kept_diverged_step_changes_nothing() {
+        let params = initialize_parameters(5, 4, 4);
+        let mut f = FastCharRnn::pack(&params, 0).unwrap(); // capacity 0 grows on demand
+        assert_eq!(f.a_last(), &[0.0; 5]);
+        let a_prev = [0.1, -0.2, 0.3, f64::NAN, 0.0];
+        let loss = f
+            .step(&[None, Some(1)], &[1, 2], &a_prev, 0.01, Some(5.0), true)
+            .unwrap();
+        assert!(loss.is_nan());
+        assert_eq!(f.a_last()[..3], a_prev[..3]);
+        let mut back = params.clone();
+        f.unpack_into(&mut back).unwrap();
+        assert_eq!(back, params);
     }
 
     #[test]
