@@ -512,8 +512,9 @@ mod avx2 {
 
 // ------------------------------------------------------------------ the model
 
-/// Packed weights and the buffers of one training step (sized once for the longest
-/// sequence, so a step allocates nothing).
+/// Packed weights and the buffers of one training step. The buffers grow to the longest
+/// sequence seen (or the capacity given to [`FastCharRnn::pack`]); a step no longer than that
+/// allocates nothing.
 #[derive(Debug, Clone)]
 pub struct FastCharRnn {
     n_a: usize,
