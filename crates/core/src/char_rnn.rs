@@ -104,7 +104,17 @@ impl Clip {
     }
 }
 
-fn check_clip_value(v: f64) -> Result<()> {
+/// A finite learning rate (the update is `W − lr·dW`).
+pub(crate) fn check_learning_rate(learning_rate: f64) -> Result<()> {
+    if !learning_rate.is_finite() {
+        return Err(CoreError::invalid(format!(
+            "learning_rate: expected a finite number, got {learning_rate}"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_clip_value(v: f64) -> Result<()> {
     if v.is_nan() || v < 0.0 {
         return Err(CoreError::invalid(format!(
             "clip: max value must be a number >= 0, got {v}"
@@ -2585,11 +2595,7 @@ pub fn update_parameters(
             actual: format!("{:?}", grads.dims()),
         });
     }
-    if !learning_rate.is_finite() {
-        return Err(CoreError::invalid(format!(
-            "learning_rate: expected a finite number, got {learning_rate}"
-        )));
-    }
+    check_learning_rate(learning_rate)?;
     let neg_lr = -learning_rate;
     let pairs: [(&mut Array2<f64>, &Array2<f64>); 5] = [
         (&mut params.wax, &grads.dwax),
@@ -2685,11 +2691,7 @@ pub(crate) fn optimize_step(
     on_non_finite: OnNonFinite,
 ) -> Result<f64> {
     clip_mode.validate()?;
-    if !learning_rate.is_finite() {
-        return Err(CoreError::invalid(format!(
-            "learning_rate: expected a finite number, got {learning_rate}"
-        )));
-    }
+    check_learning_rate(learning_rate)?;
     {
         let p = params.view()?;
         check_sequence(x, y, a_prev, p.n_a, p.n_x, p.n_y)?;

@@ -44,8 +44,7 @@ pub struct DinoConfig {
     /// Sampled characters per name before the newline is forced (course: 50).
     pub sample_max_length: usize,
     /// numpy's summation order bit for bit (the default), or the fastest order (numpy's
-    /// trace through iteration 12 000; only with element-wise or no clipping — a global-norm
-    /// clip always runs in numpy's order).
+    /// trace through iteration 12 000; element-wise or no clipping only).
     pub arithmetic: Arithmetic,
 }
 
@@ -81,6 +80,14 @@ impl DinoConfig {
             if v.is_nan() || v < 0.0 {
                 return Err(CoreError::invalid(format!(
                     "clip: max value must be a number >= 0, got {v}"
+                )));
+            }
+        }
+        if self.arithmetic == Arithmetic::Fast {
+            if let Clip::GlobalNorm(v) = self.clip {
+                return Err(CoreError::invalid(format!(
+                    "clip: the fast arithmetic clips element-wise (or not at all), got a \
+                     global-norm clip of {v}; use arithmetic numpy for it"
                 )));
             }
         }
@@ -238,9 +245,7 @@ impl DinoTrainer {
         &mut self,
         f: impl FnOnce(&mut Self, Option<&mut FastCharRnn>) -> Result<R>,
     ) -> Result<R> {
-        let fast = self.config.arithmetic == Arithmetic::Fast
-            && matches!(self.config.clip, Clip::ElementWise(_) | Clip::None);
-        if !fast {
+        if self.config.arithmetic == Arithmetic::Numpy {
             return f(self, None);
         }
         let mut kernel = match self.fast.take() {
@@ -261,7 +266,7 @@ impl DinoTrainer {
         Ok(r)
     }
 
-    fn step_with(&mut self, kernel: Option<&mut FastCharRnn>) -> Result<f64> {
+    fn step_with(&mut self, mut kernel: Option<&mut FastCharRnn>) -> Result<f64> {
         let j = self.iteration;
         let example = &self.examples[(j % self.examples.len() as u64) as usize];
         // X = [None] + ix(name); Y = X[1:] + [ix('\n')]  (buffers reused: no allocation)
@@ -272,39 +277,35 @@ impl DinoTrainer {
         self.y_buf.extend_from_slice(example);
         self.y_buf.push(self.newline_ix);
         // a diverged step changes nothing: the parameters stay those of the last good one
-        let cur = match kernel {
+        let lr = self.config.learning_rate;
+        let cur = match kernel.as_deref_mut() {
             Some(k) => {
+                // `validate` allows only element-wise or no clipping with the fast kernel
                 let clip = match self.config.clip {
                     Clip::ElementWise(v) => Some(v),
                     _ => None,
                 };
-                let lr = self.config.learning_rate;
-                let cur = k.step(&self.x_buf, &self.y_buf, &self.a_prev, lr, clip, true)?;
-                if cur.is_finite() {
-                    self.a_prev.copy_from_slice(k.a_last());
-                }
-                cur
+                k.step(&self.x_buf, &self.y_buf, &self.a_prev, lr, clip, true)?
             }
-            None => {
-                let cur = optimize_step(
-                    &mut self.workspace,
-                    (&self.x_buf, &self.y_buf, &self.a_prev),
-                    &mut self.params,
-                    self.config.learning_rate,
-                    self.config.clip,
-                    OnNonFinite::Keep,
-                )?;
-                if cur.is_finite() {
-                    self.a_prev.copy_from_slice(self.workspace.a_last());
-                }
-                cur
-            }
+            None => optimize_step(
+                &mut self.workspace,
+                (&self.x_buf, &self.y_buf, &self.a_prev),
+                &mut self.params,
+                lr,
+                self.config.clip,
+                OnNonFinite::Keep,
+            )?,
         };
         if !cur.is_finite() {
             return Err(CoreError::Diverged(format!(
                 "dinos: loss became {cur} at iteration {j}; lower the learning rate or clip harder"
             )));
         }
+        let a_last = match kernel {
+            Some(k) => k.a_last(),
+            None => self.workspace.a_last(),
+        };
+        self.a_prev.copy_from_slice(a_last);
         self.loss = smooth(self.loss, cur);
         self.iteration += 1;
         Ok(cur)

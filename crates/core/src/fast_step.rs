@@ -43,7 +43,8 @@
 //! cleared before it is applied, so even an infinite gradient (∞ · 0 = NaN) cannot reach them.
 
 use crate::char_rnn::{
-    check_sequence, exp_in_place, simd_level, tanh_in_place, CharRnnParams, AVX2, AVX512, PORTABLE,
+    check_clip_value, check_learning_rate, check_sequence, exp_in_place, simd_level, tanh_in_place,
+    CharRnnParams, AVX2, AVX512, PORTABLE,
 };
 use crate::error::{CoreError, Result};
 
@@ -685,17 +686,11 @@ impl FastCharRnn {
         keep_on_non_finite: bool,
     ) -> Result<f64> {
         check_sequence(x, y, a_prev, self.n_a, self.n_x, self.n_y)?;
-        if !learning_rate.is_finite() {
-            return Err(CoreError::invalid(format!(
-                "learning_rate: expected a finite number, got {learning_rate}"
-            )));
+        check_learning_rate(learning_rate)?;
+        if let Some(max) = clip {
+            check_clip_value(max)?;
         }
         let max = clip.unwrap_or(f64::INFINITY);
-        if max.is_nan() || max < 0.0 {
-            return Err(CoreError::invalid(format!(
-                "clip: max value must be a number >= 0, got {max}"
-            )));
-        }
         self.reserve(x.len());
         let args = StepArgs {
             x,
@@ -758,6 +753,24 @@ fn step_body<V: Lanes>(m: &mut FastCharRnn, s: &StepArgs<'_>) -> f64 {
     }
 }
 
+/// `$call` with the const `$N` equal to the run-time count `$n`: one of the listed values,
+/// the value after `;` for anything else. (The kernels take their register-tile sizes as const
+/// generics, so each size compiles to code with every accumulator in a register.)
+macro_rules! const_count {
+    ($n:expr, $N:ident in [$($v:literal),* ; $last:literal] => $call:expr) => {
+        match $n {
+            $($v => {
+                const $N: usize = $v;
+                $call
+            })*
+            _ => {
+                const $N: usize = $last;
+                $call
+            }
+        }
+    };
+}
+
 /// Σ over 8 rows of `w` (row stride `ld`, `nb` blocks each) dotted with `a`: lane r = row r.
 #[inline(always)]
 unsafe fn dot8<V: Lanes>(w: *const f64, ld: usize, a: *const f64, nb: usize) -> V {
@@ -799,17 +812,7 @@ unsafe fn dot_rows<V: Lanes>(w: *const f64, ld: usize, a: *const f64, nb: usize,
         }
     }
     // SAFETY: the caller's rows exist.
-    unsafe {
-        match rows {
-            1 => first::<V, 1>(w, ld, a, nb),
-            2 => first::<V, 2>(w, ld, a, nb),
-            3 => first::<V, 3>(w, ld, a, nb),
-            4 => first::<V, 4>(w, ld, a, nb),
-            5 => first::<V, 5>(w, ld, a, nb),
-            6 => first::<V, 6>(w, ld, a, nb),
-            _ => first::<V, 7>(w, ld, a, nb),
-        }
-    }
+    unsafe { const_count!(rows, R in [1, 2, 3, 4, 5, 6; 7] => first::<V, R>(w, ld, a, nb)) }
 }
 
 /// Block `tb` of Aᵀ (steps 8·tb … 8·tb + 7; those past `steps` zero) from `a`'s rows.
@@ -984,11 +987,6 @@ unsafe fn logits_all<V: Lanes>(
     bias: *const f64,
     out: *mut f64,
 ) {
-    macro_rules! tile {
-        ($r:expr, $nt:expr, $w:expr, $at:expr, $bias:expr, $out:expr) => {
-            logits::<V, $r, $nt>($w, ldw, $at, ts, n, $bias, $out)
-        };
-    }
     let nbt = ts / 8;
     // about 12 accumulators per tile: enough independent FMA chains, all in registers
     let q = nbt.min(3);
@@ -1007,25 +1005,8 @@ unsafe fn logits_all<V: Lanes>(
                     bias.add(r0),
                     out.add(r0 * ts + 8 * q0),
                 );
-                macro_rules! by_rows {
-                    ($nt:expr) => {
-                        match r {
-                            8 => tile!(8, $nt, w, at, bias, out),
-                            7 => tile!(7, $nt, w, at, bias, out),
-                            6 => tile!(6, $nt, w, at, bias, out),
-                            5 => tile!(5, $nt, w, at, bias, out),
-                            4 => tile!(4, $nt, w, at, bias, out),
-                            3 => tile!(3, $nt, w, at, bias, out),
-                            2 => tile!(2, $nt, w, at, bias, out),
-                            _ => tile!(1, $nt, w, at, bias, out),
-                        }
-                    };
-                }
-                match q {
-                    3 => by_rows!(3),
-                    2 => by_rows!(2),
-                    _ => by_rows!(1),
-                }
+                const_count!(q, NT in [3, 2; 1] => const_count!(r, R in [8, 7, 6, 5, 4, 3, 2; 1] =>
+                    logits::<V, R, NT>(w, ldw, at, ts, n, bias, out)))
             }
             q0 += q;
         }
@@ -1083,16 +1064,8 @@ unsafe fn combine_rows_all<V: Lanes>(
         // SAFETY: columns cb..cb + k blocks exist in every row and in `out`.
         unsafe {
             let (w, out) = (w.add(8 * cb), out.add(8 * cb));
-            match k {
-                1 => combine_rows::<V, 1>(w, ld, c, n, out),
-                2 => combine_rows::<V, 2>(w, ld, c, n, out),
-                3 => combine_rows::<V, 3>(w, ld, c, n, out),
-                4 => combine_rows::<V, 4>(w, ld, c, n, out),
-                5 => combine_rows::<V, 5>(w, ld, c, n, out),
-                6 => combine_rows::<V, 6>(w, ld, c, n, out),
-                7 => combine_rows::<V, 7>(w, ld, c, n, out),
-                _ => combine_rows::<V, 8>(w, ld, c, n, out),
-            }
+            const_count!(k, C in [1, 2, 3, 4, 5, 6, 7; 8] =>
+                combine_rows::<V, C>(w, ld, c, n, out))
         }
         cb += k;
     }
@@ -1187,40 +1160,18 @@ unsafe fn grad_rows_all<V: Lanes>(
     (nb, last_lanes): (usize, usize),
     k: (V, V, V),
 ) {
-    let mut tail: usize;
-    macro_rules! pass {
-        ($r:expr, $c:expr, $cp:expr, $m:expr, $w:expr) => {
-            grad_rows::<V, $r, $c>(($cp, crs, cs), $m, ms, steps, $w, ldw, tail, k)
-        };
-    }
     let mut r0 = 0;
     while r0 < rows {
         let r = (rows - r0).min(2);
         let mut cb = 0;
         while cb < nb {
             let n = (nb - cb).min(8);
-            tail = if cb + n == nb { last_lanes } else { 8 };
+            let tail = if cb + n == nb { last_lanes } else { 8 };
             // SAFETY: rows r0..r0 + r and blocks cb..cb + n exist in `w`, `c` and `m`.
             unsafe {
                 let (cp, m, w) = (c.add(r0 * crs), m.add(8 * cb), w.add(r0 * ldw + 8 * cb));
-                match (r, n) {
-                    (2, 1) => pass!(2, 1, cp, m, w),
-                    (2, 2) => pass!(2, 2, cp, m, w),
-                    (2, 3) => pass!(2, 3, cp, m, w),
-                    (2, 4) => pass!(2, 4, cp, m, w),
-                    (2, 5) => pass!(2, 5, cp, m, w),
-                    (2, 6) => pass!(2, 6, cp, m, w),
-                    (2, 7) => pass!(2, 7, cp, m, w),
-                    (2, _) => pass!(2, 8, cp, m, w),
-                    (_, 1) => pass!(1, 1, cp, m, w),
-                    (_, 2) => pass!(1, 2, cp, m, w),
-                    (_, 3) => pass!(1, 3, cp, m, w),
-                    (_, 4) => pass!(1, 4, cp, m, w),
-                    (_, 5) => pass!(1, 5, cp, m, w),
-                    (_, 6) => pass!(1, 6, cp, m, w),
-                    (_, 7) => pass!(1, 7, cp, m, w),
-                    _ => pass!(1, 8, cp, m, w),
-                }
+                const_count!(r, R in [2; 1] => const_count!(n, C in [1, 2, 3, 4, 5, 6, 7; 8] =>
+                    grad_rows::<V, R, C>((cp, crs, cs), m, ms, steps, w, ldw, tail, k)))
             }
             cb += n;
         }

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use ndarray::Array2;
 use rnnlab_core::char_rnn::{
     clip, clip_global_norm, initialize_parameters, npy_exp, npy_tanh, optimize, pairwise_sum,
-    rnn_backward, rnn_forward, sample, sample_many, CharRnnGradients, CharRnnParams, SampleOptions,
+    rnn_backward, rnn_forward, sample, sample_many, CharRnnGradients, CharRnnParams, Clip,
+    SampleOptions,
 };
 use rnnlab_core::checkpoint::{Checkpoint, Dtype};
 use rnnlab_core::dinos::{DinoConfig, DinoEvent, DinoTrainer};
@@ -588,10 +589,26 @@ fn checkpoint_arithmetic_entry() {
             .arithmetic,
         Arithmetic::Numpy
     );
-    let mut bad = ck;
+    let mut bad = ck.clone();
     bad.set_meta("arithmetic", "quick");
     let err = DinoTrainer::from_checkpoint(&bad).unwrap_err().to_string();
     assert!(err.contains("arithmetic") && err.contains("quick"), "{err}");
+    // the fast kernel clips element-wise: a global-norm clip with it is refused, not ignored
+    let mut global = ck;
+    global.set_meta("clip", "global_norm:5");
+    let err = DinoTrainer::from_checkpoint(&global)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("global-norm clip of 5"), "{err}");
+    let (vocab, examples) = course_corpus("dinos_course.txt");
+    let config = DinoConfig {
+        clip: Clip::GlobalNorm(5.0),
+        ..config_with(Arithmetic::Fast)
+    };
+    let err = DinoTrainer::new(&vocab, examples, config)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("use arithmetic numpy"), "{err}");
 }
 
 /// The training loop allocates nothing once the trainer exists (reports aside).
