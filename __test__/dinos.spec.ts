@@ -26,8 +26,11 @@ function cli(args: string[]) {
 test("clip: the course's test after seed(3) gives its published values", (t) => {
   const rs = new RandomState(3)
   const times10 = (x: Tensor) => ({ shape: x.shape, data: x.data.map((v) => v * 10) })
-  const dWax = times10(rs.randn(5, 3)), dWaa = times10(rs.randn(5, 5)), dWya = times10(rs.randn(2, 5))
-  const db = times10(rs.randn(5, 1)), dby = times10(rs.randn(2, 1))
+  const dWax = times10(rs.randn(5, 3)),
+    dWaa = times10(rs.randn(5, 5)),
+    dWya = times10(rs.randn(2, 5))
+  const db = times10(rs.randn(5, 1)),
+    dby = times10(rs.randn(2, 1))
   const g = clip({ dWax, dWaa, dWya, db, dby }, 10)
   t.true(rel(el(g.dWya, 1, 2), 0.2971381536101662) < 1e-12)
   t.true(Math.abs(el(g.dby, 1, 0) - 8.45833407) < 1e-8)
@@ -40,15 +43,24 @@ test("clip: the course's test after seed(3) gives its published values", (t) => 
 test("optimize: the course's test after seed(1) gives its published values", (t) => {
   const rs = new RandomState(1)
   const a_prev = rs.randn(100, 1)
-  const Wax = rs.randn(100, 27), Waa = rs.randn(100, 100), Wya = rs.randn(27, 100)
-  const b = rs.randn(100, 1), by = rs.randn(27, 1)
+  const Wax = rs.randn(100, 27),
+    Waa = rs.randn(100, 100),
+    Wya = rs.randn(27, 100)
+  const b = rs.randn(100, 1),
+    by = rs.randn(27, 1)
   const parameters = { Wax, Waa, Wya, b, by }
   const before = Waa.data[0]
-  const { loss, gradients: g, a_last } = optimize([12, 3, 5, 11, 22, 3], [4, 14, 11, 22, 25, 26], a_prev, parameters, 0.01)
+  const {
+    loss,
+    gradients: g,
+    a_last,
+  } = optimize([12, 3, 5, 11, 22, 3], [4, 14, 11, 22, 25, 26], a_prev, parameters, 0.01)
   t.true(rel(loss, 126.503975721654) < 1e-9, `loss ${loss}`)
   t.true(Math.abs(el(g.dWaa, 1, 2) - 0.194709315347) < 1e-12)
   let arg = 0
-  g.dWax.data.forEach((v, i) => { if (v > g.dWax.data[arg]) arg = i })
+  g.dWax.data.forEach((v, i) => {
+    if (v > g.dWax.data[arg]) arg = i
+  })
   t.is(arg, 93)
   t.true(Math.abs(el(g.dWya, 1, 2) - -0.007773876032) < 1e-12)
   t.true(Math.abs(el(g.db, 4, 0) - -0.06809825) < 1e-8)
@@ -62,8 +74,11 @@ test("optimize: the course's test after seed(1) gives its published values", (t)
 
 test("sample: the course's test after seed(2) starts with its published indices and ends at '\\n'", (t) => {
   const rs = new RandomState(2)
-  const Wax = rs.randn(100, 27), Waa = rs.randn(100, 100), Wya = rs.randn(27, 100)
-  const b = rs.randn(100, 1), by = rs.randn(27, 1)
+  const Wax = rs.randn(100, 27),
+    Waa = rs.randn(100, 100),
+    Wya = rs.randn(27, 100)
+  const b = rs.randn(100, 1),
+    by = rs.randn(27, 1)
   const ix = sample({ Wax, Waa, Wya, b, by }, { '\n': 0, a: 1 }, 0)
   t.deepEqual(ix.slice(0, 12), [12, 17, 24, 14, 13, 9, 10, 22, 24, 6, 13, 11])
   t.is(ix[ix.length - 1], 0)
@@ -74,8 +89,14 @@ test("sample: the course's test after seed(2) starts with its published indices 
 test('initializeParameters: seed(1) randn·0.01 in the course order, zero biases; huge sizes are refused', (t) => {
   const p = initializeParameters(50, 27, 27)
   const rs = new RandomState(1)
-  t.deepEqual(Array.from(p.Wax.data), Array.from(rs.randn(50, 27).data, (v) => v * 0.01))
-  t.deepEqual(Array.from(p.Waa.data), Array.from(rs.randn(50, 50).data, (v) => v * 0.01))
+  t.deepEqual(
+    Array.from(p.Wax.data),
+    Array.from(rs.randn(50, 27).data, (v) => v * 0.01),
+  )
+  t.deepEqual(
+    Array.from(p.Waa.data),
+    Array.from(rs.randn(50, 50).data, (v) => v * 0.01),
+  )
   t.deepEqual(p.b.shape, [50, 1])
   t.true(p.by.data.every((v) => v === 0))
   t.throws(() => initializeParameters(1 << 20, 1 << 20, 27), { message: /limit/ })
@@ -125,7 +146,8 @@ test("arithmetic: 'fast' is kept by a checkpoint and resumes bit-identically; ba
   const resumed = NameModel.load(join(dir, 'fast.safetensors'))
   t.is(resumed.arithmetic, 'fast')
   await resumed.train({ iterations: 3000 })
-  const a = straight.parameters(), b = resumed.parameters()
+  const a = straight.parameters(),
+    b = resumed.parameters()
   for (const k of ['Wax', 'Waa', 'Wya', 'b', 'by'] as const) t.deepEqual(b[k].data, a[k].data, k)
   // the numpy arithmetic trains the same model to rounding, not to the bit
   const numpy = NameModel.fromNames(names, { hidden: 20 })
@@ -134,8 +156,13 @@ test("arithmetic: 'fast' is kept by a checkpoint and resumes bit-identically; ba
   t.notDeepEqual(c.Waa.data, a.Waa.data)
   t.true(Math.abs(numpy.loss - straight.loss) < 1e-6)
   // @ts-expect-error: not an arithmetic
-  t.throws(() => NameModel.fromNames(names, { arithmetic: 'quick' }), { message: /arithmetic: expected 'numpy' or 'fast', got "quick"/ })
-  t.regex(cli(['dinos', '--resume', join(dir, 'fast.safetensors'), '--fast']).stderr, /--fast cannot be combined with --resume/)
+  t.throws(() => NameModel.fromNames(names, { arithmetic: 'quick' }), {
+    message: /arithmetic: expected 'numpy' or 'fast', got "quick"/,
+  })
+  t.regex(
+    cli(['dinos', '--resume', join(dir, 'fast.safetensors'), '--fast']).stderr,
+    /--fast cannot be combined with --resume/,
+  )
 })
 
 // ---- resume, checkpoints -------------------------------------------------------
@@ -152,7 +179,8 @@ test('2000 + 2000 iterations (save, load, resume) give bit-identical weights to 
   t.is(resumed.iteration, 2000)
   t.is(resumed.loss, first.loss)
   await resumed.train({ iterations: 4000 })
-  const a = straight.parameters(), b = resumed.parameters()
+  const a = straight.parameters(),
+    b = resumed.parameters()
   for (const k of ['Wax', 'Waa', 'Wya', 'b', 'by'] as const) t.deepEqual(b[k].data, a[k].data, k)
   t.is(resumed.loss, straight.loss)
   t.deepEqual(resumed.sample({ seed: 7, count: 5 }), straight.sample({ seed: 7, count: 5 }))
@@ -162,7 +190,8 @@ test('rnnlab dinos --save then --resume continues bit-identically (CLI)', (t) =>
   const dir = tmp()
   const data = join(dir, 'names.txt')
   writeFileSync(data, 'Aardonyx\nAbelisaurus\nZuniceratops\n\nYangchuanosaurus\n')
-  const straight = join(dir, 'straight.safetensors'), half = join(dir, 'half.safetensors')
+  const straight = join(dir, 'straight.safetensors'),
+    half = join(dir, 'half.safetensors')
   t.is(cli(['dinos', '--data', data, '--iterations', '3000', '--every', '1000', '--save', straight]).status, 0)
   const a = cli(['dinos', '--data', data, '--iterations', '1500', '--every', '1000', '--save', half])
   t.is(a.status, 0, a.stderr)
@@ -190,7 +219,10 @@ test('a corrupt, truncated or foreign checkpoint is a clear error naming the fil
     const path = join(dir, `${name}.safetensors`)
     writeFileSync(path, content)
     const err = t.throws(() => NameModel.load(path), undefined, name)
-    t.true(err!.message.includes(path) || /checkpoint|safetensors|header/i.test(err!.message), `${name}: ${err!.message}`)
+    t.true(
+      err!.message.includes(path) || /checkpoint|safetensors|header/i.test(err!.message),
+      `${name}: ${err!.message}`,
+    )
   }
   t.throws(() => NameModel.load(join(dir, 'missing.safetensors')), { message: /missing\.safetensors/ })
   // a failed save leaves no half-written file behind, and the old one intact
@@ -201,13 +233,18 @@ test('a corrupt, truncated or foreign checkpoint is a clear error naming the fil
 // ---- sampling ---------------------------------------------------------------------
 
 test('sample: seeded, parallel yet deterministic, prefix, temperature, unknown characters named', async (t) => {
-  const model = NameModel.fromNames(['brontosaurus', 'stegosaurus', 'steneosaurus', 'ankylosaurus', 'stygimoloch'], { hidden: 24 })
+  const model = NameModel.fromNames(['brontosaurus', 'stegosaurus', 'steneosaurus', 'ankylosaurus', 'stygimoloch'], {
+    hidden: 24,
+  })
   await model.train({ iterations: 3000 })
   const many = model.sample({ seed: 11, count: 64 })
   t.is(many.length, 64)
   t.deepEqual(model.sample({ seed: 11, count: 64 }), many)
   // name k depends only on seed + k: one at a time gives the same names
-  t.deepEqual([0, 1, 2, 3].map((k) => model.sample({ seed: 11 + k, count: 1 })[0]), many.slice(0, 4))
+  t.deepEqual(
+    [0, 1, 2, 3].map((k) => model.sample({ seed: 11 + k, count: 1 })[0]),
+    many.slice(0, 4),
+  )
   t.true(new Set(many).size > 1, 'samples are not all the same name')
   for (const n of model.sample({ seed: 3, count: 20, prefix: 'Ste' })) t.true(n.startsWith('ste'), n)
   t.true(model.sample({ seed: 1, count: 20, maxLength: 5 }).every((n) => n.length <= 5))
@@ -219,7 +256,9 @@ test('sample: seeded, parallel yet deterministic, prefix, temperature, unknown c
 })
 
 test('names beyond a–z (UTF-8) train and sample', async (t) => {
-  const model = NameModel.fromNames(['Ænima', 'Çédric', 'Zoë', 'Łukasz', 'Ærøskøbing', 'Østergaard', '東京'], { hidden: 16 })
+  const model = NameModel.fromNames(['Ænima', 'Çédric', 'Zoë', 'Łukasz', 'Ærøskøbing', 'Østergaard', '東京'], {
+    hidden: 16,
+  })
   t.true(model.vocabulary.chars.includes('æ'))
   t.true(model.vocabulary.chars.includes('東'))
   await model.train({ iterations: 500 })
@@ -239,11 +278,16 @@ test('training runs off the JS thread (a timer fires) and an AbortSignal stops i
   const run = model.train({
     iterations: 10_000_000,
     every: 1000,
-    onProgress: (p) => { if (p.done >= 20_000) controller.abort() },
+    onProgress: (p) => {
+      if (p.done >= 20_000) controller.abort()
+    },
     onReport: () => reports++,
     signal: controller.signal,
   })
-  const err = await run.then(() => undefined, (e: Error) => e)
+  const err = await run.then(
+    () => undefined,
+    (e: Error) => e,
+  )
   t.is(err?.name, 'AbortError')
   clearInterval(timer)
   t.true(ticks > 3, `timer fired ${ticks} times`)
@@ -273,7 +317,8 @@ test('rnnlab dinos --plot writes an SVG loss curve; rnnlab sample reads the chec
   const dir = tmp()
   const data = join(dir, 'names.txt')
   writeFileSync(data, 'Aardonyx\nAbelisaurus\nZuniceratops\nYangchuanosaurus\nStegosaurus\n')
-  const svgPath = join(dir, 'loss.svg'), model = join(dir, 'm.safetensors')
+  const svgPath = join(dir, 'loss.svg'),
+    model = join(dir, 'm.safetensors')
   const r = cli(['dinos', '--data', data, '--iterations', '4000', '--plot', svgPath, '--save', model, '--quiet'])
   t.is(r.status, 0, r.stderr)
   t.regex(r.stdout, /^Iteration: 3999, Loss: \d+\.\d{6}\n$/)
@@ -287,7 +332,10 @@ test('rnnlab dinos --plot writes an SVG loss curve; rnnlab sample reads the chec
   const names = s.stdout.trim().split('\n')
   t.is(names.length, 5)
   for (const n of names) t.true(n.startsWith('St'), n)
-  t.is(cli(['sample', '--model', model, '--count', '5', '--seed', '1', '--prefix', 'st', '--temperature', '0.7']).stdout, s.stdout)
+  t.is(
+    cli(['sample', '--model', model, '--count', '5', '--seed', '1', '--prefix', 'st', '--temperature', '0.7']).stdout,
+    s.stdout,
+  )
   const bad = cli(['sample', '--model', model, '--prefix', 'q!'])
   t.not(bad.status, 0)
   t.regex(bad.stderr, /"!"/)
@@ -296,8 +344,14 @@ test('rnnlab dinos --plot writes an SVG loss curve; rnnlab sample reads the chec
 test('Ctrl-C during rnnlab dinos saves a checkpoint atomically and --resume continues', async (t) => {
   const dir = tmp()
   const ckpt = join(dir, 'ck.safetensors')
-  const child = spawn(process.execPath, [CLI, 'dinos', '--hidden', '100', '--iterations', '100000000', '--every', '1000', '--save', ckpt], { cwd: ROOT })
-  t.teardown(() => { child.kill('SIGKILL') })
+  const child = spawn(
+    process.execPath,
+    [CLI, 'dinos', '--hidden', '100', '--iterations', '100000000', '--every', '1000', '--save', ckpt],
+    { cwd: ROOT },
+  )
+  t.teardown(() => {
+    child.kill('SIGKILL')
+  })
   let out = ''
   let sent = false
   child.stdout.on('data', (d) => {

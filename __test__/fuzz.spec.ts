@@ -18,7 +18,11 @@ const FILES: Record<string, string> = {
 function rng(seed: number) {
   let s = seed >>> 0 || 1
   return (n: number) => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0
+    s ^= s << 13
+    s >>>= 0
+    s ^= s >>> 17
+    s ^= s << 5
+    s >>>= 0
     return s % Math.max(1, n)
   }
 }
@@ -28,15 +32,28 @@ function mutate(r: (n: number) => number, src: Uint8Array): Uint8Array {
   for (let k = 0, n = 1 + r(4); k < n; k++) {
     const p = r(b.length)
     switch (r(7)) {
-      case 0: b[p] ^= 1 << r(8); break
-      case 1: b[p] = r(256); break
-      case 2: b.splice(p, 0, r(256)); break
-      case 3: b.splice(p, 1); break
-      case 4: b.length = p; break
+      case 0:
+        b[p] ^= 1 << r(8)
+        break
+      case 1:
+        b[p] = r(256)
+        break
+      case 2:
+        b.splice(p, 0, r(256))
+        break
+      case 3:
+        b.splice(p, 1)
+        break
+      case 4:
+        b.length = p
+        break
       // status bytes: the parts a MIDI reader interprets (running status, meta, sysex)
-      case 5: b[p] = [0x80, 0x90, 0xb0, 0xc0, 0xe0, 0xf0, 0xf7, 0xff, 0x7f][r(9)]; break
+      case 5:
+        b[p] = [0x80, 0x90, 0xb0, 0xc0, 0xe0, 0xf0, 0xf7, 0xff, 0x7f][r(9)]
+        break
       // variable-length quantities: make one long
-      default: b.splice(p, 0, 0xff, 0xff, 0xff, 0x7f)
+      default:
+        b.splice(p, 0, 0xff, 0xff, 0xff, 0x7f)
     }
   }
   return Uint8Array.from(b)
@@ -47,7 +64,8 @@ for (const [name, path] of Object.entries(FILES)) {
     const src = readFileSync(path)
     t.truthy(music.parseMidiBytes(src, name).tracks.length)
     const r = rng(name.length * 7919)
-    let parsed = 0, prepared = 0
+    let parsed = 0,
+      prepared = 0
     for (let c = 0; c < CASES; c++) {
       const bytes = mutate(r, src)
       const label = `${name}-mutant-${c}.mid`

@@ -9,10 +9,25 @@ import fc from 'fast-check'
 import { spawnSync } from 'node:child_process'
 
 import {
-  RandomState, Tensor, at, native, tensor, zeros, Vocabulary,
-  RnnCellCache, RnnCache, LstmCellCache, LstmCache,
-  rnnCellForward, rnnForward, rnnCellBackward, rnnBackward,
-  lstmCellForward, lstmForward, lstmCellBackward, lstmBackward,
+  RandomState,
+  Tensor,
+  at,
+  native,
+  tensor,
+  zeros,
+  Vocabulary,
+  RnnCellCache,
+  RnnCache,
+  LstmCellCache,
+  LstmCache,
+  rnnCellForward,
+  rnnForward,
+  rnnCellBackward,
+  rnnBackward,
+  lstmCellForward,
+  lstmForward,
+  lstmCellBackward,
+  lstmBackward,
 } from '../dist/index.js'
 
 const RUNS = 150 // per property: the whole file stays well under 20 s
@@ -63,11 +78,20 @@ function timed<T>(f: () => T): [T, number] {
 }
 
 const isFiniteTensor = (t: Tensor, shape: number[]) =>
-  JSON.stringify(t.shape) === JSON.stringify(shape) && t.data.length === shape.reduce((a, b) => a * b, 1) && t.data.every(Number.isFinite)
+  JSON.stringify(t.shape) === JSON.stringify(shape) &&
+  t.data.length === shape.reduce((a, b) => a * b, 1) &&
+  t.data.every(Number.isFinite)
 
 // ---- valid set-ups of every step-by-step function -------------------------------------
 
-interface Dims { n_x: number; n_a: number; n_y: number; m: number; T: number; seed: number }
+interface Dims {
+  n_x: number
+  n_a: number
+  n_y: number
+  m: number
+  T: number
+  seed: number
+}
 
 /** Small sizes including zeros (empty batches, no hidden units, empty sequences). */
 const dimsArb: fc.Arbitrary<Dims> = fc.record({
@@ -83,7 +107,13 @@ const RNN_KEYS = ['Wax', 'Waa', 'Wya', 'ba', 'by']
 const LSTM_KEYS = ['Wf', 'bf', 'Wi', 'bi', 'Wc', 'bc', 'Wo', 'bo', 'Wy', 'by']
 
 function rnnParams(d: Dims, rs: RandomState) {
-  return { Wax: rs.randn(d.n_a, d.n_x), Waa: rs.randn(d.n_a, d.n_a), Wya: rs.randn(d.n_y, d.n_a), ba: rs.randn(d.n_a, 1), by: rs.randn(d.n_y, 1) }
+  return {
+    Wax: rs.randn(d.n_a, d.n_x),
+    Waa: rs.randn(d.n_a, d.n_a),
+    Wya: rs.randn(d.n_y, d.n_a),
+    ba: rs.randn(d.n_a, 1),
+    by: rs.randn(d.n_y, 1),
+  }
 }
 
 function lstmParams(d: Dims, rs: RandomState) {
@@ -138,7 +168,13 @@ const TARGETS: Record<string, Target> = {
       return { da_next: rs.randn(d.n_a, d.m), cache }
     },
     call: (a) => rnnCellBackward(a.da_next, a.cache),
-    shapes: (d) => ({ dxt: [d.n_x, d.m], da_prev: [d.n_a, d.m], dWax: [d.n_a, d.n_x], dWaa: [d.n_a, d.n_a], dba: [d.n_a, 1] }),
+    shapes: (d) => ({
+      dxt: [d.n_x, d.m],
+      da_prev: [d.n_a, d.m],
+      dWax: [d.n_a, d.n_x],
+      dWaa: [d.n_a, d.n_a],
+      dba: [d.n_a, 1],
+    }),
   },
   rnnBackward: {
     args: ['da', 'caches'],
@@ -149,14 +185,25 @@ const TARGETS: Record<string, Target> = {
       return { da: rs.randn(d.n_a, d.m, d.T), caches }
     },
     call: (a) => rnnBackward(a.da, a.caches),
-    shapes: (d) => ({ dx: [d.n_x, d.m, d.T], da0: [d.n_a, d.m], dWax: [d.n_a, d.n_x], dWaa: [d.n_a, d.n_a], dba: [d.n_a, 1] }),
+    shapes: (d) => ({
+      dx: [d.n_x, d.m, d.T],
+      da0: [d.n_a, d.m],
+      dWax: [d.n_a, d.n_x],
+      dWaa: [d.n_a, d.n_a],
+      dba: [d.n_a, 1],
+    }),
   },
   lstmCellForward: {
     args: ['xt', 'a_prev', 'c_prev', 'parameters'],
     record: { arg: 'parameters', keys: LSTM_KEYS },
     build: (d) => {
       const rs = new RandomState(d.seed)
-      return { xt: rs.randn(d.n_x, d.m), a_prev: rs.randn(d.n_a, d.m), c_prev: rs.randn(d.n_a, d.m), parameters: lstmParams(d, rs) }
+      return {
+        xt: rs.randn(d.n_x, d.m),
+        a_prev: rs.randn(d.n_a, d.m),
+        c_prev: rs.randn(d.n_a, d.m),
+        parameters: lstmParams(d, rs),
+      }
     },
     call: (a) => lstmCellForward(a.xt, a.a_prev, a.c_prev, a.parameters),
     shapes: (d) => ({ a_next: [d.n_a, d.m], c_next: [d.n_a, d.m], yt_pred: [d.n_y, d.m] }),
@@ -176,14 +223,27 @@ const TARGETS: Record<string, Target> = {
     cache: 'cache',
     build: (d) => {
       const rs = new RandomState(d.seed)
-      const { cache } = lstmCellForward(rs.randn(d.n_x, d.m), rs.randn(d.n_a, d.m), rs.randn(d.n_a, d.m), lstmParams(d, rs))
+      const { cache } = lstmCellForward(
+        rs.randn(d.n_x, d.m),
+        rs.randn(d.n_a, d.m),
+        rs.randn(d.n_a, d.m),
+        lstmParams(d, rs),
+      )
       return { da_next: rs.randn(d.n_a, d.m), dc_next: rs.randn(d.n_a, d.m), cache }
     },
     call: (a) => lstmCellBackward(a.da_next, a.dc_next, a.cache),
     shapes: (d) => ({
-      dxt: [d.n_x, d.m], da_prev: [d.n_a, d.m], dc_prev: [d.n_a, d.m],
-      dWf: [d.n_a, d.n_a + d.n_x], dWi: [d.n_a, d.n_a + d.n_x], dWc: [d.n_a, d.n_a + d.n_x], dWo: [d.n_a, d.n_a + d.n_x],
-      dbf: [d.n_a, 1], dbi: [d.n_a, 1], dbc: [d.n_a, 1], dbo: [d.n_a, 1],
+      dxt: [d.n_x, d.m],
+      da_prev: [d.n_a, d.m],
+      dc_prev: [d.n_a, d.m],
+      dWf: [d.n_a, d.n_a + d.n_x],
+      dWi: [d.n_a, d.n_a + d.n_x],
+      dWc: [d.n_a, d.n_a + d.n_x],
+      dWo: [d.n_a, d.n_a + d.n_x],
+      dbf: [d.n_a, 1],
+      dbi: [d.n_a, 1],
+      dbc: [d.n_a, 1],
+      dbo: [d.n_a, 1],
     }),
   },
   lstmBackward: {
@@ -196,9 +256,16 @@ const TARGETS: Record<string, Target> = {
     },
     call: (a) => lstmBackward(a.da, a.caches),
     shapes: (d) => ({
-      dx: [d.n_x, d.m, d.T], da0: [d.n_a, d.m],
-      dWf: [d.n_a, d.n_a + d.n_x], dWi: [d.n_a, d.n_a + d.n_x], dWc: [d.n_a, d.n_a + d.n_x], dWo: [d.n_a, d.n_a + d.n_x],
-      dbf: [d.n_a, 1], dbi: [d.n_a, 1], dbc: [d.n_a, 1], dbo: [d.n_a, 1],
+      dx: [d.n_x, d.m, d.T],
+      da0: [d.n_a, d.m],
+      dWf: [d.n_a, d.n_a + d.n_x],
+      dWi: [d.n_a, d.n_a + d.n_x],
+      dWc: [d.n_a, d.n_a + d.n_x],
+      dWo: [d.n_a, d.n_a + d.n_x],
+      dbf: [d.n_a, 1],
+      dbi: [d.n_a, 1],
+      dbc: [d.n_a, 1],
+      dbo: [d.n_a, 1],
     }),
   },
 }
@@ -237,7 +304,21 @@ const sparseHugeArray = () => {
 
 /** Values that are not a tensor at all, or a malformed one: the error must name the slot. */
 const malformedTensor: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom<unknown>(null, undefined, true, Symbol('s'), () => 1, 'tensor', 0, NaN, Infinity, {}, [], new Float32Array(4), new Date()),
+  fc.constantFrom<unknown>(
+    null,
+    undefined,
+    true,
+    Symbol('s'),
+    () => 1,
+    'tensor',
+    0,
+    NaN,
+    Infinity,
+    {},
+    [],
+    new Float32Array(4),
+    new Date(),
+  ),
   fc.double(),
   fc.string({ maxLength: 8 }),
   fc.bigInt(),
@@ -252,8 +333,12 @@ const malformedTensor: fc.Arbitrary<unknown> = fc.oneof(
     shape: first ? [bad, c] : [c, bad],
     data: new Float64Array(c),
   })), // a bad dimension: negative, fractional, NaN, ±Infinity, >= 2**32, not a number
-  fc.tuple(fc.nat(3), fc.nat(3), fc.integer({ min: 1, max: 3 })).map(([r, c, extra]) => ({ shape: [r, c], data: new Float64Array(r * c + extra) })), // too many values
-  fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })).map(([r, c]) => ({ shape: [r, c], data: new Float64Array(r * c - 1) })), // too few values
+  fc
+    .tuple(fc.nat(3), fc.nat(3), fc.integer({ min: 1, max: 3 }))
+    .map(([r, c, extra]) => ({ shape: [r, c], data: new Float64Array(r * c + extra) })), // too many values
+  fc
+    .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }))
+    .map(([r, c]) => ({ shape: [r, c], data: new Float64Array(r * c - 1) })), // too few values
   fc.constant({ shape: new Array(33).fill(1), data: new Float64Array(1) }), // more axes than numpy allows
   fc.constant({ shape: [1e6, 1e6], data: new Float64Array(4) }), // a terabyte shape, four values
   fc.constant({ shape: [2 ** 32 - 1, 2 ** 32 - 1, 2 ** 32 - 1], data: new Float64Array(0) }),
@@ -263,7 +348,12 @@ const malformedTensor: fc.Arbitrary<unknown> = fc.oneof(
 /** Well-formed tensors of arbitrary small shapes (rank 0..4): a wrong shape must be refused. */
 const anyShapeTensor: fc.Arbitrary<Tensor> = fc
   .array(fc.integer({ min: 0, max: 4 }), { minLength: 0, maxLength: 4 })
-  .map((shape) => tensor(shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + 1))))
+  .map((shape) =>
+    tensor(
+      shape,
+      Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i + 1)),
+    ),
+  )
 
 const NON_FINITE = [NaN, Infinity, -Infinity]
 
@@ -275,7 +365,8 @@ test('every step-by-step function accepts any valid sizes, zeros included, with 
       const tg = TARGETS[name]
       const out = tg.call(tg.build(d))
       for (const [k, shape] of Object.entries(tg.shapes(d))) {
-        if (!isFiniteTensor(out[k], shape)) throw new Error(`${name} ${JSON.stringify(d)}: ${k} has shape ${out[k].shape}, expected ${shape}`)
+        if (!isFiniteTensor(out[k], shape))
+          throw new Error(`${name} ${JSON.stringify(d)}: ${k} has shape ${out[k].shape}, expected ${shape}`)
       }
       const y = out.yt_pred ?? out.y_pred ?? out.y
       if (y && d.n_y > 0) {
@@ -308,19 +399,32 @@ test('a malformed value in any tensor argument or parameter is refused with an E
 })
 
 test('a whole argument of the wrong type, or a record missing a key, is refused naming it', (t) => {
-  const garbage = fc.oneof(fc.constantFrom<unknown>(null, undefined, 0, 'x', true, [], () => 1), fc.double(), fc.string({ maxLength: 4 }))
+  const garbage = fc.oneof(
+    fc.constantFrom<unknown>(null, undefined, 0, 'x', true, [], () => 1),
+    fc.double(),
+    fc.string({ maxLength: 4 }),
+  )
   fc.assert(
     fc.property(fc.constantFrom(...TARGET_NAMES), dimsArb, garbage, fc.nat(), (name, d, bad, pick) => {
       const tg = TARGETS[name]
       const args = tg.build(d)
       const arg = tg.args[pick % tg.args.length]
-      refusedNaming(attempt(() => tg.call({ ...args, [arg]: bad })), arg, `${name}(${arg} = ${describe(bad)})`)
+      refusedNaming(
+        attempt(() => tg.call({ ...args, [arg]: bad })),
+        arg,
+        `${name}(${arg} = ${describe(bad)})`,
+      )
       if (tg.record) {
         const key = tg.record.keys[pick % tg.record.keys.length]
         const partial = { ...args[tg.record.arg] }
         delete partial[key]
-        const e = refusedNaming(attempt(() => tg.call({ ...args, [tg.record!.arg]: partial })), tg.record.arg, `${name} without ${key}`)
-        if (!new RegExp(`\\b${key}\\b`).test(e.message)) throw new Error(`${name}: missing key ${key} not named: ${e.message}`)
+        const e = refusedNaming(
+          attempt(() => tg.call({ ...args, [tg.record!.arg]: partial })),
+          tg.record.arg,
+          `${name} without ${key}`,
+        )
+        if (!new RegExp(`\\b${key}\\b`).test(e.message))
+          throw new Error(`${name}: missing key ${key} not named: ${e.message}`)
       }
     }),
     { numRuns: RUNS },
@@ -345,7 +449,8 @@ test('a well-formed tensor of a wrong shape is refused with a shape error naming
       if (!o.ok) {
         refused++
         const code = (o.error as any).code
-        if (code !== 'ERR_SHAPE_MISMATCH' && code !== 'ERR_INVALID_ARG') throw new Error(`${name}: code ${code} for a shape error`)
+        if (code !== 'ERR_SHAPE_MISMATCH' && code !== 'ERR_INVALID_ARG')
+          throw new Error(`${name}: code ${code} for a shape error`)
       }
     }),
     { numRuns: RUNS * 2 },
@@ -356,20 +461,35 @@ test('a well-formed tensor of a wrong shape is refused with a shape error naming
 test('NaN or ±Infinity anywhere in a tensor argument is refused naming the argument and the index', (t) => {
   const cases = TARGET_NAMES.flatMap((name) => tensorSlots(TARGETS[name]).map((slot) => [name, slot] as const))
   const positive = fc.record({
-    n_x: fc.integer({ min: 1, max: 3 }), n_a: fc.integer({ min: 1, max: 3 }), n_y: fc.integer({ min: 1, max: 3 }),
-    m: fc.integer({ min: 1, max: 3 }), T: fc.integer({ min: 1, max: 3 }), seed: fc.nat(100),
+    n_x: fc.integer({ min: 1, max: 3 }),
+    n_a: fc.integer({ min: 1, max: 3 }),
+    n_y: fc.integer({ min: 1, max: 3 }),
+    m: fc.integer({ min: 1, max: 3 }),
+    T: fc.integer({ min: 1, max: 3 }),
+    seed: fc.nat(100),
   })
   fc.assert(
-    fc.property(fc.constantFrom(...cases), positive, fc.constantFrom(...NON_FINITE), fc.nat(), ([name, slot], d, v, where) => {
-      const tg = TARGETS[name]
-      const args = tg.build(d)
-      const orig = getSlot(args, slot) as Tensor
-      const bad = tensor(orig.shape, orig.data)
-      const index = where % bad.data.length
-      bad.data[index] = v
-      const e = refusedNaming(attempt(() => tg.call(withSlot(args, slot, bad))), slot, `${name}(${slot}[${index}] = ${v})`)
-      if ((e as any).code !== 'ERR_NON_FINITE' || !e.message.includes(`index ${index}`)) throw new Error(`${name}: ${e.message}`)
-    }),
+    fc.property(
+      fc.constantFrom(...cases),
+      positive,
+      fc.constantFrom(...NON_FINITE),
+      fc.nat(),
+      ([name, slot], d, v, where) => {
+        const tg = TARGETS[name]
+        const args = tg.build(d)
+        const orig = getSlot(args, slot) as Tensor
+        const bad = tensor(orig.shape, orig.data)
+        const index = where % bad.data.length
+        bad.data[index] = v
+        const e = refusedNaming(
+          attempt(() => tg.call(withSlot(args, slot, bad))),
+          slot,
+          `${name}(${slot}[${index}] = ${v})`,
+        )
+        if ((e as any).code !== 'ERR_NON_FINITE' || !e.message.includes(`index ${index}`))
+          throw new Error(`${name}: ${e.message}`)
+      },
+    ),
     { numRuns: RUNS },
   )
   t.pass()
@@ -379,12 +499,26 @@ test('a garbage, foreign or mismatched cache is refused naming the cache argumen
   const n = native()
   const backward = TARGET_NAMES.filter((name) => TARGETS[name].cache)
   const fakeCache = fc.oneof(
-    fc.constantFrom<unknown>(null, undefined, 0, NaN, Infinity, -Infinity, 'cache', {}, [], () => 1, new Float64Array(3)),
+    fc.constantFrom<unknown>(
+      null,
+      undefined,
+      0,
+      NaN,
+      Infinity,
+      -Infinity,
+      'cache',
+      {},
+      [],
+      () => 1,
+      new Float64Array(3),
+    ),
     fc.double(),
     fc.constantFrom<any>(RnnCellCache, RnnCache, LstmCellCache, LstmCache).map((cls) => Object.create(cls.prototype)), // right prototype, no data
     // the plain data a cache holds, without the cache around it
     fc.constantFrom('rnnCellForward', 'rnnForward', 'lstmCellForward', 'lstmForward').map((f) => {
-      const out = (n as any)[f](...TARGETS[f].args.map((k) => TARGETS[f].build({ n_x: 1, n_a: 1, n_y: 1, m: 1, T: 1, seed: 0 })[k]))
+      const out = (n as any)[f](
+        ...TARGETS[f].args.map((k) => TARGETS[f].build({ n_x: 1, n_a: 1, n_y: 1, m: 1, T: 1, seed: 0 })[k]),
+      )
       return out.cache ?? out.caches
     }),
     fc.constant({ shape: [1, 1], data: new Float64Array(1) }),
@@ -393,7 +527,11 @@ test('a garbage, foreign or mismatched cache is refused naming the cache argumen
     fc.property(fc.constantFrom(...backward), dimsArb, fakeCache, (name, d, bad) => {
       const tg = TARGETS[name]
       const slot = tg.cache!
-      refusedNaming(attempt(() => tg.call({ ...tg.build(d), [slot]: bad })), slot, `${name}(${slot} = ${describe(bad)})`)
+      refusedNaming(
+        attempt(() => tg.call({ ...tg.build(d), [slot]: bad })),
+        slot,
+        `${name}(${slot} = ${describe(bad)})`,
+      )
     }),
     { numRuns: RUNS },
   )
@@ -403,7 +541,11 @@ test('a garbage, foreign or mismatched cache is refused naming the cache argumen
     const tg = TARGETS[name]
     for (const other of backward.filter((o) => o !== name)) {
       const foreign = TARGETS[other].build(d)[TARGETS[other].cache!]
-      refusedNaming(attempt(() => tg.call({ ...tg.build(d), [tg.cache!]: foreign })), tg.cache!, `${name} with a cache from ${other}`)
+      refusedNaming(
+        attempt(() => tg.call({ ...tg.build(d), [tg.cache!]: foreign })),
+        tg.cache!,
+        `${name} with a cache from ${other}`,
+      )
     }
   }
   // The right kind of cache but from other sizes: the upstream gradient no longer fits it.
@@ -423,7 +565,13 @@ test('a garbage, foreign or mismatched cache is refused naming the cache argumen
 
 test('sizes that would need terabytes, or millions of empty steps, are refused at once', (t) => {
   const e = (s: number[]) => ({ shape: s, data: new Float64Array(s.reduce((a, b) => a * b, 1)) })
-  const rnnP = (n_x: number, n_a: number, n_y: number) => ({ Wax: e([n_a, n_x]), Waa: e([n_a, n_a]), Wya: e([n_y, n_a]), ba: e([n_a, 1]), by: e([n_y, 1]) })
+  const rnnP = (n_x: number, n_a: number, n_y: number) => ({
+    Wax: e([n_a, n_x]),
+    Waa: e([n_a, n_a]),
+    Wya: e([n_y, n_a]),
+    ba: e([n_a, 1]),
+    by: e([n_y, 1]),
+  })
   const lstmP = (n_x: number, n_a: number, n_y: number) => {
     const p: Record<string, any> = { Wy: e([n_y, n_a]), by: e([n_y, 1]) }
     for (const k of ['f', 'i', 'c', 'o']) Object.assign(p, { [`W${k}`]: e([n_a, n_a + n_x]), [`b${k}`]: e([n_a, 1]) })
@@ -432,22 +580,70 @@ test('sizes that would need terabytes, or millions of empty steps, are refused a
   const rs = new RandomState(0)
   const cases: Array<[string, () => unknown, RegExp]> = [
     // Empty inputs imply a (1000, 4e9) output: 32 TB.
-    ['rnnCellForward, m = 4e9', () => rnnCellForward(e([0, 4e9]), e([0, 4e9]), rnnP(0, 0, 1000)), /rnnCellForward: .*xt.*limit/],
-    ['lstmCellForward, m = 4e9', () => lstmCellForward(e([0, 4e9]), e([0, 4e9]), e([0, 4e9]), lstmP(0, 0, 1000)), /lstmCellForward: .*xt.*limit/],
-    ['rnnForward, T_x = 4e9', () => rnnForward(e([0, 1, 4e9]), e([0, 1]), rnnP(0, 0, 1000)), /rnnForward: x has 4000000000 time steps/],
-    ['lstmForward, T_x = 4e9', () => lstmForward(e([0, 1, 4e9]), e([0, 1]), lstmP(0, 0, 1000)), /lstmForward: x has 4000000000 time steps/],
-    ['rnnForward, 2**20 + 1 empty steps', () => rnnForward(e([0, 0, 2 ** 20 + 1]), e([0, 0]), rnnP(0, 0, 0)), /x has 1048577 time steps/],
-    ['rnnForward, y_pred (1000, 1e6, 1000)', () => rnnForward(e([0, 1e6, 1000]), e([0, 1e6]), rnnP(0, 0, 1000)), /rnnForward: .*limit/],
+    [
+      'rnnCellForward, m = 4e9',
+      () => rnnCellForward(e([0, 4e9]), e([0, 4e9]), rnnP(0, 0, 1000)),
+      /rnnCellForward: .*xt.*limit/,
+    ],
+    [
+      'lstmCellForward, m = 4e9',
+      () => lstmCellForward(e([0, 4e9]), e([0, 4e9]), e([0, 4e9]), lstmP(0, 0, 1000)),
+      /lstmCellForward: .*xt.*limit/,
+    ],
+    [
+      'rnnForward, T_x = 4e9',
+      () => rnnForward(e([0, 1, 4e9]), e([0, 1]), rnnP(0, 0, 1000)),
+      /rnnForward: x has 4000000000 time steps/,
+    ],
+    [
+      'lstmForward, T_x = 4e9',
+      () => lstmForward(e([0, 1, 4e9]), e([0, 1]), lstmP(0, 0, 1000)),
+      /lstmForward: x has 4000000000 time steps/,
+    ],
+    [
+      'rnnForward, 2**20 + 1 empty steps',
+      () => rnnForward(e([0, 0, 2 ** 20 + 1]), e([0, 0]), rnnP(0, 0, 0)),
+      /x has 1048577 time steps/,
+    ],
+    [
+      'rnnForward, y_pred (1000, 1e6, 1000)',
+      () => rnnForward(e([0, 1e6, 1000]), e([0, 1e6]), rnnP(0, 0, 1000)),
+      /rnnForward: .*limit/,
+    ],
     // A hidden size of 1e6 needs 8 TB for Waa: its data cannot match its shape.
-    ['hidden size 1e6', () => rnnCellForward(e([1, 1]), e([1, 1]), { ...rnnP(1, 1, 1), Waa: { shape: [1e6, 1e6], data: new Float64Array(1) } }), /parameters\.Waa.*needs 1000000000000 values/],
+    [
+      'hidden size 1e6',
+      () =>
+        rnnCellForward(e([1, 1]), e([1, 1]), {
+          ...rnnP(1, 1, 1),
+          Waa: { shape: [1e6, 1e6], data: new Float64Array(1) },
+        }),
+      /parameters\.Waa.*needs 1000000000000 values/,
+    ],
     ['tensor([1e6, 1e6])', () => tensor([1e6, 1e6]), /tensor: shape \[1000000,1000000\] needs 1000000000000 values/],
     ['zeros of 2**96 values', () => zeros([2 ** 32 - 1, 2 ** 32 - 1, 2 ** 32 - 1]), /tensor: shape/],
     ['RandomState.randn(1e6, 1e6)', () => rs.randn(1e6, 1e6), /randn: shape .* more than 268435456 values/],
     ['RandomState.rand(2**32-1, 2**32-1)', () => rs.rand(2 ** 32 - 1, 2 ** 32 - 1), /randomSample: shape .* more than/],
-    ['RandomState.randomSample(sparse 2**32-1 axes)', () => rs.randomSample(sparseHugeArray()), /bad dimension|dimensions/],
-    ['native randn(sparse 2**32-1 axes)', () => new (native().NativeRandomState)(1).randn(sparseHugeArray()), /shape: expected at most 32 dimensions/],
-    ['native choice: 4e9 draws', () => new (native().NativeRandomState)(1).choice(5, null, 4e9), /size: expected an integer in 0\.\.=268435456/],
-    ['native shuffleSwaps(4e9)', () => new (native().NativeRandomState)(1).shuffleSwaps(4e9), /n: expected an integer in 0\.\.=268435456/],
+    [
+      'RandomState.randomSample(sparse 2**32-1 axes)',
+      () => rs.randomSample(sparseHugeArray()),
+      /bad dimension|dimensions/,
+    ],
+    [
+      'native randn(sparse 2**32-1 axes)',
+      () => new (native().NativeRandomState)(1).randn(sparseHugeArray()),
+      /shape: expected at most 32 dimensions/,
+    ],
+    [
+      'native choice: 4e9 draws',
+      () => new (native().NativeRandomState)(1).choice(5, null, 4e9),
+      /size: expected an integer in 0\.\.=268435456/,
+    ],
+    [
+      'native shuffleSwaps(4e9)',
+      () => new (native().NativeRandomState)(1).shuffleSwaps(4e9),
+      /n: expected an integer in 0\.\.=268435456/,
+    ],
     ['RandomState.choice(2**40)', () => rs.choice(2 ** 40), /choice: a must be/],
   ]
   for (const [what, f, re] of cases) {
@@ -481,9 +677,15 @@ test('the raw native functions refuse garbage arguments with an Error, never a c
   )
   // Messages from the native conversion name the field and the offending entry.
   const ok = valid.rnnCellForward
-  t.throws(() => n.rnnCellForward({ shape: [-1, 2], data: new Float64Array(2) }, ok[1], ok[2]), { message: /Tensor\.shape\[0\]: expected an integer in 0\.\.=4294967295, got -1/ })
-  t.throws(() => n.rnnCellForward({ shape: [2, 2 ** 32 + 2], data: new Float64Array(4) }, ok[1], ok[2]), { message: /Tensor\.shape\[1\].*got 4294967298/ })
-  t.throws(() => n.rnnCellForward({ shape: [2, 2], data: [0, 0, 0, 0] }, ok[1], ok[2]), { message: /Tensor\.data: expected a Float64Array, got an array/ })
+  t.throws(() => n.rnnCellForward({ shape: [-1, 2], data: new Float64Array(2) }, ok[1], ok[2]), {
+    message: /Tensor\.shape\[0\]: expected an integer in 0\.\.=4294967295, got -1/,
+  })
+  t.throws(() => n.rnnCellForward({ shape: [2, 2 ** 32 + 2], data: new Float64Array(4) }, ok[1], ok[2]), {
+    message: /Tensor\.shape\[1\].*got 4294967298/,
+  })
+  t.throws(() => n.rnnCellForward({ shape: [2, 2], data: [0, 0, 0, 0] }, ok[1], ok[2]), {
+    message: /Tensor\.data: expected a Float64Array, got an array/,
+  })
   t.throws(() => n.rnnCellForward(null, ok[1], ok[2]), { message: /expected a tensor .* got null/ })
   t.throws(() => n.rnnCellForward(ok[0], ok[1], { ...ok[2], Waa: undefined }), { message: /Waa/ })
 })
@@ -498,13 +700,21 @@ test('the raw native backward functions re-check a tampered cache record, naming
   t.truthy(n.lstmBackward(da, caches).dWf)
   const nan = { ...caches, ft: tensor(caches.ft.shape, caches.ft.data) }
   nan.ft.data[5] = NaN
-  t.throws(() => n.lstmBackward(da, nan), { message: /caches\.ft: contains a non-finite value \(NaN\) at flat index 5/ })
-  t.throws(() => n.lstmBackward(da, { ...caches, c: zeros([3, 2, 2]) }), { message: /cache\.c: expected shape \(3, 2, 3\), got \(3, 2, 2\)/ })
-  t.throws(() => n.lstmBackward(da, { ...caches, parameters: { ...caches.parameters, Wo: zeros([3, 4]) } }), { message: /Wo/ })
+  t.throws(() => n.lstmBackward(da, nan), {
+    message: /caches\.ft: contains a non-finite value \(NaN\) at flat index 5/,
+  })
+  t.throws(() => n.lstmBackward(da, { ...caches, c: zeros([3, 2, 2]) }), {
+    message: /cache\.c: expected shape \(3, 2, 3\), got \(3, 2, 2\)/,
+  })
+  t.throws(() => n.lstmBackward(da, { ...caches, parameters: { ...caches.parameters, Wo: zeros([3, 4]) } }), {
+    message: /Wo/,
+  })
   const { caches: rc } = n.rnnForward(...TARGETS.rnnForward.args.map((k) => TARGETS.rnnForward.build(d)[k]))
   t.throws(() => n.rnnBackward(da, { ...rc, a0: undefined }), { message: /a0/ })
   const { cache: cc } = n.rnnCellForward(...TARGETS.rnnCellForward.args.map((k) => TARGETS.rnnCellForward.build(d)[k]))
-  t.throws(() => n.rnnCellBackward(zeros([3, 2]), { ...cc, xt: zeros([2, 3]) }), { message: /cache\.(xt|a_prev|a_next): expected shape/ })
+  t.throws(() => n.rnnCellBackward(zeros([3, 2]), { ...cc, xt: zeros([2, 3]) }), {
+    message: /cache\.(xt|a_prev|a_next): expected shape/,
+  })
 })
 
 test('a getter that detaches an input buffer during argument conversion cannot make native code read freed memory', (t) => {
@@ -519,7 +729,10 @@ test('a getter that detaches an input buffer during argument conversion cannot m
       structuredClone(xt.data.buffer, { transfer: [xt.data.buffer] }) // detaches xt.data
       return { shape: [1, N], data: new Float64Array(N).fill(1e-5) }
     },
-    Waa: one([1, 1]), Wya: one([1, 1]), ba: one([1, 1]), by: one([1, 1]),
+    Waa: one([1, 1]),
+    Wya: one([1, 1]),
+    ba: one([1, 1]),
+    by: one([1, 1]),
   }
   const { a_next } = n.rnnCellForward(xt, one([1, 1]), parameters as any)
   t.is(xt.data.length, 0) // the buffer really was detached
@@ -533,7 +746,23 @@ const anyNumberish = fc.oneof(
   fc.integer({ min: -10, max: 10 }),
   fc.integer({ min: -(2 ** 34), max: 2 ** 34 }),
   fc.double(),
-  fc.constantFrom<unknown>(NaN, Infinity, -Infinity, -0, 0.5, U32_MAX, U32_MAX + 1, 2 ** 53, -(2 ** 53), null, '1', [1], {}, true, 1n),
+  fc.constantFrom<unknown>(
+    NaN,
+    Infinity,
+    -Infinity,
+    -0,
+    0.5,
+    U32_MAX,
+    U32_MAX + 1,
+    2 ** 53,
+    -(2 ** 53),
+    null,
+    '1',
+    [1],
+    {},
+    true,
+    1n,
+  ),
 )
 const isSeed = (s: unknown) => Number.isInteger(s) && (s as number) >= 0 && (s as number) <= U32_MAX
 
@@ -551,14 +780,17 @@ test('RandomState: constructor and seed accept exactly the integers 0..2**32-1, 
       } else refusedNaming(o2, 'seed', `seed(${String(s)})`)
       // The raw native class refuses the same values instead of wrapping them (-1 → 2**32-1).
       const o3 = attempt(() => new (native().NativeRandomState)(s as number))
-      if (isSeed(s) !== o3.ok) throw new Error(`NativeRandomState(${String(s)}): ${o3.ok ? 'accepted' : (o3.error as Error).message}`)
+      if (isSeed(s) !== o3.ok)
+        throw new Error(`NativeRandomState(${String(s)}): ${o3.ok ? 'accepted' : (o3.error as Error).message}`)
     }),
     { numRuns: RUNS * 2 },
   )
   // A negative or fractional seed is never silently wrapped or truncated.
   t.throws(() => new RandomState(-1), { message: /seed/ })
   t.throws(() => new RandomState(1.5), { message: /seed/ })
-  t.throws(() => new (native().NativeRandomState)(-1), { message: /seed: expected an integer in 0\.\.=4294967295, got -1/ })
+  t.throws(() => new (native().NativeRandomState)(-1), {
+    message: /seed: expected an integer in 0\.\.=4294967295, got -1/,
+  })
   t.throws(() => new (native().NativeRandomState)(1.5), { message: /got 1\.5/ })
 })
 
@@ -567,14 +799,17 @@ test('RandomState: rand, randn and randomSample take valid shapes only and name 
   fc.assert(
     fc.property(fc.array(dim, { maxLength: 4 }), fc.constantFrom('rand', 'randn', 'randomSample'), (shape, method) => {
       const rs = new RandomState(0)
-      const o = attempt(() => (method === 'randomSample' ? rs.randomSample(shape as number[]) : (rs as any)[method](...shape)))
+      const o = attempt(() =>
+        method === 'randomSample' ? rs.randomSample(shape as number[]) : (rs as any)[method](...shape),
+      )
       const valid = shape.every((d) => Number.isInteger(d) && (d as number) >= 0 && (d as number) <= U32_MAX)
       const n = valid ? (shape as number[]).reduce((a, b) => a * b, 1) : NaN
       if (valid && n <= 2 ** 28) {
         if (!o.ok) throw new Error(`${method}(${shape}) refused: ${(o.error as Error).message}`)
         if (shape.length > 0 || method === 'randomSample') {
           const out = o.value as Tensor
-          if (out.data.length !== n || !out.data.every(Number.isFinite)) throw new Error(`${method}(${shape}): bad result`)
+          if (out.data.length !== n || !out.data.every(Number.isFinite))
+            throw new Error(`${method}(${shape}): bad result`)
         }
       } else {
         refusedNaming(o, [method, 'randomSample'], `${method}(${shape.map(String)})`)
@@ -593,19 +828,40 @@ test('RandomState: choice validates a, p and options, naming them; valid draws a
   const pArb = fc.oneof(
     fc.integer({ min: 1, max: 6 }).map((n) => Array.from({ length: n }, () => 1 / n)), // valid
     fc.array(fc.double(), { maxLength: 6 }), // NaN, negative, not summing to 1
-    fc.constantFrom<unknown>(null, 5, 'abc', {}, [], [1], [0.5, 0.5], [-1, 2], [NaN, 1], [Infinity], new Float64Array([1])),
+    fc.constantFrom<unknown>(
+      null,
+      5,
+      'abc',
+      {},
+      [],
+      [1],
+      [0.5, 0.5],
+      [-1, 2],
+      [NaN, 1],
+      [Infinity],
+      new Float64Array([1]),
+    ),
   )
   fc.assert(
-    fc.property(fc.oneof(anyNumberish, fc.array(fc.string(), { maxLength: 6 })), pArb, fc.boolean(), (a, p, withOptions) => {
-      const rs = new RandomState(0)
-      const o = attempt(() => (withOptions ? rs.choice(a as any, { p: p as any }) : rs.choice(a as any)))
-      if (o.ok) {
-        const n = typeof a === 'number' ? a : (a as string[]).length
-        if (typeof a === 'number' ? !(Number.isInteger(o.value) && (o.value as number) >= 0 && (o.value as number) < n) : !(a as string[]).includes(o.value as string)) {
-          throw new Error(`choice(${String(a)}) returned ${String(o.value)}`)
-        }
-      } else refusedNaming(o, ['choice', 'a', 'p'], `choice(${String(a)}, p = ${String(p)})`)
-    }),
+    fc.property(
+      fc.oneof(anyNumberish, fc.array(fc.string(), { maxLength: 6 })),
+      pArb,
+      fc.boolean(),
+      (a, p, withOptions) => {
+        const rs = new RandomState(0)
+        const o = attempt(() => (withOptions ? rs.choice(a as any, { p: p as any }) : rs.choice(a as any)))
+        if (o.ok) {
+          const n = typeof a === 'number' ? a : (a as string[]).length
+          if (
+            typeof a === 'number'
+              ? !(Number.isInteger(o.value) && (o.value as number) >= 0 && (o.value as number) < n)
+              : !(a as string[]).includes(o.value as string)
+          ) {
+            throw new Error(`choice(${String(a)}) returned ${String(o.value)}`)
+          }
+        } else refusedNaming(o, ['choice', 'a', 'p'], `choice(${String(a)}, p = ${String(p)})`)
+      },
+    ),
     { numRuns: RUNS * 2 },
   )
   const rs = new RandomState(0)
@@ -624,11 +880,15 @@ test('RandomState: shuffle and randint refuse bad arguments; randint stays in [l
       if (valid) {
         if (!o.ok) throw new Error(`randint(${low}, ${high}) refused: ${(o.error as Error).message}`)
         const v = o.value as number
-        if (!(Number.isInteger(v) && v >= (low as number) && v < (high as number))) throw new Error(`randint(${low}, ${high}) = ${v}`)
+        if (!(Number.isInteger(v) && v >= (low as number) && v < (high as number)))
+          throw new Error(`randint(${low}, ${high}) = ${v}`)
       } else refusedNaming(o, 'randint', `randint(${String(low)}, ${String(high)})`)
       // The raw method refuses instead of truncating (1.5 → 1) or reading NaN as 0.
       const raw = attempt(() => new (native().NativeRandomState)(0).randint(low as number, high as number))
-      if (raw.ok !== valid) throw new Error(`native randint(${String(low)}, ${String(high)}): ${raw.ok ? 'accepted' : (raw.error as Error).message}`)
+      if (raw.ok !== valid)
+        throw new Error(
+          `native randint(${String(low)}, ${String(high)}): ${raw.ok ? 'accepted' : (raw.error as Error).message}`,
+        )
     }),
     { numRuns: RUNS * 2 },
   )
@@ -644,12 +904,37 @@ test('RandomState: setState refuses malformed or corrupt snapshots, naming the f
   const good = new RandomState(5).getState()
   const mutation = fc.oneof(
     fc.constantFrom<unknown>(null, undefined, 5, 'state', [], {}),
-    fc.constantFrom('key', 'pos', 'hasGauss', 'gauss').chain((field) =>
-      fc.oneof(fc.constantFrom<unknown>(undefined, null, 'x', NaN, Infinity, -1, 625, 1.5, 2 ** 32, true, [], new Uint32Array(3), new Uint32Array(625), new Float64Array(624)), fc.double())
-        .map((v) => ({ ...good, [field]: v, __field: field })),
-    ),
+    fc
+      .constantFrom('key', 'pos', 'hasGauss', 'gauss')
+      .chain((field) =>
+        fc
+          .oneof(
+            fc.constantFrom<unknown>(
+              undefined,
+              null,
+              'x',
+              NaN,
+              Infinity,
+              -1,
+              625,
+              1.5,
+              2 ** 32,
+              true,
+              [],
+              new Uint32Array(3),
+              new Uint32Array(625),
+              new Float64Array(624),
+            ),
+            fc.double(),
+          )
+          .map((v) => ({ ...good, [field]: v, __field: field })),
+      ),
     fc.constant({ ...good, key: new Uint32Array(624), __field: 'key' }), // all zero: the generator would emit only zeros
-    fc.constant({ ...good, key: Uint32Array.from({ length: 624 }, (_, i) => (i === 0 ? 0x7fffffff : 0)), __field: 'key' }),
+    fc.constant({
+      ...good,
+      key: Uint32Array.from({ length: 624 }, (_, i) => (i === 0 ? 0x7fffffff : 0)),
+      __field: 'key',
+    }),
   )
   fc.assert(
     fc.property(mutation, (state: any) => {
@@ -657,22 +942,37 @@ test('RandomState: setState refuses malformed or corrupt snapshots, naming the f
       const before = rs.getState()
       const o = attempt(() => rs.setState(state))
       if (!o.ok) {
-        refusedNaming(o, ['setState', 'RandomStateSnapshot', state?.__field && `RandomStateSnapshot.${state.__field}`].filter(Boolean) as string[], `setState(${describe(state)})`)
+        refusedNaming(
+          o,
+          ['setState', 'RandomStateSnapshot', state?.__field && `RandomStateSnapshot.${state.__field}`].filter(
+            Boolean,
+          ) as string[],
+          `setState(${describe(state)})`,
+        )
         // A refused snapshot leaves the generator as it was.
         const after = rs.getState()
-        if (after.pos !== before.pos || !after.key.every((w, i) => w === before.key[i])) throw new Error('setState changed the state before refusing')
+        if (after.pos !== before.pos || !after.key.every((w, i) => w === before.key[i]))
+          throw new Error('setState changed the state before refusing')
       }
       rs.randn(3) // never hangs, whatever was accepted
     }),
     { numRuns: RUNS },
   )
   const rs = new RandomState(1)
-  t.throws(() => rs.setState({ ...good, pos: 1.5 }), { message: /RandomStateSnapshot\.pos: expected an integer in 0\.\.=624, got 1\.5/ })
+  t.throws(() => rs.setState({ ...good, pos: 1.5 }), {
+    message: /RandomStateSnapshot\.pos: expected an integer in 0\.\.=624, got 1\.5/,
+  })
   t.throws(() => rs.setState({ ...good, pos: -1 }), { message: /RandomStateSnapshot\.pos/ })
   t.throws(() => rs.setState({ ...good, gauss: NaN }), { message: /RandomStateSnapshot\.gauss/ })
-  t.throws(() => rs.setState({ ...good, hasGauss: 'yes' as any }), { message: /RandomStateSnapshot\.hasGauss: expected a boolean/ })
-  t.throws(() => rs.setState({ ...good, key: new Uint32Array(624) }), { message: /RandomStateSnapshot\.key: a degenerate MT19937 state/ })
-  t.throws(() => rs.setState({ ...good, key: new Uint32Array(10) }), { message: /RandomStateSnapshot\.key: expected 624 words, got 10/ })
+  t.throws(() => rs.setState({ ...good, hasGauss: 'yes' as any }), {
+    message: /RandomStateSnapshot\.hasGauss: expected a boolean/,
+  })
+  t.throws(() => rs.setState({ ...good, key: new Uint32Array(624) }), {
+    message: /RandomStateSnapshot\.key: a degenerate MT19937 state/,
+  })
+  t.throws(() => rs.setState({ ...good, key: new Uint32Array(10) }), {
+    message: /RandomStateSnapshot\.key: expected 624 words, got 10/,
+  })
 })
 
 test('a degenerate all-zero generator state used to make randn loop forever (regression, in a child process)', (t) => {
@@ -691,28 +991,49 @@ test('a degenerate all-zero generator state used to make randn loop forever (reg
 
 test('tensor, zeros and at: bad shapes, data and indices are refused naming them', (t) => {
   fc.assert(
-    fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constantFrom<unknown>(...BAD_DIMS)), { maxLength: 4 }), fc.option(fc.oneof(fc.array(fc.double(), { maxLength: 20 }), fc.constantFrom<unknown>(null, 5, 'abc', {}, new Float32Array(4)))), (shape, data) => {
-      const o = attempt(() => tensor(shape as number[], data === null ? undefined : (data as any)))
-      const valid = shape.every((d) => Number.isInteger(d) && (d as number) >= 0)
-      if (!valid) refusedNaming(o, 'tensor', `tensor([${shape.map(String)}])`)
-      else if (!o.ok) refusedNaming(o, 'tensor', `tensor([${shape}], ${describe(data)})`)
-      else {
-        const n = (shape as number[]).reduce((a, b) => a * b, 1)
-        if ((o.value as Tensor).data.length !== n) throw new Error('wrong length')
-      }
-    }),
+    fc.property(
+      fc.array(fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constantFrom<unknown>(...BAD_DIMS)), { maxLength: 4 }),
+      fc.option(
+        fc.oneof(
+          fc.array(fc.double(), { maxLength: 20 }),
+          fc.constantFrom<unknown>(null, 5, 'abc', {}, new Float32Array(4)),
+        ),
+      ),
+      (shape, data) => {
+        const o = attempt(() => tensor(shape as number[], data === null ? undefined : (data as any)))
+        const valid = shape.every((d) => Number.isInteger(d) && (d as number) >= 0)
+        if (!valid) refusedNaming(o, 'tensor', `tensor([${shape.map(String)}])`)
+        else if (!o.ok) refusedNaming(o, 'tensor', `tensor([${shape}], ${describe(data)})`)
+        else {
+          const n = (shape as number[]).reduce((a, b) => a * b, 1)
+          if ((o.value as Tensor).data.length !== n) throw new Error('wrong length')
+        }
+      },
+    ),
     { numRuns: RUNS },
   )
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }), fc.array(fc.oneof(fc.integer({ min: -2, max: 5 }), fc.double(), fc.constantFrom<unknown>('1', null)), { maxLength: 4 }), (shape, idx) => {
-      const x = tensor(shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i))
-      const o = attempt(() => at(x, ...(idx as number[])))
-      const valid = idx.length === shape.length && idx.every((v, k) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < shape[k])
-      if (valid) {
-        const flat = (idx as number[]).reduce((f, v, k) => f * shape[k] + v, 0)
-        if (!o.ok || o.value !== flat) throw new Error(`at([${shape}], ${idx}) = ${o.ok ? o.value : (o.error as Error).message}`)
-      } else refusedNaming(o, 'at', `at([${shape}], ${idx.map(String)})`)
-    }),
+    fc.property(
+      fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 3 }),
+      fc.array(fc.oneof(fc.integer({ min: -2, max: 5 }), fc.double(), fc.constantFrom<unknown>('1', null)), {
+        maxLength: 4,
+      }),
+      (shape, idx) => {
+        const x = tensor(
+          shape,
+          Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i),
+        )
+        const o = attempt(() => at(x, ...(idx as number[])))
+        const valid =
+          idx.length === shape.length &&
+          idx.every((v, k) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < shape[k])
+        if (valid) {
+          const flat = (idx as number[]).reduce((f, v, k) => f * shape[k] + v, 0)
+          if (!o.ok || o.value !== flat)
+            throw new Error(`at([${shape}], ${idx}) = ${o.ok ? o.value : (o.error as Error).message}`)
+        } else refusedNaming(o, 'at', `at([${shape}], ${idx.map(String)})`)
+      },
+    ),
     { numRuns: RUNS },
   )
   t.throws(() => at(null as any, 0), { message: /at: tensor/ })
@@ -725,7 +1046,13 @@ test('Vocabulary: garbage input throws an Error (or succeeds), never anything el
   const v = Vocabulary.fromNames(['ab', 'ba'])
   fc.assert(
     fc.property(fc.anything({ maxDepth: 1 }), (bad) => {
-      for (const f of [() => new Vocabulary(bad as any), () => Vocabulary.fromNames(bad as any), () => v.ix(bad as any), () => v.encode(bad as any), () => Vocabulary.fromString(bad as any)]) {
+      for (const f of [
+        () => new Vocabulary(bad as any),
+        () => Vocabulary.fromNames(bad as any),
+        () => v.ix(bad as any),
+        () => v.encode(bad as any),
+        () => Vocabulary.fromString(bad as any),
+      ]) {
         const o = attempt(f)
         if (!o.ok && !(o.error instanceof Error)) throw new Error(`threw a non-Error ${String(o.error)}`)
       }

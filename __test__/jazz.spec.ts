@@ -17,7 +17,10 @@ function parseWithTone(bytes: Uint8Array) {
 }
 
 /** Share of notes that are chord or scale tones of the chord governing them. */
-function chordOrScaleShare(notes: { pitch: number; start: number }[], chordAtTime: (t: number) => music.Chord | undefined): number {
+function chordOrScaleShare(
+  notes: { pitch: number; start: number }[],
+  chordAtTime: (t: number) => music.Chord | undefined,
+): number {
   let hits = 0
   for (const n of notes) {
     const c = chordAtTime(n.start)
@@ -46,7 +49,12 @@ async function checkSolo(t: import('ava').ExecutionContext, file: string | undef
   t.is(tracks[0].notes.length, solo.notes.length)
   t.true(Math.abs(tone.header.tempos[0].bpm - jazz.section.bpm) < 0.01)
   const ppq = tone.header.ppq
-  const parsed = tracks[0].notes.map((n) => ({ pitch: n.midi, start: n.ticks / ppq, end: (n.ticks + n.durationTicks) / ppq, velocity: n.velocity }))
+  const parsed = tracks[0].notes.map((n) => ({
+    pitch: n.midi,
+    start: n.ticks / ppq,
+    end: (n.ticks + n.durationTicks) / ppq,
+    velocity: n.velocity,
+  }))
 
   // 2. Every solo note inside its measure and the input's pitch range; no overlaps; audible.
   const [lo, hi] = jazz.section.pitchRange
@@ -97,6 +105,8 @@ test('fit can be aborted, and bad options are errors', async (t) => {
   t.throws(() => jazz.improvise({ temperature: -1 }), { message: /temperature/ })
   t.throws(() => jazz.improvise({ length: 0 }), { message: /length/ })
   t.throws(() => jazz.toMidi(join(tmp, 'x.mid'), undefined), { message: /improvise\(\) first/ })
-  t.throws(() => JazzImproviser.fromMidi(METHENY, { melodyTrack: 30, chordTracks: [6] }), { message: /track 30 does not exist/ })
+  t.throws(() => JazzImproviser.fromMidi(METHENY, { melodyTrack: 30, chordTracks: [6] }), {
+    message: /track 30 does not exist/,
+  })
   t.throws(() => JazzImproviser.fromMidi(METHENY, { tX: 400 }), { message: /fewer than tX \+ 1/ })
 })

@@ -39,7 +39,13 @@ test('an AbortSignal stops training cleanly with a checkpoint, and training resu
     // interrupted after the first chunk, then resumed to 2 epochs
     const ac = new AbortController()
     const a = small()
-    const h1 = await a.fit(TEXT, { ...fitOptions, epochs: 2, checkpoint: ckpt, signal: ac.signal, onProgress: () => ac.abort() })
+    const h1 = await a.fit(TEXT, {
+      ...fitOptions,
+      epochs: 2,
+      checkpoint: ckpt,
+      signal: ac.signal,
+      onProgress: () => ac.abort(),
+    })
     t.is(h1.stopped, 'aborted')
     t.true(h1.steps > 0 && h1.epochs < 2)
     t.true(existsSync(ckpt))
@@ -100,11 +106,50 @@ test('rnnlab train and rnnlab generate: same seed, same text', (t) => {
     writeFileSync(textFile, TEXT)
     const model = path.join(dir, 'model.safetensors')
     const plot = path.join(dir, 'loss.svg')
-    const out = execFileSync(process.execPath, ['bin/rnnlab.js', 'train', '--text', textFile, '--out', model, '--epochs', '2', '--hidden', '24', '--batch-size', '16', '--seq-length', '20', '--plot', plot, '--quiet'], { encoding: 'utf8' })
+    const out = execFileSync(
+      process.execPath,
+      [
+        'bin/rnnlab.js',
+        'train',
+        '--text',
+        textFile,
+        '--out',
+        model,
+        '--epochs',
+        '2',
+        '--hidden',
+        '24',
+        '--batch-size',
+        '16',
+        '--seq-length',
+        '20',
+        '--plot',
+        plot,
+        '--quiet',
+      ],
+      { encoding: 'utf8' },
+    )
     t.regex(out, /wrote .*model\.safetensors: 2 epochs, \d+ steps \(epochs\).*validation \d\.\d+ nats\/char/)
     t.regex(readFileSync(plot, 'utf8'), /^<svg/)
     const gen = (seed: string) =>
-      execFileSync(process.execPath, ['bin/rnnlab.js', 'generate', '--model', model, '--prompt', 'Shall I', '--length', '80', '--temperature', '0.8', '--seed', seed], { encoding: 'utf8' })
+      execFileSync(
+        process.execPath,
+        [
+          'bin/rnnlab.js',
+          'generate',
+          '--model',
+          model,
+          '--prompt',
+          'Shall I',
+          '--length',
+          '80',
+          '--temperature',
+          '0.8',
+          '--seed',
+          seed,
+        ],
+        { encoding: 'utf8' },
+      )
     const a = gen('5')
     t.true(a.startsWith('Shall I'))
     t.is(Array.from(a).length, 'Shall I'.length + 80 + 1)
@@ -122,7 +167,9 @@ test('a diverging run stops with ERR_DIVERGED and keeps the last good checkpoint
     await small().fit(TEXT, { ...fitOptions, epochs: 1, checkpoint: ckpt })
     const good = readFileSync(ckpt)
     const wild = small()
-    const err = await t.throwsAsync(wild.fit(TEXT, { ...fitOptions, epochs: 1, optimizer: 'sgd', lr: 1e300, clip: {}, checkpoint: ckpt }))
+    const err = await t.throwsAsync(
+      wild.fit(TEXT, { ...fitOptions, epochs: 1, optimizer: 'sgd', lr: 1e300, clip: {}, checkpoint: ckpt }),
+    )
     t.is((err as NodeJS.ErrnoException).code, 'ERR_DIVERGED')
     t.regex(err!.message, /loss became/)
     t.deepEqual(readFileSync(ckpt), good)
@@ -160,10 +207,14 @@ test('a text file trains as its text does (streamed by the core), resumes from i
     await t.throwsAsync(small().fit({ file: missing }, fitOptions), { message: /missing\.txt.*cannot open/ })
     const latin1 = path.join(dir, 'latin1.txt')
     writeFileSync(latin1, Buffer.from('caf\xe9 au lait\n', 'latin1'))
-    await t.throwsAsync(small().fit({ file: latin1 }, fitOptions), { message: /latin1\.txt: not UTF-8 text: invalid byte 0xe9 at byte 3 \(line 1\)/ })
+    await t.throwsAsync(small().fit({ file: latin1 }, fitOptions), {
+      message: /latin1\.txt: not UTF-8 text: invalid byte 0xe9 at byte 3 \(line 1\)/,
+    })
     const other = path.join(dir, 'other.txt')
     writeFileSync(other, TEXT.replace(/e/g, 'a'))
-    await t.throwsAsync(small().fit({ file: other }, { ...fitOptions, epochs: 2, checkpoint: ckpt, resume: true }), { message: /differs/ })
+    await t.throwsAsync(small().fit({ file: other }, { ...fitOptions, epochs: 2, checkpoint: ckpt, resume: true }), {
+      message: /differs/,
+    })
     await t.throwsAsync(small().fit({ file: '' }, fitOptions), { instanceOf: TypeError })
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -192,8 +243,13 @@ test('a 100 MB corpus file is held once, at one byte per character', async (t) =
     const chars = copies * Array.from(SONNETS).length
     t.is(out.corpus.train + out.corpus.validation, chars)
     const growthMB = ((out.after - out.before) * 1024) / 1e6
-    t.log(`${(chars / 1e6).toFixed(1)} M characters: peak RSS ${((out.before * 1024) / 1e6).toFixed(0)} → ${((out.after * 1024) / 1e6).toFixed(0)} MB (+${growthMB.toFixed(0)} MB)`)
-    t.true(growthMB < 1.35 * chars / 1e6, `peak RSS grew ${growthMB.toFixed(0)} MB for ${(chars / 1e6).toFixed(0)} MB of text`)
+    t.log(
+      `${(chars / 1e6).toFixed(1)} M characters: peak RSS ${((out.before * 1024) / 1e6).toFixed(0)} → ${((out.after * 1024) / 1e6).toFixed(0)} MB (+${growthMB.toFixed(0)} MB)`,
+    )
+    t.true(
+      growthMB < (1.35 * chars) / 1e6,
+      `peak RSS grew ${growthMB.toFixed(0)} MB for ${(chars / 1e6).toFixed(0)} MB of text`,
+    )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

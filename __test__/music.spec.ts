@@ -83,7 +83,15 @@ test('parseMeasure encodes rests, types and interval windows', (t) => {
 
 test('unparse + tidy: notes inside the measure, the range and the window, no overlaps', (t) => {
   const chord = music.analyseChord([53, 57, 60, 63], 0, 4)
-  const values = ['C,0.500', 'S,0.250,<M3,m-2>', 'C,0.333,<P4,M-2>', 'A,0.250,<m3,M-3>', 'R,0.500', 'C,1.000,<P5,P1>', 'S,2.000,<m3,m-3>'].map(music.parseValue)
+  const values = [
+    'C,0.500',
+    'S,0.250,<M3,m-2>',
+    'C,0.333,<P4,M-2>',
+    'A,0.250,<m3,M-3>',
+    'R,0.500',
+    'C,1.000,<P5,P1>',
+    'S,2.000,<m3,m-3>',
+  ].map(music.parseValue)
   for (let seed = 0; seed < 20; seed++) {
     const notes = music.tidy(music.unparseMeasure(values, [chord], { range: [60, 79], rng: music.seededRng(seed) }))
     t.true(notes.length >= 3)
@@ -106,7 +114,13 @@ test('unparse + tidy: notes inside the measure, the range and the window, no ove
     { pitch: 64, start: 1, duration: 0.1, velocity: 90 },
     { pitch: 64, start: 1.5, duration: 0.5, velocity: 90 },
   ])
-  t.deepEqual(tidied.map((n) => [n.pitch, n.start, n.duration]), [[60, 0, 1], [64, 1, 1]])
+  t.deepEqual(
+    tidied.map((n) => [n.pitch, n.start, n.duration]),
+    [
+      [60, 0, 1],
+      [64, 1, 1],
+    ],
+  )
 })
 
 test('MIDI round trip through buildMidi and parseMidiBytes', (t) => {
@@ -134,16 +148,34 @@ test('bad inputs are clear errors naming the file', (t) => {
   t.throws(() => music.selectSection(empty), { message: /empty\.mid: the file has no notes/ })
 
   const mono = music.parseMidiBytes(
-    music.buildMidi([{ name: 'solo', channel: 0, program: 0, notes: [60, 62, 64, 65].map((p, k) => ({ pitch: p, start: k, duration: 1, velocity: 90 })) }], 120),
+    music.buildMidi(
+      [
+        {
+          name: 'solo',
+          channel: 0,
+          program: 0,
+          notes: [60, 62, 64, 65].map((p, k) => ({ pitch: p, start: k, duration: 1, velocity: 90 })),
+        },
+      ],
+      120,
+    ),
     'mono.mid',
   )
   t.throws(() => music.selectSection(mono), { message: /mono\.mid: no chord tracks/ })
-  t.throws(() => music.selectSection(mono, { melodyTrack: 1, chordTracks: [1] }), { message: /mono\.mid: no chords in/ })
+  t.throws(() => music.selectSection(mono, { melodyTrack: 1, chordTracks: [1] }), {
+    message: /mono\.mid: no chords in/,
+  })
 
   const song = music.readMidiFile(METHENY)
-  t.throws(() => music.selectSection(song, { melodyTrack: 40, chordTracks: [6] }), { message: /melody track 40 does not exist \(the file has tracks 0–24\)/ })
-  t.throws(() => music.selectSection(song, { melodyTrack: 2, chordTracks: [6] }), { message: /melody track 2 \('Pat Metheny'\) has no notes/ })
-  t.throws(() => music.selectSection(song, { start: 5000, end: 5100 }), { message: /starts after the end of the piece/ })
+  t.throws(() => music.selectSection(song, { melodyTrack: 40, chordTracks: [6] }), {
+    message: /melody track 40 does not exist \(the file has tracks 0–24\)/,
+  })
+  t.throws(() => music.selectSection(song, { melodyTrack: 2, chordTracks: [6] }), {
+    message: /melody track 2 \('Pat Metheny'\) has no notes/,
+  })
+  t.throws(() => music.selectSection(song, { start: 5000, end: 5100 }), {
+    message: /starts after the end of the piece/,
+  })
   t.throws(() => music.selectSection(song, { start: 100, end: 50 }), { message: /bad time range/ })
 })
 

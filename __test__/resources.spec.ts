@@ -129,16 +129,28 @@ main().catch((e) => { console.error(e && e.stack || e); process.exit(1) })
 `
 
 interface Report {
-  mode: string; cycles: number; warmup: number; rssPeakMB: number
-  rssBaseMB: number; rssEndMB: number; rssSamplesMB: number[]
-  heapUsedBaseMB: number; heapUsedEndMB: number; heapTotalBaseMB: number; heapTotalEndMB: number
-  externalBaseMB: number; externalEndMB: number
-  warmupMs: number; cyclesMs: number
+  mode: string
+  cycles: number
+  warmup: number
+  rssPeakMB: number
+  rssBaseMB: number
+  rssEndMB: number
+  rssSamplesMB: number[]
+  heapUsedBaseMB: number
+  heapUsedEndMB: number
+  heapTotalBaseMB: number
+  heapTotalEndMB: number
+  externalBaseMB: number
+  externalEndMB: number
+  warmupMs: number
+  cyclesMs: number
 }
 
 function runChild(mode: string, cycles: number, warmup: number, timeoutMs: number): Promise<Report> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '-e', CHILD, DIST, mode, String(cycles), String(warmup)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--expose-gc', '-e', CHILD, DIST, mode, String(cycles), String(warmup)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => (out += d))
@@ -169,8 +181,14 @@ test('10 000 RandomState + step-by-step forward/backward cycles keep resident me
   t.true(r.rssSamplesMB[r.rssSamplesMB.length - 1] - r.rssSamplesMB[0] < BOUND_MB)
   // What JS holds (live heap objects and external buffers) returns to its base level; RSS may
   // still step up a little as V8 enlarges its young generation (heapTotal) under allocation load.
-  t.true(r.heapUsedEndMB - r.heapUsedBaseMB < 10, `live JS heap grew by ${(r.heapUsedEndMB - r.heapUsedBaseMB).toFixed(1)} MB`)
-  t.true(r.externalEndMB - r.externalBaseMB < 10, `external memory grew by ${(r.externalEndMB - r.externalBaseMB).toFixed(1)} MB`)
+  t.true(
+    r.heapUsedEndMB - r.heapUsedBaseMB < 10,
+    `live JS heap grew by ${(r.heapUsedEndMB - r.heapUsedBaseMB).toFixed(1)} MB`,
+  )
+  t.true(
+    r.externalEndMB - r.externalBaseMB < 10,
+    `external memory grew by ${(r.externalEndMB - r.externalBaseMB).toFixed(1)} MB`,
+  )
 })
 
 test('a synchronous loop of large forward passes frees its results and caches without waiting for the event loop', async (t) => {
@@ -178,13 +196,18 @@ test('a synchronous loop of large forward passes frees its results and caches wi
   // runs only when the event loop turns; this loop then held every result until it ended
   // (~35 MB per iteration: over 1 GB after 30 iterations).
   const r = await runChild('sync', 30, 0, 120_000)
-  t.log(`sync: ${r.cycles} lstmForward (26 MB cache each) + randn in ${(r.cyclesMs / 1000).toFixed(1)} s, RSS ${r.rssBaseMB.toFixed(1)} → peak ${r.rssPeakMB.toFixed(1)} MB`)
+  t.log(
+    `sync: ${r.cycles} lstmForward (26 MB cache each) + randn in ${(r.cyclesMs / 1000).toFixed(1)} s, RSS ${r.rssBaseMB.toFixed(1)} → peak ${r.rssPeakMB.toFixed(1)} MB`,
+  )
   t.true(r.rssPeakMB - r.rssBaseMB < 400, `peak RSS grew by ${(r.rssPeakMB - r.rssBaseMB).toFixed(1)} MB`)
 })
 
 const hasNameModel = typeof (api as any).NameModel === 'function'
-;(hasNameModel ? test : test.skip)('10 000 NameModel create/train(10)/sample cycles keep resident memory bounded', async (t) => {
-  const r = await runChild('names', 10_000, 500, 300_000)
-  t.log(fmt(r))
-  t.true(r.rssEndMB - r.rssBaseMB < BOUND_MB, `RSS grew by ${(r.rssEndMB - r.rssBaseMB).toFixed(1)} MB`)
-})
+;(hasNameModel ? test : test.skip)(
+  '10 000 NameModel create/train(10)/sample cycles keep resident memory bounded',
+  async (t) => {
+    const r = await runChild('names', 10_000, 500, 300_000)
+    t.log(fmt(r))
+    t.true(r.rssEndMB - r.rssBaseMB < BOUND_MB, `RSS grew by ${(r.rssEndMB - r.rssBaseMB).toFixed(1)} MB`)
+  },
+)

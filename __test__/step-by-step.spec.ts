@@ -3,9 +3,19 @@
 import test from 'ava'
 
 import {
-  RandomState, Tensor, at, tensor, zeros,
-  rnnCellForward, rnnForward, rnnCellBackward, rnnBackward,
-  lstmCellForward, lstmForward, lstmCellBackward, lstmBackward,
+  RandomState,
+  Tensor,
+  at,
+  tensor,
+  zeros,
+  rnnCellForward,
+  rnnForward,
+  rnnCellBackward,
+  rnnBackward,
+  lstmCellForward,
+  lstmForward,
+  lstmCellBackward,
+  lstmBackward,
 } from '../dist/index.js'
 
 const close = (actual: number, printed: string) => {
@@ -20,38 +30,57 @@ function row(t: Tensor, i: number): number[] {
 
 function rnnSetup() {
   const rs = new RandomState(1)
-  const xt = rs.randn(3, 10), a_prev = rs.randn(5, 10)
-  const Waa = rs.randn(5, 5), Wax = rs.randn(5, 3), Wya = rs.randn(2, 5), ba = rs.randn(5, 1), by = rs.randn(2, 1)
+  const xt = rs.randn(3, 10),
+    a_prev = rs.randn(5, 10)
+  const Waa = rs.randn(5, 5),
+    Wax = rs.randn(5, 3),
+    Wya = rs.randn(2, 5),
+    ba = rs.randn(5, 1),
+    by = rs.randn(2, 1)
   return { rs, xt, a_prev, parameters: { Wax, Waa, Wya, ba, by } }
 }
 
 function lstmSetup(xShape: number[], withC: boolean, wyRandom: boolean) {
   const rs = new RandomState(1)
-  const x = rs.randn(...xShape), a0 = rs.randn(5, 10)
+  const x = rs.randn(...xShape),
+    a0 = rs.randn(5, 10)
   const c0 = withC ? rs.randn(5, 10) : zeros([5, 10])
   const p: Record<string, Tensor> = {}
-  for (const k of ['Wf', 'bf', 'Wi', 'bi', 'Wo', 'bo', 'Wc', 'bc']) p[k] = k[0] === 'W' ? rs.randn(5, 8) : rs.randn(5, 1)
+  for (const k of ['Wf', 'bf', 'Wi', 'bi', 'Wo', 'bo', 'Wc', 'bc'])
+    p[k] = k[0] === 'W' ? rs.randn(5, 8) : rs.randn(5, 1)
   p.Wy = wyRandom ? rs.randn(2, 5) : zeros([2, 5])
   p.by = wyRandom ? rs.randn(2, 1) : zeros([2, 1])
   return { rs, x, a0, c0, parameters: p as any }
 }
 
-test('rnnCellForward gives the course\'s printed a_next[4] and yt_pred[1]', (t) => {
+test("rnnCellForward gives the course's printed a_next[4] and yt_pred[1]", (t) => {
   const { xt, a_prev, parameters } = rnnSetup()
   const { a_next, yt_pred } = rnnCellForward(xt, a_prev, parameters)
   t.deepEqual(a_next.shape, [5, 10])
-  const want = '0.59584544 0.18141802 0.61311866 0.99808218 0.85016201 0.99980978 -0.18887155 0.99815551 0.6531151 0.82872037'.split(' ')
+  const want =
+    '0.59584544 0.18141802 0.61311866 0.99808218 0.85016201 0.99980978 -0.18887155 0.99815551 0.6531151 0.82872037'.split(
+      ' ',
+    )
   row(a_next, 4).forEach((v, i) => t.true(close(v, want[i]), `a_next[4][${i}] = ${v}`))
-  const wantY = '0.9888161 0.01682021 0.21140899 0.36817467 0.98988387 0.88945212 0.36920224 0.9966312 0.9982559 0.17746526'.split(' ')
+  const wantY =
+    '0.9888161 0.01682021 0.21140899 0.36817467 0.98988387 0.88945212 0.36920224 0.9966312 0.9982559 0.17746526'.split(
+      ' ',
+    )
   row(yt_pred, 1).forEach((v, i) => t.true(close(v, wantY[i]), `yt_pred[1][${i}] = ${v}`))
 })
 
-test('lstmCellForward and lstmCellBackward give the course\'s printed values', (t) => {
+test("lstmCellForward and lstmCellBackward give the course's printed values", (t) => {
   const { rs, x, a0, c0, parameters } = lstmSetup([3, 10], true, true)
   const { a_next, c_next, cache } = lstmCellForward(x, a0, c0, parameters)
-  const wantA = '-0.66408471 0.0036921 0.02088357 0.22834167 -0.85575339 0.00138482 0.76566531 0.34631421 -0.00215674 0.43827275'.split(' ')
+  const wantA =
+    '-0.66408471 0.0036921 0.02088357 0.22834167 -0.85575339 0.00138482 0.76566531 0.34631421 -0.00215674 0.43827275'.split(
+      ' ',
+    )
   row(a_next, 4).forEach((v, i) => t.true(close(v, wantA[i]), `a_next[4][${i}]`))
-  const wantC = '0.63267805 1.00570849 0.35504474 0.20690913 -1.64566718 0.11832942 0.76449811 -0.0981561 -0.74348425 -0.26810932'.split(' ')
+  const wantC =
+    '0.63267805 1.00570849 0.35504474 0.20690913 -1.64566718 0.11832942 0.76449811 -0.0981561 -0.74348425 -0.26810932'.split(
+      ' ',
+    )
   row(c_next, 2).forEach((v, i) => t.true(close(v, wantC[i]), `c_next[2][${i}]`))
   const g = lstmCellBackward(rs.randn(5, 10), rs.randn(5, 10), cache)
   t.true(close(at(g.dxt, 1, 2), '3.23055911511'))
@@ -64,7 +93,7 @@ test('lstmCellForward and lstmCellBackward give the course\'s printed values', (
   t.true(close(at(g.dbo, 4, 0), '0.13893342'))
 })
 
-test('lstmBackward gives the true gradients (the current course\'s printed values)', (t) => {
+test("lstmBackward gives the true gradients (the current course's printed values)", (t) => {
   const { rs, x, a0, parameters } = lstmSetup([3, 10, 7], false, false)
   const { a, caches } = lstmForward(x, a0, parameters)
   t.deepEqual(a.shape, [5, 10, 7])
@@ -83,17 +112,31 @@ test('lstmBackward gives the true gradients (the current course\'s printed value
 
 test('rnnBackward matches finite differences of J = sum(da * a)', (t) => {
   const rs = new RandomState(7)
-  const x = rs.randn(3, 2, 4), a0 = rs.randn(5, 2)
-  const parameters = { Wax: rs.randn(5, 3), Waa: rs.randn(5, 5), Wya: rs.randn(2, 5), ba: rs.randn(5, 1), by: rs.randn(2, 1) }
+  const x = rs.randn(3, 2, 4),
+    a0 = rs.randn(5, 2)
+  const parameters = {
+    Wax: rs.randn(5, 3),
+    Waa: rs.randn(5, 5),
+    Wya: rs.randn(2, 5),
+    ba: rs.randn(5, 1),
+    by: rs.randn(2, 1),
+  }
   const da = rs.randn(5, 2, 4)
   const J = () => rnnForward(x, a0, parameters).a.data.reduce((s, v, i) => s + v * da.data[i], 0)
   const g = rnnBackward(da, rnnForward(x, a0, parameters).caches)
   const eps = 1e-6
-  for (const [name, param, grad] of [['Waa', parameters.Waa, g.dWaa], ['Wax', parameters.Wax, g.dWax], ['x', x, g.dx], ['a0', a0, g.da0]] as const) {
+  for (const [name, param, grad] of [
+    ['Waa', parameters.Waa, g.dWaa],
+    ['Wax', parameters.Wax, g.dWax],
+    ['x', x, g.dx],
+    ['a0', a0, g.da0],
+  ] as const) {
     for (let i = 0; i < param.data.length; i += 3) {
       const old = param.data[i]
-      param.data[i] = old + eps; const jp = J()
-      param.data[i] = old - eps; const jm = J()
+      param.data[i] = old + eps
+      const jp = J()
+      param.data[i] = old - eps
+      const jm = J()
       param.data[i] = old
       const num = (jp - jm) / (2 * eps)
       const rel = Math.abs(num - grad.data[i]) / Math.max(1e-8, Math.abs(num) + Math.abs(grad.data[i]))
@@ -118,7 +161,9 @@ test('wrong shapes, missing keys, NaN and foreign caches throw errors that name 
   t.regex(e2!.message, /a_prev.*non-finite.*7/)
   t.throws(() => rnnCellBackward(zeros([5, 10]), {} as any), { message: /cache: expected the cache/ })
   t.throws(() => rnnForward(xt, a_prev, parameters), { message: /x: expected a 3-d tensor/ })
-  t.throws(() => rnnCellForward({ shape: [3, 10], data: [1, 2] } as any, a_prev, parameters), { message: /xt: expected a tensor/ })
+  t.throws(() => rnnCellForward({ shape: [3, 10], data: [1, 2] } as any, a_prev, parameters), {
+    message: /xt: expected a tensor/,
+  })
 })
 
 test('RandomState reproduces numpy: seed(1) randn, choice with p, shuffle', (t) => {

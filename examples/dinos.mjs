@@ -9,7 +9,8 @@ console.log(`vocabulary of ${model.vocabulary.size} characters, hidden size ${mo
 await model.train({
   iterations: 35000,
   every: 5000,
-  onReport: ({ iteration, loss, names }) => console.log(`Iteration: ${iteration}, Loss: ${loss.toFixed(6)}  ${names.map((n) => n.trim()).join(', ')}`),
+  onReport: ({ iteration, loss, names }) =>
+    console.log(`Iteration: ${iteration}, Loss: ${loss.toFixed(6)}  ${names.map((n) => n.trim()).join(', ')}`),
 })
 
 // Seeded, parallel sampling: the same seed gives the same names.

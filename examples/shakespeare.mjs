@@ -14,8 +14,13 @@ const history = await model.fit(text, {
   seqLength: 40,
   optimizer: 'adam',
   lr: 0.002,
-  onProgress: (p) => process.stdout.write(`\repoch ${p.epoch.toFixed(2)}  loss ${p.loss.toFixed(3)}  ${Math.round(p.charsPerSecond ?? 0)} chars/s   `),
+  onProgress: (p) =>
+    process.stdout.write(
+      `\repoch ${p.epoch.toFixed(2)}  loss ${p.loss.toFixed(3)}  ${Math.round(p.charsPerSecond ?? 0)} chars/s   `,
+    ),
 })
 console.log(`\n${history.charsPerSecond.toFixed(0)} chars/s; validation loss ${model.validate()?.toFixed(3)} nats/char`)
-console.log(model.generate({ prompt: 'Shall I compare thee to a summer\'s day?\n', length: 400, temperature: 0.8, seed: 1 }))
+console.log(
+  model.generate({ prompt: "Shall I compare thee to a summer's day?\n", length: 400, temperature: 0.8, seed: 1 }),
+)
 model.save('shakespeare.safetensors')

@@ -25,9 +25,27 @@ const VOICING = {
 
 // The changes: one entry per bar, each [chord, beats].
 const CHANGES = [
-  [['F7', 4]], [['Bb7', 4]], [['F7', 4]], [['Cm7', 2], ['F7', 2]],
-  [['Bb7', 4]], [['Bdim7', 4]], [['F7', 4]], [['D7', 4]],
-  [['Gm7', 4]], [['C7', 4]], [['F7', 2], ['D7', 2]], [['Gm7', 2], ['C7', 2]],
+  [['F7', 4]],
+  [['Bb7', 4]],
+  [['F7', 4]],
+  [
+    ['Cm7', 2],
+    ['F7', 2],
+  ],
+  [['Bb7', 4]],
+  [['Bdim7', 4]],
+  [['F7', 4]],
+  [['D7', 4]],
+  [['Gm7', 4]],
+  [['C7', 4]],
+  [
+    ['F7', 2],
+    ['D7', 2],
+  ],
+  [
+    ['Gm7', 2],
+    ['C7', 2],
+  ],
 ]
 
 // The melody, bar by bar: 'PITCH:BEATS' or 'r:BEATS' (a rest); every bar adds up to 4 beats.
@@ -77,13 +95,15 @@ for (const chorus of CHORUSES) {
     for (const token of line.split(' ')) {
       const [name, beats] = token.split(':')
       const d = Number(beats)
-      if (name !== 'r') melody.push({ pitch: midi(name), start: bar * 4 + t, duration: d * 0.95, velocity: t % 1 === 0 ? 96 : 84 })
+      if (name !== 'r')
+        melody.push({ pitch: midi(name), start: bar * 4 + t, duration: d * 0.95, velocity: t % 1 === 0 ? 96 : 84 })
       t += d
     }
     if (Math.abs(t - 4) > 1e-6) throw new Error(`bar ${bar + 1} adds up to ${t} beats, not 4`)
     let c = 0
     for (const [symbol, beats] of CHANGES[k]) {
-      for (const name of VOICING[symbol]) chords.push({ pitch: midi(name), start: bar * 4 + c, duration: beats, velocity: 64 })
+      for (const name of VOICING[symbol])
+        chords.push({ pitch: midi(name), start: bar * 4 + c, duration: beats, velocity: 64 })
       c += beats
     }
     bar++

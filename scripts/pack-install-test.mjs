@@ -13,7 +13,13 @@ import assert from 'node:assert/strict'
 const root = resolve(import.meta.dirname, '..')
 const work = mkdtempSync(join(tmpdir(), 'rnnlab-pack-'))
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' })
+const run = (cmd, args, cwd) =>
+  execFileSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    shell: process.platform === 'win32',
+  })
 let passed = 0
 const check = (what, fn) => {
   fn()
@@ -29,7 +35,10 @@ try {
   const stage = join(work, 'platform')
   cpSync(join(root, 'npm', platformDir), stage, { recursive: true })
   cpSync(join(root, binary), join(stage, binary))
-  const mainTgz = join(work, run(npm, ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], root).trim().split('\n').pop())
+  const mainTgz = join(
+    work,
+    run(npm, ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], root).trim().split('\n').pop(),
+  )
   const platTgz = join(work, run(npm, ['pack', '--silent', '--pack-destination', work], stage).trim().split('\n').pop())
 
   // 2. A fresh project that installs both.
@@ -54,7 +63,14 @@ try {
   cpSync(join(root, 'scripts', 'consumer'), bare, { recursive: true })
   run(npm, ['install', '--no-audit', '--no-fund', '--silent', mainTgz], bare)
   check('missing platform package: the error names it', () => {
-    const out = run(process.execPath, ['-e', "try { require('rnnlab').native(); console.log('loaded?!') } catch (e) { console.log(e.code + ' ' + e.message) }"], bare)
+    const out = run(
+      process.execPath,
+      [
+        '-e',
+        "try { require('rnnlab').native(); console.log('loaded?!') } catch (e) { console.log(e.code + ' ' + e.message) }",
+      ],
+      bare,
+    )
     assert.match(out, /ERR_RNNLAB_NO_BINARY/)
     assert.match(out, /@rnnlab\/binding-/)
   })

@@ -92,7 +92,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   let parsed
   try {
-    parsed = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+    parsed = parseArgs({
+      args: rest,
+      options: { ...cmd.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    })
   } catch (e) {
     process.stderr.write(`rnnlab ${name}: ${(e as Error).message}\n\n${cmd.usage}\n`)
     return 2
@@ -116,7 +121,11 @@ export async function main(argv: string[]): Promise<number> {
 
 /** The module that registers each command. */
 const COMMAND_MODULES: Record<string, string> = {
-  dinos: './cli/dinos', sample: './cli/dinos', train: './cli/lm', generate: './cli/lm', jazz: './cli/jazz',
+  dinos: './cli/dinos',
+  sample: './cli/dinos',
+  train: './cli/lm',
+  generate: './cli/lm',
+  jazz: './cli/jazz',
 }
 
 function loadCommands(only?: string): void {

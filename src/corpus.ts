@@ -33,7 +33,10 @@ export class Vocabulary {
   ix(ch: string): number {
     const i = typeof ch === 'string' ? this.index.get(ch) : undefined
     if (i === undefined) {
-      const code = typeof ch === 'string' && ch.length > 0 ? ` (U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})` : ''
+      const code =
+        typeof ch === 'string' && ch.length > 0
+          ? ` (U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`
+          : ''
       throw new RangeError(`character ${JSON.stringify(ch)}${code} is not in the vocabulary`)
     }
     return i
@@ -49,7 +52,9 @@ export class Vocabulary {
       else out.push(i)
     }
     if (unknown.size > 0) {
-      throw new RangeError(`${what}: character(s) not in the vocabulary: ${[...unknown].map((c) => JSON.stringify(c)).join(', ')}`)
+      throw new RangeError(
+        `${what}: character(s) not in the vocabulary: ${[...unknown].map((c) => JSON.stringify(c)).join(', ')}`,
+      )
     }
     return out
   }
@@ -58,7 +63,10 @@ export class Vocabulary {
     let s = ''
     for (let k = 0; k < indices.length; k++) {
       const ch = this.chars[indices[k]]
-      if (ch === undefined) throw new RangeError(`decode: index ${indices[k]} at position ${k} is out of range for a vocabulary of ${this.size}`)
+      if (ch === undefined)
+        throw new RangeError(
+          `decode: index ${indices[k]} at position ${k} is out of range for a vocabulary of ${this.size}`,
+        )
       s += ch
     }
     return s
@@ -82,14 +90,16 @@ export function normaliseNames(lines: readonly string[]): string[] {
 /** Reads a one-name-per-line file (UTF-8); errors name the file. */
 export function readNames(path: string): string[] {
   // A number would be read as a file descriptor (0 = stdin) and block.
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError(`readNames: expected a file path, got ${JSON.stringify(path)}`)
+  if (typeof path !== 'string' || path.length === 0)
+    throw new TypeError(`readNames: expected a file path, got ${JSON.stringify(path)}`)
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
     throw new Error(`cannot read names from ${path}: ${(e as Error).message}`)
   }
-  if (text.includes('\u0000')) throw new Error(`${path}: looks like a binary file, expected one name per line (UTF-8 text)`)
+  if (text.includes('\u0000'))
+    throw new Error(`${path}: looks like a binary file, expected one name per line (UTF-8 text)`)
   const names = normaliseNames(text.split(/\r?\n/))
   if (names.length === 0) throw new Error(`${path}: no names found (expected one name per line)`)
   return names

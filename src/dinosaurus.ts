@@ -18,8 +18,14 @@ const GRAD_KEYS = ['dWax', 'dWaa', 'dWya', 'db', 'dby'] as const
  * `Wax, Waa, Wya = randn(...)·0.01` in that order, zero biases.
  */
 export function initializeParameters(n_a: number, n_x: number, n_y: number, seed = 1): CharRnnParams {
-  for (const [k, v] of [['n_a', n_a], ['n_x', n_x], ['n_y', n_y], ['seed', seed]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`initializeParameters: ${k} must be an integer in 0..4294967295, got ${v}`)
+  for (const [k, v] of [
+    ['n_a', n_a],
+    ['n_x', n_x],
+    ['n_y', n_y],
+    ['seed', seed],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw new RangeError(`initializeParameters: ${k} must be an integer in 0..4294967295, got ${v}`)
   }
   return native().initializeParameters(n_a, n_x, n_y, seed)
 }
@@ -46,7 +52,8 @@ function newlineIndex(charToIx: CharToIx): number {
  */
 export function sample(parameters: CharRnnParams, charToIx: CharToIx, seed: number): number[] {
   checkRecord('parameters', parameters, PARAM_KEYS)
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`sample: seed must be an integer in 0..4294967295, got ${seed}`)
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new RangeError(`sample: seed must be an integer in 0..4294967295, got ${seed}`)
   return native().sampleIndices(parameters, newlineIndex(charToIx), seed)
 }
 
@@ -62,8 +69,10 @@ export function optimize(
   parameters: CharRnnParams,
   learningRate = 0.01,
 ): { loss: number; gradients: CharRnnGradients; a_last: Tensor } {
-  if (!Array.isArray(X) || !Array.isArray(Y)) throw new TypeError('optimize: X and Y must be arrays of indices (X[0] may be null)')
-  if (X.length !== Y.length) throw new RangeError(`optimize: X and Y must have the same length, got ${X.length} and ${Y.length}`)
+  if (!Array.isArray(X) || !Array.isArray(Y))
+    throw new TypeError('optimize: X and Y must be arrays of indices (X[0] may be null)')
+  if (X.length !== Y.length)
+    throw new RangeError(`optimize: X and Y must have the same length, got ${X.length} and ${Y.length}`)
   assertTensor('a_prev', a_prev)
   checkRecord('parameters', parameters, PARAM_KEYS)
   const out = native().optimize([...X], [...Y], a_prev, parameters, learningRate)

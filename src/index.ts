@@ -8,7 +8,15 @@ export * from './stepByStep'
 export { initializeParameters, clip, sample, optimize } from './dinosaurus'
 export type { CharRnnParams, CharRnnGradients, CharToIx } from './dinosaurus'
 export { NameModel, capitalise } from './nameModel'
-export type { NameModelOptions, Arithmetic, NameReport, TrainProgress, TrainOptions, SampleOptions, NameModelParameters } from './nameModel'
+export type {
+  NameModelOptions,
+  Arithmetic,
+  NameReport,
+  TrainProgress,
+  TrainOptions,
+  SampleOptions,
+  NameModelParameters,
+} from './nameModel'
 export { Vocabulary, readNames, normaliseNames, defaultDinosaurNames } from './corpus'
 export { lineChartSvg } from './plot'
 export type { Series, ChartOptions } from './plot'

@@ -73,7 +73,11 @@ export class JazzImproviser {
     this.nA = options.nA ?? 64
     this.tX = options.tX ?? 30
     this.m = options.m ?? 60
-    for (const [name, v] of [['nA', this.nA], ['tX', this.tX], ['m', this.m]] as const) {
+    for (const [name, v] of [
+      ['nA', this.nA],
+      ['tX', this.tX],
+      ['m', this.m],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name}: expected an integer >= 1, got ${v}`)
     }
     if (this.corpus.corpus.length <= this.tX) {
@@ -110,7 +114,9 @@ export class JazzImproviser {
    * Full-batch Adam training (course: 100 epochs) off the JS thread, in chunks of `chunk`
    * epochs; `onProgress` after each chunk; `signal` aborts between and inside chunks.
    */
-  async fit(options: { epochs?: number; chunk?: number; onProgress?: (p: JazzProgress) => void; signal?: AbortSignal } = {}): Promise<JazzHistory> {
+  async fit(
+    options: { epochs?: number; chunk?: number; onProgress?: (p: JazzProgress) => void; signal?: AbortSignal } = {},
+  ): Promise<JazzHistory> {
     const epochs = options.epochs ?? 100
     const chunk = options.chunk ?? 10
     if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`epochs: expected an integer >= 0, got ${epochs}`)
@@ -152,8 +158,10 @@ export class JazzImproviser {
     const temperature = options.temperature ?? 0
     const seed = options.seed ?? 0
     if (!Number.isInteger(length) || length < 1) throw new RangeError(`length: expected an integer >= 1, got ${length}`)
-    if (!(Number.isFinite(temperature) && temperature >= 0)) throw new RangeError(`temperature: expected a number >= 0, got ${temperature}`)
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`seed: expected an integer in [0, 2^32), got ${seed}`)
+    if (!(Number.isFinite(temperature) && temperature >= 0))
+      throw new RangeError(`temperature: expected a number >= 0, got ${temperature}`)
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new RangeError(`seed: expected an integer in [0, 2^32), got ${seed}`)
     const sampler = this.model.sampler(temperature, seed)
     const rng = seededRng(seed)
     const parsed = this.corpus.values.map(parseValue)
@@ -170,7 +178,13 @@ export class JazzImproviser {
         indices.push(v)
         filled += parsed[v].duration
       }
-      const notes = tidy(unparseMeasure(indices.map((i) => parsed[i]), chords, { range: this.section.pitchRange, prevPitch, rng }))
+      const notes = tidy(
+        unparseMeasure(
+          indices.map((i) => parsed[i]),
+          chords,
+          { range: this.section.pitchRange, prevPitch, rng },
+        ),
+      )
       if (notes.length > 0) prevPitch = notes[notes.length - 1].pitch
       solo.indices.push(indices)
       solo.values.push(indices.map((i) => this.corpus.values[i]))
@@ -190,13 +204,19 @@ export class JazzImproviser {
   /** The piano roll of the last improvised solo (or `solo`) as SVG text. */
   toSvg(solo: Solo | undefined = this.last): string {
     if (!solo) throw new Error('toSvg: nothing to draw yet (call improvise() first)')
-    return pianoRollSvg(solo.notes, solo.chords, { title: `rnnlab jazz — ${path.basename(this.section.path)}, ${solo.notes.length} notes` })
+    return pianoRollSvg(solo.notes, solo.chords, {
+      title: `rnnlab jazz — ${path.basename(this.section.path)}, ${solo.notes.length} notes`,
+    })
   }
 }
 
 /** A measure's chords relative to its start (the carried chord, if any, governs from beat 0). */
 function measureChords(measure: Measure): Chord[] {
-  const rel = measure.chords.map((c) => ({ ...c, start: c.start - measure.start, duration: Math.min(c.duration, 4 - (c.start - measure.start)) }))
+  const rel = measure.chords.map((c) => ({
+    ...c,
+    start: c.start - measure.start,
+    duration: Math.min(c.duration, 4 - (c.start - measure.start)),
+  }))
   if (measure.carried && (rel.length === 0 || rel[0].start > 1e-9)) {
     rel.unshift({ ...measure.carried, start: 0, duration: rel.length ? rel[0].start : 4 })
   }
@@ -205,7 +225,9 @@ function measureChords(measure: Measure): Chord[] {
 
 /** The MIDI bytes of a solo: track 1 jazz guitar (solo), track 2 piano (chords). */
 export function soloToMidi(solo: Solo, bpm: number): Uint8Array {
-  const chordNotes: Note[] = solo.chords.flatMap((c) => c.pitches.map((pitch) => ({ pitch, start: c.start, duration: c.duration, velocity: 64 })))
+  const chordNotes: Note[] = solo.chords.flatMap((c) =>
+    c.pitches.map((pitch) => ({ pitch, start: c.start, duration: c.duration, velocity: 64 })),
+  )
   return buildMidi(
     [
       { name: 'Solo (rnnlab)', channel: 0, program: 26, notes: solo.notes },

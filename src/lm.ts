@@ -131,12 +131,14 @@ export interface GenerateOptions {
 }
 
 function checkInt(name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${name}: expected an integer in [${min}, ${max}], got ${v}`)
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`${name}: expected an integer in [${min}, ${max}], got ${v}`)
   return v
 }
 
 function checkNumber(name: string, v: number, min: number, max = Infinity): number {
-  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max) throw new RangeError(`${name}: expected a number in [${min}, ${max}], got ${v}`)
+  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max)
+    throw new RangeError(`${name}: expected a number in [${min}, ${max}], got ${v}`)
   return v
 }
 
@@ -167,16 +169,31 @@ export class CharLanguageModel {
   private model?: Native
 
   constructor(options: CharModelOptions = {}) {
-    const layers = checkInt('layers', options.layers ?? (Array.isArray(options.hidden) ? options.hidden.length : 2), 1, 64)
+    const layers = checkInt(
+      'layers',
+      options.layers ?? (Array.isArray(options.hidden) ? options.hidden.length : 2),
+      1,
+      64,
+    )
     const hidden = Array.isArray(options.hidden) ? options.hidden : Array(layers).fill(options.hidden ?? 128)
-    if (hidden.length !== layers) throw new RangeError(`hidden: expected ${layers} sizes (one per layer), got ${hidden.length}`)
+    if (hidden.length !== layers)
+      throw new RangeError(`hidden: expected ${layers} sizes (one per layer), got ${hidden.length}`)
     hidden.forEach((h, k) => checkInt(`hidden[${k}]`, h, 1, 65536))
     const cell = options.cell ?? 'lstm'
     if (cell !== 'lstm' && cell !== 'rnn') throw new RangeError(`cell: expected 'lstm' or 'rnn', got '${cell}'`)
     const dtype = options.dtype ?? 'float32'
-    if (dtype !== 'float32' && dtype !== 'float64') throw new RangeError(`dtype: expected 'float32' or 'float64', got '${dtype}'`)
+    if (dtype !== 'float32' && dtype !== 'float64')
+      throw new RangeError(`dtype: expected 'float32' or 'float64', got '${dtype}'`)
     const dropout = checkNumber('dropout', options.dropout ?? 0, 0, 0.999)
-    this.options = { cell, layers, hidden, dropout, dtype, embedding: checkInt('embedding', options.embedding ?? 0, 0, 65536), seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff) }
+    this.options = {
+      cell,
+      layers,
+      hidden,
+      dropout,
+      dtype,
+      embedding: checkInt('embedding', options.embedding ?? 0, 0, 65536),
+      seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff),
+    }
   }
 
   /** Loads weights saved by `save` (or PyTorch-named safetensors with `vocab`). */
@@ -200,7 +217,17 @@ export class CharLanguageModel {
   }
 
   /** Architecture, dtype, vocabulary and parameter count (undefined before `fit`/`load`). */
-  get info(): { cell: string; hidden: number[]; embedding?: number; dropout: number; dtype: string; vocab: string; numParams: number } | undefined {
+  get info():
+    | {
+        cell: string
+        hidden: number[]
+        embedding?: number
+        dropout: number
+        dtype: string
+        vocab: string
+        numParams: number
+      }
+    | undefined {
     return this.model?.info
   }
 
@@ -236,7 +263,7 @@ export class CharLanguageModel {
     const epochs = options.epochs ?? (options.seconds !== undefined ? Infinity : 1)
     if (epochs !== Infinity) checkInt('epochs', epochs, 0)
     const chunkSeconds = checkNumber('chunkSeconds', options.chunkSeconds ?? 0.25, 0.001, 3600)
-    const clip = typeof options.clip === 'number' ? { value: options.clip } : options.clip ?? { value: 5 }
+    const clip = typeof options.clip === 'number' ? { value: options.clip } : (options.clip ?? { value: 5 })
     const trainOptions = {
       mode: options.mode ?? 'tbptt',
       seqLength: checkInt('seqLength', options.seqLength ?? 40, 1, 1 << 20),
@@ -250,7 +277,8 @@ export class CharLanguageModel {
       validation: checkNumber('validation', options.validation ?? 0.1, 0, 0.99),
       seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff),
     }
-    const resume = options.resume && options.checkpoint && existsSync(options.checkpoint) ? options.checkpoint : undefined
+    const resume =
+      options.resume && options.checkpoint && existsSync(options.checkpoint) ? options.checkpoint : undefined
     if (typeof text === 'string') {
       if (resume) this.model = native().NativeCharLm.resume(resume, text)
       else (this.model ??= this.createModel(vocabularyOf(text))).startTraining(text, trainOptions)
@@ -270,7 +298,17 @@ export class CharLanguageModel {
       }
     }
     const model = this.model!
-    const history: FitHistory = { loss: [], step: [], valLoss: [], epochs: 0, steps: 0, chars: 0, seconds: 0, charsPerSecond: 0, stopped: 'epochs' }
+    const history: FitHistory = {
+      loss: [],
+      step: [],
+      valLoss: [],
+      epochs: 0,
+      steps: 0,
+      chars: 0,
+      seconds: 0,
+      charsPerSecond: 0,
+      stopped: 'epochs',
+    }
     const onAbort = () => model.cancel()
     options.signal?.addEventListener('abort', onAbort)
     const t0 = performance.now()
@@ -280,9 +318,18 @@ export class CharLanguageModel {
     try {
       for (;;) {
         const elapsed = (performance.now() - t0) / 1000
-        if (options.signal?.aborted) { history.stopped = 'aborted'; break }
-        if ((last?.epoch ?? model.epochsDone) >= epochs) { history.stopped = 'epochs'; break }
-        if (elapsed >= seconds) { history.stopped = 'time'; break }
+        if (options.signal?.aborted) {
+          history.stopped = 'aborted'
+          break
+        }
+        if ((last?.epoch ?? model.epochsDone) >= epochs) {
+          history.stopped = 'epochs'
+          break
+        }
+        if (elapsed >= seconds) {
+          history.stopped = 'time'
+          break
+        }
         let p
         try {
           p = await model.train(1e12, Math.min(chunkSeconds, Math.max(seconds - elapsed, 1e-3)))
@@ -313,7 +360,10 @@ export class CharLanguageModel {
           elapsed: now,
           epochEnd: p.epochEnd,
         })
-        if (p.cancelled) { history.stopped = 'aborted'; break }
+        if (p.cancelled) {
+          history.stopped = 'aborted'
+          break
+        }
       }
     } finally {
       options.signal?.removeEventListener('abort', onAbort)

@@ -75,7 +75,13 @@ export interface SampleOptions {
 }
 
 /** Parameters of the name model, keyed as in the course. */
-export interface NameModelParameters { Wax: Tensor; Waa: Tensor; Wya: Tensor; b: Tensor; by: Tensor }
+export interface NameModelParameters {
+  Wax: Tensor
+  Waa: Tensor
+  Wya: Tensor
+  b: Tensor
+  by: Tensor
+}
 
 /** Capitalises the first character, as the course's `print_sample`. */
 export function capitalise(s: string): string {
@@ -180,7 +186,13 @@ export class NameModel {
         signal?.throwIfAborted()
         const done = this.trainer.iteration
         const secs = (performance.now() - t0) / 1000
-        options.onProgress?.({ done, total, loss: this.trainer.smoothedLoss, rate: (done - start) / Math.max(secs, 1e-9), chunkLosses })
+        options.onProgress?.({
+          done,
+          total,
+          loss: this.trainer.smoothedLoss,
+          rate: (done - start) / Math.max(secs, 1e-9),
+          chunkLosses,
+        })
         const last = done - 1
         if (last % every === 0 && options.onReport) {
           const names: string[] = []
@@ -204,7 +216,8 @@ export class NameModel {
   /** Invents names (without the final '\n'). */
   sample(options: SampleOptions = {}): string[] {
     const count = checkInt('count', options.count ?? 1, 0, 1_000_000)
-    const seed = options.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : checkInt('seed', options.seed, 0, 2 ** 52)
+    const seed =
+      options.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : checkInt('seed', options.seed, 0, 2 ** 52)
     const temperature = checkNum('temperature', options.temperature ?? 1)
     if (temperature <= 0) throw new RangeError(`temperature: must be > 0, got ${temperature}`)
     const maxLength = checkInt('maxLength', options.maxLength ?? 50, 1, 100_000)
@@ -217,12 +230,14 @@ export class NameModel {
 }
 
 function checkInt(name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${name}: expected an integer in [${min}, ${max}], got ${v}`)
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`${name}: expected an integer in [${min}, ${max}], got ${v}`)
   return v
 }
 
 function checkArithmetic(v: string): Arithmetic {
-  if (v !== 'numpy' && v !== 'fast') throw new RangeError(`arithmetic: expected 'numpy' or 'fast', got ${JSON.stringify(v)}`)
+  if (v !== 'numpy' && v !== 'fast')
+    throw new RangeError(`arithmetic: expected 'numpy' or 'fast', got ${JSON.stringify(v)}`)
   return v
 }
 

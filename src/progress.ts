@@ -26,7 +26,9 @@ export class ProgressBar {
     const width = 24
     const filled = Math.round((done / Math.max(this.total, 1)) * width)
     const bar = '█'.repeat(filled) + '░'.repeat(width - filled)
-    const extra = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('  ')
+    const extra = Object.entries(fields)
+      .map(([k, v]) => `${k} ${v}`)
+      .join('  ')
     const line = `${bar} ${done}/${this.total}  ${formatRate(rate)} ${this.unit}/s  ETA ${eta.toFixed(0)}s  ${extra}`
     this.stream.write(`\r\x1b[2K${line}`)
   }

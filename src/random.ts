@@ -16,7 +16,8 @@ function checkShape(name: string, shape: number[]): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`${name}: expected an array of dimensions, got ${describe(shape)}`)
   if (shape.length > 32) throw new RangeError(`${name}: expected at most 32 dimensions, got ${shape.length}`)
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0 || d > U32_MAX) throw new RangeError(`${name}: bad dimension ${show(d)} in shape [${shape.map(show).join(', ')}]`)
+    if (!Number.isInteger(d) || d < 0 || d > U32_MAX)
+      throw new RangeError(`${name}: bad dimension ${show(d)} in shape [${shape.map(show).join(', ')}]`)
   }
   return shape
 }
@@ -79,10 +80,15 @@ export class RandomState {
    * (numpy's legacy algorithm: cumulative sum, one uniform draw, right-side search).
    */
   choice<T>(a: number | readonly T[], options: { p?: ArrayLike<number> } = {}): T | number {
-    if (typeof a !== 'number' && !Array.isArray(a)) throw new TypeError(`choice: a must be a positive integer or a non-empty array, got ${describe(a)}`)
+    if (typeof a !== 'number' && !Array.isArray(a))
+      throw new TypeError(`choice: a must be a positive integer or a non-empty array, got ${describe(a)}`)
     const n = typeof a === 'number' ? a : a.length
-    if (!Number.isInteger(n) || n <= 0 || n > U32_MAX) throw new RangeError(`choice: a must be a positive integer up to 2**32 - 1 or a non-empty array, got ${typeof a === 'number' ? a : `an array of length ${n}`}`)
-    if (typeof options !== 'object' || options === null) throw new TypeError(`choice: options must be an object { p? }, got ${describe(options)}`)
+    if (!Number.isInteger(n) || n <= 0 || n > U32_MAX)
+      throw new RangeError(
+        `choice: a must be a positive integer up to 2**32 - 1 or a non-empty array, got ${typeof a === 'number' ? a : `an array of length ${n}`}`,
+      )
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError(`choice: options must be an object { p? }, got ${describe(options)}`)
     const p = options.p === undefined ? undefined : checkProbabilities(options.p)
     const [ix] = this.inner.choice(n, p, 1)
     return typeof a === 'number' ? ix : a[ix]
@@ -104,7 +110,8 @@ export class RandomState {
 
   /** `randint(low, high)`: an integer in [low, high). */
   randint(low: number, high: number): number {
-    if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high)) throw new RangeError(`randint: low and high must be safe integers, got ${show(low)}, ${show(high)}`)
+    if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high))
+      throw new RangeError(`randint: low and high must be safe integers, got ${show(low)}, ${show(high)}`)
     return this.inner.randint(low, high)
   }
 
@@ -116,7 +123,9 @@ export class RandomState {
   /** Restores a state from `getState()`. */
   setState(state: RandomStateSnapshot): void {
     if (typeof state !== 'object' || state === null || !(state.key instanceof Uint32Array)) {
-      throw new TypeError(`setState: state must be { key: Uint32Array(624), pos, hasGauss, gauss } as getState() returns, got ${describe(state)}`)
+      throw new TypeError(
+        `setState: state must be { key: Uint32Array(624), pos, hasGauss, gauss } as getState() returns, got ${describe(state)}`,
+      )
     }
     this.inner.setState(state)
   }

@@ -6,12 +6,26 @@ import { native } from './native'
 import { Tensor, assertTensor, checkRecord, describe } from './tensor'
 
 /** RNN parameters, keyed as in the course. */
-export interface RnnParameters { Wax: Tensor; Waa: Tensor; Wya: Tensor; ba: Tensor; by: Tensor }
+export interface RnnParameters {
+  Wax: Tensor
+  Waa: Tensor
+  Wya: Tensor
+  ba: Tensor
+  by: Tensor
+}
 /** LSTM parameters, keyed as in the course; weights are `(n_a, n_a + n_x)`, concat = [a_prev; x]. */
 export interface LstmParameters {
-  Wf: Tensor; bf: Tensor; Wi: Tensor; bi: Tensor; Wc: Tensor; bc: Tensor; Wo: Tensor; bo: Tensor; Wy: Tensor; by: Tensor
+  Wf: Tensor
+  bf: Tensor
+  Wi: Tensor
+  bi: Tensor
+  Wc: Tensor
+  bc: Tensor
+  Wo: Tensor
+  bo: Tensor
+  Wy: Tensor
+  by: Tensor
 }
-
 
 // Caches are opaque: a class per kind whose one private field holds the forward pass's
 // tensors (plain data in engine-owned memory, so GC frees them even inside a synchronous
@@ -80,18 +94,27 @@ export class LstmCache {
 }
 
 function badCache(name: string, cache: unknown, forward: string): TypeError {
-  const kind = cache instanceof RnnCellCache || cache instanceof RnnCache || cache instanceof LstmCellCache || cache instanceof LstmCache
-    ? `a ${cache.constructor.name}`
-    : describe(cache)
-  return new TypeError(`${name}: expected the cache returned by the matching forward function (${forward}), got ${kind}`)
+  const kind =
+    cache instanceof RnnCellCache ||
+    cache instanceof RnnCache ||
+    cache instanceof LstmCellCache ||
+    cache instanceof LstmCache
+      ? `a ${cache.constructor.name}`
+      : describe(cache)
+  return new TypeError(
+    `${name}: expected the cache returned by the matching forward function (${forward}), got ${kind}`,
+  )
 }
 
 const RNN_KEYS = ['Wax', 'Waa', 'Wya', 'ba', 'by'] as const
 const LSTM_KEYS = ['Wf', 'bf', 'Wi', 'bi', 'Wc', 'bc', 'Wo', 'bo', 'Wy', 'by'] as const
 
-
 /** One RNN step: `a_next = tanh(Wax xt + Waa a_prev + ba)`, `yt_pred = softmax(Wya a_next + by)`. */
-export function rnnCellForward(xt: Tensor, a_prev: Tensor, parameters: RnnParameters): { a_next: Tensor; yt_pred: Tensor; cache: RnnCellCache } {
+export function rnnCellForward(
+  xt: Tensor,
+  a_prev: Tensor,
+  parameters: RnnParameters,
+): { a_next: Tensor; yt_pred: Tensor; cache: RnnCellCache } {
   assertTensor('xt', xt)
   assertTensor('a_prev', a_prev)
   checkRecord('parameters', parameters, RNN_KEYS)
@@ -100,7 +123,11 @@ export function rnnCellForward(xt: Tensor, a_prev: Tensor, parameters: RnnParame
 }
 
 /** The RNN over `x` (n_x, m, T_x) from `a0` (n_a, m): `a` (n_a, m, T_x), `y_pred` (n_y, m, T_x). */
-export function rnnForward(x: Tensor, a0: Tensor, parameters: RnnParameters): { a: Tensor; y_pred: Tensor; caches: RnnCache } {
+export function rnnForward(
+  x: Tensor,
+  a0: Tensor,
+  parameters: RnnParameters,
+): { a: Tensor; y_pred: Tensor; caches: RnnCache } {
   assertTensor('x', x)
   assertTensor('a0', a0)
   checkRecord('parameters', parameters, RNN_KEYS)
@@ -121,7 +148,12 @@ export function rnnBackward(da: Tensor, caches: RnnCache) {
 }
 
 /** One LSTM step: `{ a_next, c_next, yt_pred, cache }`. */
-export function lstmCellForward(xt: Tensor, a_prev: Tensor, c_prev: Tensor, parameters: LstmParameters): { a_next: Tensor; c_next: Tensor; yt_pred: Tensor; cache: LstmCellCache } {
+export function lstmCellForward(
+  xt: Tensor,
+  a_prev: Tensor,
+  c_prev: Tensor,
+  parameters: LstmParameters,
+): { a_next: Tensor; c_next: Tensor; yt_pred: Tensor; cache: LstmCellCache } {
   assertTensor('xt', xt)
   assertTensor('a_prev', a_prev)
   assertTensor('c_prev', c_prev)
@@ -131,7 +163,11 @@ export function lstmCellForward(xt: Tensor, a_prev: Tensor, c_prev: Tensor, para
 }
 
 /** The LSTM over `x` (n_x, m, T_x) from `a0` and `c⟨0⟩ = 0`: `{ a, y, c, caches }`. */
-export function lstmForward(x: Tensor, a0: Tensor, parameters: LstmParameters): { a: Tensor; y: Tensor; c: Tensor; caches: LstmCache } {
+export function lstmForward(
+  x: Tensor,
+  a0: Tensor,
+  parameters: LstmParameters,
+): { a: Tensor; y: Tensor; c: Tensor; caches: LstmCache } {
   assertTensor('x', x)
   assertTensor('a0', a0)
   checkRecord('parameters', parameters, LSTM_KEYS)

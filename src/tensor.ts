@@ -13,12 +13,15 @@ const U32_MAX = 0xffffffff
 /** Checks a shape (an array of at most 32 integers in 0..2**32-1) and returns its element count. */
 function shapeSize(name: string, shape: unknown): number {
   if (!Array.isArray(shape)) throw new TypeError(`${name}: expected an array of dimensions, got ${describe(shape)}`)
-  if (shape.length > MAX_AXES) throw new RangeError(`${name}: expected at most ${MAX_AXES} dimensions, got ${shape.length}`)
+  if (shape.length > MAX_AXES)
+    throw new RangeError(`${name}: expected at most ${MAX_AXES} dimensions, got ${shape.length}`)
   let n = 1
   for (let k = 0; k < shape.length; k++) {
     const d = shape[k]
     if (!Number.isInteger(d) || d < 0 || d > U32_MAX) {
-      throw new RangeError(`${name}: dimension ${k} must be an integer in 0..${U32_MAX}, got ${show(d)} (shape [${shape.map(show).join(', ')}])`)
+      throw new RangeError(
+        `${name}: dimension ${k} must be an integer in 0..${U32_MAX}, got ${show(d)} (shape [${shape.map(show).join(', ')}])`,
+      )
     }
     n *= d
   }
@@ -38,7 +41,9 @@ export function tensor(shape: number[], data?: ArrayLike<number>): Tensor {
   try {
     out = data === undefined ? new Float64Array(n) : Float64Array.from(data)
   } catch (cause) {
-    throw new RangeError(`tensor: shape [${shape}] needs ${n} values, more than can be allocated (${(cause as Error).message})`)
+    throw new RangeError(
+      `tensor: shape [${shape}] needs ${n} values, more than can be allocated (${(cause as Error).message})`,
+    )
   }
   return { shape: [...shape], data: out }
 }
@@ -73,7 +78,8 @@ export function assertTensor(name: string, value: unknown): asserts value is Ten
   if (!Array.isArray(t.shape)) throw new TypeError(`${expected}, but ${name}.shape is ${describe(t.shape)}`)
   if (!(t.data instanceof Float64Array)) throw new TypeError(`${expected}, but ${name}.data is ${describe(t.data)}`)
   const n = shapeSize(`${name}.shape`, t.shape)
-  if (t.data.length !== n) throw new RangeError(`${name}: shape [${t.shape}] needs ${n} values but data has ${t.data.length}`)
+  if (t.data.length !== n)
+    throw new RangeError(`${name}: shape [${t.shape}] needs ${n} values but data has ${t.data.length}`)
 }
 
 /** A number as itself, anything else by its kind (safe for symbols, huge arrays, ...). */
@@ -90,8 +96,10 @@ export function describe(value: unknown): string {
 
 /** Checks that `rec` is an object holding a tensor under every key; errors name `name.key`. */
 export function checkRecord(name: string, rec: unknown, keys: readonly string[]): void {
-  if (typeof rec !== 'object' || rec === null) throw new TypeError(`${name}: expected an object with keys ${keys.join(', ')}, got ${describe(rec)}`)
+  if (typeof rec !== 'object' || rec === null)
+    throw new TypeError(`${name}: expected an object with keys ${keys.join(', ')}, got ${describe(rec)}`)
   const missing = keys.filter((k) => !(k in rec))
-  if (missing.length > 0) throw new TypeError(`${name}: missing key(s) ${missing.join(', ')} (expected ${keys.join(', ')})`)
+  if (missing.length > 0)
+    throw new TypeError(`${name}: missing key(s) ${missing.join(', ')} (expected ${keys.join(', ')})`)
   for (const k of keys) assertTensor(`${name}.${k}`, (rec as Record<string, unknown>)[k])
 }

@@ -13,26 +13,63 @@ const { parseArgs } = require('node:util')
 
 const { CharLanguageModel, native } = require('../../dist/index.js')
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, json: { type: 'boolean' }, text: { type: 'string' } } })
+const { values } = parseArgs({
+  options: { seconds: { type: 'string' }, json: { type: 'boolean' }, text: { type: 'string' } },
+})
 const seconds = Number(values.seconds ?? 20)
 const textFile = values.text ?? path.join(__dirname, '..', '..', '..', 'shared', 'data', 'shakespeare.txt')
 const text = readFileSync(textFile, 'utf8')
 
 async function trainRun(mode) {
   const model = new CharLanguageModel({ cell: 'lstm', layers: 2, hidden: 128, dropout: 0.2, dtype: 'float32', seed: 0 })
-  const h = await model.fit(text, { mode, seqLength: 40, stride: 3, batchSize: 128, optimizer: 'adam', lr: 0.002, clip: 5, validation: 0.1, seconds, epochs: Infinity, chunkSeconds: 1 })
-  return { model, mode, charsPerSecond: h.charsPerSecond, steps: h.steps, epochs: h.epochs, seconds: h.seconds, valLoss: model.validate() }
+  const h = await model.fit(text, {
+    mode,
+    seqLength: 40,
+    stride: 3,
+    batchSize: 128,
+    optimizer: 'adam',
+    lr: 0.002,
+    clip: 5,
+    validation: 0.1,
+    seconds,
+    epochs: Infinity,
+    chunkSeconds: 1,
+  })
+  return {
+    model,
+    mode,
+    charsPerSecond: h.charsPerSecond,
+    steps: h.steps,
+    epochs: h.epochs,
+    seconds: h.seconds,
+    valLoss: model.validate(),
+  }
 }
 
 async function main() {
-  const results = { threads: native().nativeThreads(), seconds, text: path.basename(textFile), chars: text.length, train: [], sample: undefined }
+  const results = {
+    threads: native().nativeThreads(),
+    seconds,
+    text: path.basename(textFile),
+    chars: text.length,
+    train: [],
+    sample: undefined,
+  }
   let last
   for (const mode of ['windows', 'tbptt']) {
     const r = await trainRun(mode)
     last = r.model
-    results.train.push({ mode, charsPerSecond: Math.round(r.charsPerSecond), steps: r.steps, epochs: r.epochs, valLoss: r.valLoss })
+    results.train.push({
+      mode,
+      charsPerSecond: Math.round(r.charsPerSecond),
+      steps: r.steps,
+      epochs: r.epochs,
+      valLoss: r.valLoss,
+    })
     if (!values.json) {
-      console.log(`train ${mode.padEnd(7)}: ${Math.round(r.charsPerSecond)} chars/s, ${r.steps} steps in ${r.seconds.toFixed(1)} s, validation ${r.valLoss.toFixed(4)} nats/char`)
+      console.log(
+        `train ${mode.padEnd(7)}: ${Math.round(r.charsPerSecond)} chars/s, ${r.steps} steps in ${r.seconds.toFixed(1)} s, validation ${r.valLoss.toFixed(4)} nats/char`,
+      )
     }
   }
   const n = 20000

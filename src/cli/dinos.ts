@@ -64,7 +64,8 @@ command('dinos', {
     let model: NameModel
     if (v.resume !== undefined) {
       for (const flag of ['data', 'hidden', 'lr', 'seed', 'fast'] as const) {
-        if (v[flag] !== undefined) throw new UsageError(`--${flag} cannot be combined with --resume (the checkpoint fixes it)`)
+        if (v[flag] !== undefined)
+          throw new UsageError(`--${flag} cannot be combined with --resume (the checkpoint fixes it)`)
       }
       model = NameModel.load(String(v.resume))
     } else {
@@ -112,8 +113,10 @@ command('dinos', {
       if (!controller.signal.aborted || (e as Error)?.name !== 'AbortError') throw e
       const path = v.save !== undefined ? String(v.save) : 'dinos-interrupted.safetensors'
       model.save(path)
-      process.stderr.write(`interrupted at iteration ${model.iteration}; checkpoint saved to ${path}\n` +
-        `continue with: rnnlab dinos --resume ${path} --iterations ${iterations}\n`)
+      process.stderr.write(
+        `interrupted at iteration ${model.iteration}; checkpoint saved to ${path}\n` +
+          `continue with: rnnlab dinos --resume ${path} --iterations ${iterations}\n`,
+      )
       return 130
     } finally {
       uninstall()
@@ -122,7 +125,9 @@ command('dinos', {
     if (v.save !== undefined) model.save(String(v.save))
     if (v.plot !== undefined) {
       const svg = lineChartSvg([{ label: 'smoothed loss', x: iters, y: losses }], {
-        title: 'Dinosaurus Island: training loss', xLabel: 'iteration', yLabel: 'smoothed loss (nats per name)',
+        title: 'Dinosaurus Island: training loss',
+        xLabel: 'iteration',
+        yLabel: 'smoothed loss (nats per name)',
       })
       writeFileSync(String(v.plot), svg)
     }

@@ -57,7 +57,8 @@ command('jazz', {
             .split(',')
             .map((s) => {
               const n = Number(s)
-              if (!Number.isInteger(n) || n < 0) throw new UsageError(`--chord-tracks: expected integers >= 0, got '${v['chord-tracks']}'`)
+              if (!Number.isInteger(n) || n < 0)
+                throw new UsageError(`--chord-tracks: expected integers >= 0, got '${v['chord-tracks']}'`)
               return n
             })
     const start = v.start === undefined ? undefined : numberOption(v, 'start', 0, 0)
@@ -70,13 +71,20 @@ command('jazz', {
     const file = (v.midi as string | undefined) ?? DEFAULT_JAZZ_MIDI
     const jazz = JazzImproviser.fromMidi(file, { melodyTrack, chordTracks, start, end, seed })
     const s = jazz.section
-    say(`${file}: melody track ${s.melodyTrack}, chord tracks ${s.chordTracks.join(',')}, quarter notes ${s.start}–${s.end}, ${s.bpm.toFixed(1)} bpm`)
-    say(`corpus length: ${jazz.corpus.corpus.length}, unique values: ${jazz.nValues}, measures: ${jazz.corpus.perMeasure.length}`)
+    say(
+      `${file}: melody track ${s.melodyTrack}, chord tracks ${s.chordTracks.join(',')}, quarter notes ${s.start}–${s.end}, ${s.bpm.toFixed(1)} bpm`,
+    )
+    say(
+      `corpus length: ${jazz.corpus.corpus.length}, unique values: ${jazz.nValues}, measures: ${jazz.corpus.perMeasure.length}`,
+    )
     const t0 = Date.now()
     const history = await jazz.fit({
       epochs,
       chunk: 10,
-      onProgress: (p) => say(`Epoch ${String(p.epoch).padStart(3)}/${p.epochs}  loss ${p.loss.toFixed(4)}  accuracy ${p.accuracy.toFixed(4)}`),
+      onProgress: (p) =>
+        say(
+          `Epoch ${String(p.epoch).padStart(3)}/${p.epochs}  loss ${p.loss.toFixed(4)}  accuracy ${p.accuracy.toFixed(4)}`,
+        ),
     })
     if (history.loss.length) say(`trained ${history.loss.length} epochs in ${((Date.now() - t0) / 1000).toFixed(2)} s`)
     const solo = jazz.improvise({ length, temperature, seed })

@@ -79,7 +79,8 @@ command('train', {
     if (!out) throw new UsageError('--out FILE is required')
     const choice = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
       const raw = (v[name] as string | undefined) ?? fallback
-      if (!allowed.includes(raw as T)) throw new UsageError(`--${name}: expected one of ${allowed.join(', ')}, got '${raw}'`)
+      if (!allowed.includes(raw as T))
+        throw new UsageError(`--${name}: expected one of ${allowed.join(', ')}, got '${raw}'`)
       return raw as T
     }
     const cell = choice('cell', ['lstm', 'rnn'] as const, 'lstm')
@@ -104,56 +105,74 @@ command('train', {
     const ac = new AbortController()
     const uninstall = interruptible(ac)
     const bar = new ProgressBar(epochs ?? 0, 'epochs')
-    const trainX: number[] = [], trainY: number[] = [], valX: number[] = [], valY: number[] = []
+    const trainX: number[] = [],
+      trainY: number[] = [],
+      valX: number[] = [],
+      valY: number[] = []
     let info = ''
     try {
-      const history = await model.fit({ file: textFile }, {
-        epochs,
-        seconds,
-        mode,
-        seqLength: intOption(v, 'seq-length', 40, 1),
-        stride: intOption(v, 'stride', 3, 1),
-        batchSize: intOption(v, 'batch-size', 128, 1),
-        optimizer,
-        lr: numberOption(v, 'lr', 0.002, 0),
-        decay: numberOption(v, 'decay', 0, 0),
-        clip: { value: clip > 0 ? clip : undefined, norm: clipNorm },
-        validation: numberOption(v, 'validation', 0.1, 0),
-        seed,
-        checkpoint: v.checkpoint as string | undefined,
-        resume: Boolean(v.resume),
-        signal: ac.signal,
-        onProgress: (p) => {
-          if (!info) {
-            const i = model.info!
-            info = `${i.cell} ${i.hidden.join('×')}, vocabulary ${Array.from(i.vocab).length}, ${i.numParams} parameters, ${i.dtype}`
-            const c = model.corpus
-            say(`${textFile}: ${c ? c.train + c.validation : '?'} characters; ${info}; ${mode}, ${p.batchesPerEpoch} batches/epoch`)
-          }
-          if (Number.isFinite(p.loss)) { trainX.push(p.epoch); trainY.push(p.loss) }
-          const fields: Record<string, string> = { loss: p.loss.toFixed(3), 'chars/s': p.charsPerSecond.toFixed(0) }
-          if (p.epochEnd) {
-            bar.clear()
-            let line = `Epoch ${p.epoch.toFixed(0)}${epochs ? `/${epochs}` : ''}  loss ${p.loss.toFixed(4)}`
-            if (p.valLoss !== undefined) {
-              valX.push(p.epoch); valY.push(p.valLoss)
-              line += `  val ${p.valLoss.toFixed(4)} nats/char (perplexity ${p.valPerplexity!.toFixed(2)})`
+      const history = await model.fit(
+        { file: textFile },
+        {
+          epochs,
+          seconds,
+          mode,
+          seqLength: intOption(v, 'seq-length', 40, 1),
+          stride: intOption(v, 'stride', 3, 1),
+          batchSize: intOption(v, 'batch-size', 128, 1),
+          optimizer,
+          lr: numberOption(v, 'lr', 0.002, 0),
+          decay: numberOption(v, 'decay', 0, 0),
+          clip: { value: clip > 0 ? clip : undefined, norm: clipNorm },
+          validation: numberOption(v, 'validation', 0.1, 0),
+          seed,
+          checkpoint: v.checkpoint as string | undefined,
+          resume: Boolean(v.resume),
+          signal: ac.signal,
+          onProgress: (p) => {
+            if (!info) {
+              const i = model.info!
+              info = `${i.cell} ${i.hidden.join('×')}, vocabulary ${Array.from(i.vocab).length}, ${i.numParams} parameters, ${i.dtype}`
+              const c = model.corpus
+              say(
+                `${textFile}: ${c ? c.train + c.validation : '?'} characters; ${info}; ${mode}, ${p.batchesPerEpoch} batches/epoch`,
+              )
             }
-            say(`${line}  ${(p.charsPerSecond / 1000).toFixed(1)}k chars/s  ${p.elapsed.toFixed(1)} s`)
-            if (sample > 0) say(model.generate({ prompt: '', length: sample, temperature: 0.8, seed }).replace(/^/gm, '    '))
-          } else if (!quiet) {
-            bar.update(p.epoch, fields)
-          }
+            if (Number.isFinite(p.loss)) {
+              trainX.push(p.epoch)
+              trainY.push(p.loss)
+            }
+            const fields: Record<string, string> = { loss: p.loss.toFixed(3), 'chars/s': p.charsPerSecond.toFixed(0) }
+            if (p.epochEnd) {
+              bar.clear()
+              let line = `Epoch ${p.epoch.toFixed(0)}${epochs ? `/${epochs}` : ''}  loss ${p.loss.toFixed(4)}`
+              if (p.valLoss !== undefined) {
+                valX.push(p.epoch)
+                valY.push(p.valLoss)
+                line += `  val ${p.valLoss.toFixed(4)} nats/char (perplexity ${p.valPerplexity!.toFixed(2)})`
+              }
+              say(`${line}  ${(p.charsPerSecond / 1000).toFixed(1)}k chars/s  ${p.elapsed.toFixed(1)} s`)
+              if (sample > 0)
+                say(model.generate({ prompt: '', length: sample, temperature: 0.8, seed }).replace(/^/gm, '    '))
+            } else if (!quiet) {
+              bar.update(p.epoch, fields)
+            }
+          },
         },
-      })
+      )
       bar.clear()
       model.save(out)
       if (v.plot) {
         const series = [{ label: 'training loss', x: trainX, y: trainY }]
         if (valX.length) series.push({ label: 'validation loss', x: valX, y: valY })
-        writeFileSync(String(v.plot), lineChartSvg(series, { title: `rnnlab train — ${info}`, xLabel: 'epoch', yLabel: 'loss (nats/char)' }))
+        writeFileSync(
+          String(v.plot),
+          lineChartSvg(series, { title: `rnnlab train — ${info}`, xLabel: 'epoch', yLabel: 'loss (nats/char)' }),
+        )
       }
-      const val = history.valLoss.length ? `, validation ${history.valLoss[history.valLoss.length - 1].toFixed(4)} nats/char` : ''
+      const val = history.valLoss.length
+        ? `, validation ${history.valLoss[history.valLoss.length - 1].toFixed(4)} nats/char`
+        : ''
       process.stdout.write(
         `wrote ${out}: ${history.epochs} epochs, ${history.steps} steps (${history.stopped}) in ${history.seconds.toFixed(1)} s, ` +
           `${(history.charsPerSecond / 1000).toFixed(1)}k chars/s${val}\n`,

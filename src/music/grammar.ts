@@ -162,7 +162,11 @@ export function unparseMeasure(values: Value[], chords: Chord[], options: Unpars
       // no fitting tone in the window: a whole step from the previous note (deepjazz), kept in range
       const step = pick(rng, [-2, 2])
       pitch = prev + step >= lo && prev + step <= hi ? prev + step : prev - step
-    } else pitch = pick(rng, chord.pitches.map((p) => moveIntoRange(p, lo, hi)))
+    } else
+      pitch = pick(
+        rng,
+        chord.pitches.map((p) => moveIntoRange(p, lo, hi)),
+      )
     pitch = moveIntoRange(pitch, lo, hi)
     notes.push({ pitch, start: t, duration, velocity: beatVelocity(t) })
     prev = pitch

@@ -64,15 +64,19 @@ function checkChunks(bytes: Uint8Array, path: string): void {
   let at = 8 + headerLength
   let found = 0
   while (at < bytes.length) {
-    if (at + 8 > bytes.length) throw new MidiFileError(`${path}: truncated MIDI file (a chunk header is cut off at byte ${at})`)
+    if (at + 8 > bytes.length)
+      throw new MidiFileError(`${path}: truncated MIDI file (a chunk header is cut off at byte ${at})`)
     const length = u32(bytes, at + 4)
     if (at + 8 + length > bytes.length) {
-      throw new MidiFileError(`${path}: truncated MIDI file (chunk ${found + 1} needs ${length} bytes, only ${bytes.length - at - 8} left)`)
+      throw new MidiFileError(
+        `${path}: truncated MIDI file (chunk ${found + 1} needs ${length} bytes, only ${bytes.length - at - 8} left)`,
+      )
     }
     if (ascii(bytes, at) === 'MTrk') found++
     at += 8 + length
   }
-  if (found < declared) throw new MidiFileError(`${path}: truncated MIDI file (header declares ${declared} tracks, found ${found})`)
+  if (found < declared)
+    throw new MidiFileError(`${path}: truncated MIDI file (header declares ${declared} tracks, found ${found})`)
 }
 
 /** Parses MIDI bytes (type 0, 1 or 2); `path` only labels errors. */
@@ -182,8 +186,16 @@ export function buildMidi(tracks: TrackOut[], bpm: number, ticksPerBeat = 480): 
       const on = Math.round(n.start * ticksPerBeat)
       const off = Math.max(on + 1, Math.round((n.start + n.duration) * ticksPerBeat))
       const velocity = Math.max(1, Math.min(127, Math.round(n.velocity)))
-      timed.push({ tick: on, order: 1, event: { deltaTime: 0, type: 'noteOn', channel: t.channel, noteNumber: n.pitch, velocity } })
-      timed.push({ tick: off, order: 0, event: { deltaTime: 0, type: 'noteOff', channel: t.channel, noteNumber: n.pitch, velocity: 0 } })
+      timed.push({
+        tick: on,
+        order: 1,
+        event: { deltaTime: 0, type: 'noteOn', channel: t.channel, noteNumber: n.pitch, velocity },
+      })
+      timed.push({
+        tick: off,
+        order: 0,
+        event: { deltaTime: 0, type: 'noteOff', channel: t.channel, noteNumber: n.pitch, velocity: 0 },
+      })
     }
     timed.sort((a, b) => a.tick - b.tick || a.order - b.order)
     const events: MidiEvent[] = [

@@ -12,7 +12,11 @@ export interface RollChord {
 }
 
 /** Renders the solo over its chords as an SVG document (a string). */
-export function pianoRollSvg(solo: Note[], chords: RollChord[], options: { title?: string; beatsPerBar?: number } = {}): string {
+export function pianoRollSvg(
+  solo: Note[],
+  chords: RollChord[],
+  options: { title?: string; beatsPerBar?: number } = {},
+): string {
   const bar = options.beatsPerBar ?? 4
   const all = [...solo.map((n) => n.pitch), ...chords.flatMap((c) => c.pitches)]
   const lo = (all.length ? Math.min(...all) : 60) - 2
@@ -42,14 +46,22 @@ export function pianoRollSvg(solo: Note[], chords: RollChord[], options: { title
   }
   chords.forEach((c, k) => {
     for (const p of c.pitches) {
-      out.push(`<rect x="${x(c.start)}" y="${y(p)}" width="${Math.max(1, c.duration * qw - 1)}" height="${rh}" fill="#c9ced6"/>`)
+      out.push(
+        `<rect x="${x(c.start)}" y="${y(p)}" width="${Math.max(1, c.duration * qw - 1)}" height="${rh}" fill="#c9ced6"/>`,
+      )
     }
     // labels alternate between two rows so close chords stay readable
-    if (c.symbol) out.push(`<text x="${x(c.start) + 1}" y="${top - 6 - (k % 2) * 10}" font-size="9" fill="#556">${esc(c.symbol)}</text>`)
+    if (c.symbol)
+      out.push(
+        `<text x="${x(c.start) + 1}" y="${top - 6 - (k % 2) * 10}" font-size="9" fill="#556">${esc(c.symbol)}</text>`,
+      )
   })
   for (let b = 0; b <= bars; b++) {
-    out.push(`<line x1="${x(b * bar)}" y1="${top - 2}" x2="${x(b * bar)}" y2="${y(lo) + rh}" stroke="#99a" stroke-width="1"/>`)
-    if (b < bars) out.push(`<text x="${x(b * bar) + 2}" y="${y(lo) + rh + 14}" font-size="9" fill="#889">${b + 1}</text>`)
+    out.push(
+      `<line x1="${x(b * bar)}" y1="${top - 2}" x2="${x(b * bar)}" y2="${y(lo) + rh}" stroke="#99a" stroke-width="1"/>`,
+    )
+    if (b < bars)
+      out.push(`<text x="${x(b * bar) + 2}" y="${y(lo) + rh + 14}" font-size="9" fill="#889">${b + 1}</text>`)
   }
   for (const n of solo) {
     const shade = Math.round(200 - n.velocity)

@@ -54,7 +54,8 @@ export const METHENY_PRESET: Required<SectionOptions> = { melodyTrack: 11, chord
 /** The preset for a song when it is recognised (the Metheny file), else undefined. */
 export function presetFor(song: Song): Required<SectionOptions> | undefined {
   const t = song.tracks
-  const isMetheny = t.length === 25 && t[1]?.name === 'AND THEN I KNEW' && t[11]?.name === 'Guitar' && t[6]?.name === 'Piano'
+  const isMetheny =
+    t.length === 25 && t[1]?.name === 'AND THEN I KNEW' && t[11]?.name === 'Guitar' && t[6]?.name === 'Piano'
   return isMetheny ? METHENY_PRESET : undefined
 }
 
@@ -82,10 +83,13 @@ function chordiness(t: Track): number {
 
 function checkTrack(song: Song, index: number, what: string): Track {
   if (!Number.isInteger(index) || index < 0 || index >= song.tracks.length) {
-    throw new RangeError(`${song.path}: ${what} track ${index} does not exist (the file has tracks 0–${song.tracks.length - 1})`)
+    throw new RangeError(
+      `${song.path}: ${what} track ${index} does not exist (the file has tracks 0–${song.tracks.length - 1})`,
+    )
   }
   const t = song.tracks[index]
-  if (t.notes.length === 0) throw new RangeError(`${song.path}: ${what} track ${index}${t.name ? ` ('${t.name}')` : ''} has no notes`)
+  if (t.notes.length === 0)
+    throw new RangeError(`${song.path}: ${what} track ${index}${t.name ? ` ('${t.name}')` : ''} has no notes`)
   return t
 }
 
@@ -103,13 +107,16 @@ export function autoTracks(song: Song): { melodyTrack: number; chordTracks: numb
 /** Cuts the song into the selected section's measures (see `SectionOptions`; unset fields are the preset's or automatic). */
 export function selectSection(song: Song, options: SectionOptions = {}): Section {
   const preset = presetFor(song)
-  const auto = options.melodyTrack === undefined || options.chordTracks === undefined ? (preset ?? autoTracks(song)) : undefined
+  const auto =
+    options.melodyTrack === undefined || options.chordTracks === undefined ? (preset ?? autoTracks(song)) : undefined
   const melodyTrack = options.melodyTrack ?? auto!.melodyTrack
   const chordTracks = options.chordTracks ?? auto!.chordTracks
   const melodyT = checkTrack(song, melodyTrack, 'melody')
-  if (chordTracks.length === 0) throw new RangeError(`${song.path}: no chord tracks (no track plays chords; pass chordTracks)`)
+  if (chordTracks.length === 0)
+    throw new RangeError(`${song.path}: no chord tracks (no track plays chords; pass chordTracks)`)
   const chordTs = chordTracks.map((i) => checkTrack(song, i, 'chord'))
-  const usePreset = preset && options.start === undefined && options.end === undefined && options.melodyTrack === undefined
+  const usePreset =
+    preset && options.start === undefined && options.end === undefined && options.melodyTrack === undefined
   const firstBar = Math.floor(melodyT.notes[0].start / 4) * 4
   const start = options.start ?? (usePreset ? preset!.start : firstBar)
   const end = options.end ?? (usePreset ? preset!.end : Math.ceil(song.length / 4) * 4)
@@ -117,7 +124,9 @@ export function selectSection(song: Song, options: SectionOptions = {}): Section
     throw new RangeError(`${song.path}: bad time range [${start}, ${end}) (quarter notes; need 0 <= start < end)`)
   }
   if (start >= song.length) {
-    throw new RangeError(`${song.path}: time range [${start}, ${end}) starts after the end of the piece (${song.length.toFixed(2)} quarter notes)`)
+    throw new RangeError(
+      `${song.path}: time range [${start}, ${end}) starts after the end of the piece (${song.length.toFixed(2)} quarter notes)`,
+    )
   }
 
   // Melody: quantized, inside [start, end), one note per onset (the highest), zero lengths → 0.25.
@@ -130,7 +139,8 @@ export function selectSection(song: Song, options: SectionOptions = {}): Section
     if (!prev || q.pitch > prev.pitch) byOnset.set(s, q)
   }
   const melody = [...byOnset.values()].sort((a, b) => a.start - b.start)
-  if (melody.length === 0) throw new RangeError(`${song.path}: the melody track ${melodyTrack} has no notes in [${start}, ${end})`)
+  if (melody.length === 0)
+    throw new RangeError(`${song.path}: the melody track ${melodyTrack} has no notes in [${start}, ${end})`)
 
   // Chords: notes of the chord tracks grouped by quantized onset; groups of 2+ pitch classes.
   const groups = new Map<number, Note[]>()
@@ -145,9 +155,17 @@ export function selectSection(song: Song, options: SectionOptions = {}): Section
   const chords: Chord[] = [...groups.entries()]
     .filter(([, ns]) => new Set(ns.map((n) => n.pitch % 12)).size >= 2)
     .sort((a, b) => a[0] - b[0])
-    .map(([s, ns]) => analyseChord(ns.map((n) => n.pitch), s, Math.max(...ns.map((n) => quantize(n.duration) || 0.25))))
+    .map(([s, ns]) =>
+      analyseChord(
+        ns.map((n) => n.pitch),
+        s,
+        Math.max(...ns.map((n) => quantize(n.duration) || 0.25)),
+      ),
+    )
   if (!chords.some((c) => c.start >= start - EPS)) {
-    throw new RangeError(`${song.path}: no chords in [${start}, ${end}) on tracks ${chordTracks.join(', ')} (need notes sounding together)`)
+    throw new RangeError(
+      `${song.path}: no chords in [${start}, ${end}) on tracks ${chordTracks.join(', ')} (need notes sounding together)`,
+    )
   }
 
   const measures: Measure[] = []

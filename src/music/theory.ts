@@ -63,7 +63,11 @@ export function scalePitchClasses(chord: Chord): Set<number> {
   const name = `${tonalLib().Note.pitchClass(pitchName(chord.root + 60))} ${chord.quality === 'major' ? 'major' : 'dorian'}`
   let pcs = scaleCache.get(name)
   if (!pcs) {
-    pcs = new Set(tonalLib().Scale.get(name).notes.map((n) => tonalLib().Note.chroma(n) as number))
+    pcs = new Set(
+      tonalLib()
+        .Scale.get(name)
+        .notes.map((n) => tonalLib().Note.chroma(n) as number),
+    )
     scaleCache.set(name, pcs)
   }
   return pcs

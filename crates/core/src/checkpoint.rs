@@ -436,7 +436,12 @@ impl Checkpoint {
     fn data_checksum(&self) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for (name, t) in &self.tensors {
-            for &b in name.as_bytes().iter().chain([0u8].iter()).chain(t.data.iter()) {
+            for &b in name
+                .as_bytes()
+                .iter()
+                .chain([0u8].iter())
+                .chain(t.data.iter())
+            {
                 h ^= b as u64;
                 h = h.wrapping_mul(0x0000_0100_0000_01b3);
             }

@@ -7,10 +7,18 @@ use thiserror::Error;
 pub enum CoreError {
     /// An argument has the wrong shape: names the argument, expected and actual.
     #[error("{name}: expected shape {expected}, got {actual}")]
-    ShapeMismatch { name: String, expected: String, actual: String },
+    ShapeMismatch {
+        name: String,
+        expected: String,
+        actual: String,
+    },
     /// An argument holds NaN or ±Infinity.
     #[error("{name}: contains a non-finite value ({value}) at flat index {index}")]
-    NonFinite { name: String, index: usize, value: f64 },
+    NonFinite {
+        name: String,
+        index: usize,
+        value: f64,
+    },
     /// Any other invalid argument (out-of-range index, bad probability vector, ...).
     #[error("{0}")]
     InvalidArgument(String),

@@ -106,9 +106,17 @@ impl JazzBatch {
     /// `RandomState(seed)`), each `x = [None, v_{r+1}, …, v_{r+t_x−1}]`, `y = [v_{r+1}, …, v_{r+t_x}]`
     /// (y is x shifted by one step; unlike the course, the last target is a real value, not a
     /// zero vector). Needs `corpus.len() > t_x`.
-    pub fn windows(corpus: &[usize], n_values: usize, m: usize, t_x: usize, seed: u32) -> Result<Self> {
+    pub fn windows(
+        corpus: &[usize],
+        n_values: usize,
+        m: usize,
+        t_x: usize,
+        seed: u32,
+    ) -> Result<Self> {
         if m == 0 || t_x == 0 {
-            return Err(CoreError::invalid(format!("windows: m and t_x must be >= 1, got m = {m}, t_x = {t_x}")));
+            return Err(CoreError::invalid(format!(
+                "windows: m and t_x must be >= 1, got m = {m}, t_x = {t_x}"
+            )));
         }
         if corpus.len() <= t_x {
             return Err(CoreError::invalid(format!(
@@ -117,7 +125,9 @@ impl JazzBatch {
             )));
         }
         if let Some((k, &v)) = corpus.iter().enumerate().find(|(_, &v)| v >= n_values) {
-            return Err(CoreError::invalid(format!("windows: corpus[{k}] = {v} is not a value index < n_values = {n_values}")));
+            return Err(CoreError::invalid(format!(
+                "windows: corpus[{k}] = {v} is not a value index < n_values = {n_values}"
+            )));
         }
         let mut rng = RandomState::new(seed);
         let starts = corpus.len() - t_x; // r in [0, len − t_x) so r + t_x is inside
@@ -137,7 +147,10 @@ impl JazzBatch {
     pub fn validate(&self, n_values: usize) -> Result<()> {
         let n = self.m * self.t_x;
         if self.m == 0 || self.t_x == 0 {
-            return Err(CoreError::invalid(format!("batch: m and t_x must be >= 1, got m = {}, t_x = {}", self.m, self.t_x)));
+            return Err(CoreError::invalid(format!(
+                "batch: m and t_x must be >= 1, got m = {}, t_x = {}",
+                self.m, self.t_x
+            )));
         }
         for (name, len) in [("batch.x", self.x.len()), ("batch.y", self.y.len())] {
             if len != n {
@@ -148,11 +161,20 @@ impl JazzBatch {
                 });
             }
         }
-        if let Some((k, v)) = self.x.iter().enumerate().find_map(|(k, v)| v.filter(|&v| v >= n_values).map(|v| (k, v))) {
-            return Err(CoreError::invalid(format!("batch.x[{k}] = {v}: expected a value index < n_values = {n_values}")));
+        if let Some((k, v)) = self
+            .x
+            .iter()
+            .enumerate()
+            .find_map(|(k, v)| v.filter(|&v| v >= n_values).map(|v| (k, v)))
+        {
+            return Err(CoreError::invalid(format!(
+                "batch.x[{k}] = {v}: expected a value index < n_values = {n_values}"
+            )));
         }
         if let Some((k, &v)) = self.y.iter().enumerate().find(|(_, &v)| v >= n_values) {
-            return Err(CoreError::invalid(format!("batch.y[{k}] = {v}: expected a value index < n_values = {n_values}")));
+            return Err(CoreError::invalid(format!(
+                "batch.y[{k}] = {v}: expected a value index < n_values = {n_values}"
+            )));
         }
         Ok(())
     }
@@ -203,7 +225,13 @@ impl JazzModel {
         let wy = glorot_uniform(n_a, n_values, &mut rng); // (n_a, n_values)
         let mut b = Array1::zeros(4 * n_a); // (4 n_a)
         b.slice_mut(s![0..n_a]).fill(1.0); // forget gate open at the start
-        Ok(JazzModel { wx, wa, b, wy, by: Array1::zeros(n_values) })
+        Ok(JazzModel {
+            wx,
+            wa,
+            b,
+            wy,
+            by: Array1::zeros(n_values),
+        })
     }
 
     /// Number of values (input and output size).
@@ -240,7 +268,11 @@ impl JazzModel {
         ];
         for (name, actual, expected) in checks {
             if actual != expected {
-                return Err(CoreError::ShapeMismatch { name: name.into(), expected: format!("{expected:?}"), actual: format!("{actual:?}") });
+                return Err(CoreError::ShapeMismatch {
+                    name: name.into(),
+                    expected: format!("{expected:?}"),
+                    actual: format!("{actual:?}"),
+                });
             }
         }
         Ok(())
@@ -285,7 +317,6 @@ impl JazzModel {
             }
         }
     }
-
 
     /// The loss `J` (sum over steps of the batch-mean cross-entropy) and the accuracy, in f64.
     pub fn evaluate(&self, batch: &JazzBatch) -> Result<EpochStats> {
@@ -369,7 +400,11 @@ impl JazzModel {
                 ws.load_params(self);
                 let stats = ws.forward();
                 if !stats.loss.is_finite() {
-                    return Err(CoreError::Diverged(format!("jazz model: loss became {} at epoch {}", stats.loss, epoch + 1)));
+                    return Err(CoreError::Diverged(format!(
+                        "jazz model: loss became {} at epoch {}",
+                        stats.loss,
+                        epoch + 1
+                    )));
                 }
                 ws.backward();
                 ws.store_grads(&mut grads);
@@ -387,7 +422,11 @@ impl JazzModel {
 
     /// The start of the inference loop: zero `x`, `a`, `c`.
     pub fn zero_state(&self) -> InferenceState {
-        InferenceState { a: Array1::zeros(self.n_a()), c: Array1::zeros(self.n_a()), x: None }
+        InferenceState {
+            a: Array1::zeros(self.n_a()),
+            c: Array1::zeros(self.n_a()),
+            x: None,
+        }
     }
 
     /// One inference step: runs the cell from `state` and returns the softmax `ŷ` (n_values).
@@ -402,14 +441,24 @@ impl JazzModel {
             });
         }
         if let Some(v) = state.x.filter(|&v| v >= self.n_values()) {
-            return Err(CoreError::invalid(format!("state.x = {v}: expected a value index < {}", self.n_values())));
+            return Err(CoreError::invalid(format!(
+                "state.x = {v}: expected a value index < {}",
+                self.n_values()
+            )));
         }
         let a_prev = state.a.view().insert_axis(Axis(0)); // (1, n_a)
         let c_prev = state.c.view().insert_axis(Axis(0)); // (1, n_a)
         let mut gates = Array2::zeros((1, 4 * n_a)); // (1, 4 n_a)
         let mut c_next = Array2::zeros((1, n_a));
         let mut a_next = Array2::zeros((1, n_a));
-        self.cell_step(&[state.x], a_prev, c_prev, &mut gates.view_mut(), &mut c_next.view_mut(), &mut a_next.view_mut());
+        self.cell_step(
+            &[state.x],
+            a_prev,
+            c_prev,
+            &mut gates.view_mut(),
+            &mut c_next.view_mut(),
+            &mut a_next.view_mut(),
+        );
         state.a = a_next.row(0).to_owned();
         state.c = c_next.row(0).to_owned();
         let mut p = state.a.dot(&self.wy) + &self.by; // (n_values)
@@ -422,7 +471,12 @@ impl JazzModel {
 
     /// One step of the music inference loop: run the cell, pick the next value
     /// ([`pick_value`]) and feed its one-hot back (`state.x = Some(index)`). Returns the index.
-    pub fn step_sample(&self, state: &mut InferenceState, temperature: f64, rng: &mut RandomState) -> Result<usize> {
+    pub fn step_sample(
+        &self,
+        state: &mut InferenceState,
+        temperature: f64,
+        rng: &mut RandomState,
+    ) -> Result<usize> {
         let p = self.step_probs(state)?;
         let v = pick_value(p.as_slice().expect("contiguous"), temperature, rng)?;
         state.x = Some(v);
@@ -431,11 +485,18 @@ impl JazzModel {
 
     /// The course's `music_inference_model` + `predict_and_sample`: from zero `x`, `a`, `c`, run
     /// `t_y` steps feeding back each chosen value; returns the `t_y` value indices.
-    pub fn predict_and_sample(&self, t_y: usize, temperature: f64, seed: u32) -> Result<Vec<usize>> {
+    pub fn predict_and_sample(
+        &self,
+        t_y: usize,
+        temperature: f64,
+        seed: u32,
+    ) -> Result<Vec<usize>> {
         self.validate()?;
         let mut rng = RandomState::new(seed);
         let mut state = self.zero_state();
-        (0..t_y).map(|_| self.step_sample(&mut state, temperature, &mut rng)).collect()
+        (0..t_y)
+            .map(|_| self.step_sample(&mut state, temperature, &mut rng))
+            .collect()
     }
 }
 
@@ -454,7 +515,9 @@ fn argmax(v: &[f64]) -> usize {
 /// `__sample`) with one `choice` draw from `rng`.
 pub fn pick_value(p: &[f64], temperature: f64, rng: &mut RandomState) -> Result<usize> {
     if !(temperature.is_finite() && temperature >= 0.0) {
-        return Err(CoreError::invalid(format!("temperature must be a finite number >= 0, got {temperature}")));
+        return Err(CoreError::invalid(format!(
+            "temperature must be a finite number >= 0, got {temperature}"
+        )));
     }
     if p.is_empty() {
         return Err(CoreError::invalid("pick_value: p is empty"));
@@ -463,7 +526,10 @@ pub fn pick_value(p: &[f64], temperature: f64, rng: &mut RandomState) -> Result<
         return Ok(argmax(p));
     }
     // p^(1/T) computed in log space, scaled by the max so it never underflows to all zeros
-    let logs: Vec<f64> = p.iter().map(|&q| q.max(1e-300).ln() / temperature).collect();
+    let logs: Vec<f64> = p
+        .iter()
+        .map(|&q| q.max(1e-300).ln() / temperature)
+        .collect();
     let max = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let w: Vec<f64> = logs.iter().map(|&l| (l - max).exp()).collect();
     let total: f64 = w.iter().sum();
@@ -473,7 +539,14 @@ pub fn pick_value(p: &[f64], temperature: f64, rng: &mut RandomState) -> Result<
 
 /// Gradient buffers in the order and shapes of [`JazzModel::params_mut`].
 fn grad_buffers(model: &JazzModel) -> [Vec<f64>; 5] {
-    [model.wx.len(), model.wa.len(), model.b.len(), model.wy.len(), model.by.len()].map(|n| vec![0.0; n])
+    [
+        model.wx.len(),
+        model.wa.len(),
+        model.b.len(),
+        model.wy.len(),
+        model.by.len(),
+    ]
+    .map(|n| vec![0.0; n])
 }
 
 /// Batch rows per parallel block of the time loops. A constant, so the work is cut the same
@@ -548,10 +621,23 @@ fn reduce_lanes<T: LmFloat>(row: &[T], init: T, op: impl Fn(T, T) -> T) -> T {
 /// `log Σ e^(z − max) − (z_y − max)` into `loss`, whether the argmax (first of ties) is the
 /// target into `hit`, and leave `dLogits = (ŷ − onehot(y)) · inv_m` in the row.
 #[inline(always)]
-fn softmax_rows_with<T: LmFloat>(p: &mut [T], by: &[T], y: &[u32], inv_m: T, loss: &mut [f64], hit: &mut [bool], exp: impl Fn(T) -> T) {
+fn softmax_rows_with<T: LmFloat>(
+    p: &mut [T],
+    by: &[T],
+    y: &[u32],
+    inv_m: T,
+    loss: &mut [f64],
+    hit: &mut [bool],
+    exp: impl Fn(T) -> T,
+) {
     let v = by.len();
     // pass 1, per row: + by, max, argmax, z_y − max, z − max
-    for (((row, &yi), l), h) in p.chunks_exact_mut(v).zip(y).zip(loss.iter_mut()).zip(hit.iter_mut()) {
+    for (((row, &yi), l), h) in p
+        .chunks_exact_mut(v)
+        .zip(y)
+        .zip(loss.iter_mut())
+        .zip(hit.iter_mut())
+    {
         let row = &mut row[..v];
         for (zv, &bv) in row.iter_mut().zip(by) {
             *zv += bv;
@@ -584,17 +670,39 @@ fn softmax_rows_with<T: LmFloat>(p: &mut [T], by: &[T], y: &[u32], inv_m: T, los
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-unsafe fn softmax_rows_avx512(p: &mut [f32], by: &[f32], y: &[u32], inv_m: f32, loss: &mut [f64], hit: &mut [bool]) {
+unsafe fn softmax_rows_avx512(
+    p: &mut [f32],
+    by: &[f32],
+    y: &[u32],
+    inv_m: f32,
+    loss: &mut [f64],
+    hit: &mut [bool],
+) {
     softmax_rows_with(p, by, y, inv_m, loss, hit, exp_f32)
 }
 
 /// [`softmax_rows_with`] with the vectorised `exp_f32` on AVX-512 for f32, the exact `exp` otherwise.
-fn softmax_rows<T: LmFloat>(p: &mut [T], by: &[T], y: &[u32], inv_m: T, loss: &mut [f64], hit: &mut [bool]) {
+fn softmax_rows<T: LmFloat>(
+    p: &mut [T],
+    by: &[T],
+    y: &[u32],
+    inv_m: T,
+    loss: &mut [f64],
+    hit: &mut [bool],
+) {
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
         // SAFETY: T is f32 (checked by TypeId), so the types are identical.
-        let (p, by, inv_m) = unsafe { (&mut *(p as *mut [T] as *mut [f32]), &*(by as *const [T] as *const [f32]), *(&inv_m as *const T as *const f32)) };
+        let (p, by, inv_m) = unsafe {
+            (
+                &mut *(p as *mut [T] as *mut [f32]),
+                &*(by as *const [T] as *const [f32]),
+                *(&inv_m as *const T as *const f32),
+            )
+        };
         #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq") {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
             // SAFETY: the CPU has the enabled features.
             return unsafe { softmax_rows_avx512(p, by, y, inv_m, loss, hit) };
         }
@@ -702,18 +810,45 @@ impl<T: LmFloat> Workspace<T> {
     fn load_params(&mut self, model: &JazzModel) {
         let h = self.n_a;
         // row-major views (no copy for the arrays this module builds)
-        let (wx, wa, b) = (model.wx.as_standard_layout(), model.wa.as_standard_layout(), model.b.as_standard_layout());
+        let (wx, wa, b) = (
+            model.wx.as_standard_layout(),
+            model.wa.as_standard_layout(),
+            model.b.as_standard_layout(),
+        );
         let (wy, by) = (model.wy.as_standard_layout(), model.by.as_standard_layout());
-        copy_gates(wx.as_slice().expect("standard layout"), &mut self.wx, h, T::from_f64);
-        copy_gates(wa.as_slice().expect("standard layout"), &mut self.wa, h, T::from_f64);
+        copy_gates(
+            wx.as_slice().expect("standard layout"),
+            &mut self.wx,
+            h,
+            T::from_f64,
+        );
+        copy_gates(
+            wa.as_slice().expect("standard layout"),
+            &mut self.wa,
+            h,
+            T::from_f64,
+        );
         for (k, row) in self.wa.chunks_exact(4 * h).enumerate() {
             for (j, &w) in row.iter().enumerate() {
                 self.wa_t[j * h + k] = w;
             }
         }
-        copy_gates(b.as_slice().expect("standard layout"), &mut self.b, h, T::from_f64);
-        copy_conv(wy.as_slice().expect("standard layout"), &mut self.wy, T::from_f64);
-        copy_conv(by.as_slice().expect("standard layout"), &mut self.by, T::from_f64);
+        copy_gates(
+            b.as_slice().expect("standard layout"),
+            &mut self.b,
+            h,
+            T::from_f64,
+        );
+        copy_conv(
+            wy.as_slice().expect("standard layout"),
+            &mut self.wy,
+            T::from_f64,
+        );
+        copy_conv(
+            by.as_slice().expect("standard layout"),
+            &mut self.by,
+            T::from_f64,
+        );
     }
 
     /// The gradients as f64, in the public layout of [`JazzModel::params_mut`].
@@ -730,8 +865,12 @@ impl<T: LmFloat> Workspace<T> {
     fn forward(&mut self) -> EpochStats {
         let (m, t_x, h, v) = (self.m, self.t_x, self.n_a, self.n_v);
         let g = 4 * h;
-        let (zp, ap, cp, tcp) =
-            (SyncPtr(self.z.as_mut_ptr()), SyncPtr(self.a.as_mut_ptr()), SyncPtr(self.c.as_mut_ptr()), SyncPtr(self.tc.as_mut_ptr()));
+        let (zp, ap, cp, tcp) = (
+            SyncPtr(self.z.as_mut_ptr()),
+            SyncPtr(self.a.as_mut_ptr()),
+            SyncPtr(self.c.as_mut_ptr()),
+            SyncPtr(self.tc.as_mut_ptr()),
+        );
         let (x, wx, wa, b) = (&self.x[..], &self.wx[..], &self.wa[..], &self.b[..]);
         (0..m.div_ceil(ROWS)).into_par_iter().for_each(move |blk| {
             let (zp, ap, cp, tcp) = (zp, ap, cp, tcp);
@@ -769,7 +908,19 @@ impl<T: LmFloat> Workspace<T> {
 
         // All T outputs in one product: logits = a⟨1..=T⟩ (T·m, H) · Wy (H, V)
         let n = t_x * m;
-        par_matmul_grid(&mut self.p, n, v, h, &self.a[m * h..], Op::N, &self.wy, Op::N, TALL_ROWS, v, false);
+        par_matmul_grid(
+            &mut self.p,
+            n,
+            v,
+            h,
+            &self.a[m * h..],
+            Op::N,
+            &self.wy,
+            Op::N,
+            TALL_ROWS,
+            v,
+            false,
+        );
         // + by, softmax, −log ŷ[y], argmax, dLogits
         let (by, y) = (&self.by[..], &self.y[..]);
         let inv_m = T::from_f64(1.0 / m as f64);
@@ -787,7 +938,10 @@ impl<T: LmFloat> Workspace<T> {
             loss += l / m as f64;
         }
         let hits = self.row_hit.iter().filter(|&&h| h).count();
-        EpochStats { loss, accuracy: hits as f64 / n as f64 }
+        EpochStats {
+            loss,
+            accuracy: hits as f64 / n as f64,
+        }
     }
 
     /// Backward through time from the dLogits left by [`Self::forward`]; fills the gradients.
@@ -796,9 +950,33 @@ impl<T: LmFloat> Workspace<T> {
         let g = 4 * h;
         let n = t_x * m;
         // da = dLogits (T·m, V) · Wyᵀ (V, H)
-        par_matmul_grid(&mut self.da, n, h, v, &self.p, Op::N, &self.wy, Op::T, TALL_ROWS, h, false);
+        par_matmul_grid(
+            &mut self.da,
+            n,
+            h,
+            v,
+            &self.p,
+            Op::N,
+            &self.wy,
+            Op::T,
+            TALL_ROWS,
+            h,
+            false,
+        );
         // dWy = a⟨1..=T⟩ᵀ (H, T·m) · dLogits (T·m, V);  dby = Σ_rows dLogits
-        par_matmul_grid(&mut self.dwy, h, v, n, &self.a[m * h..], Op::T, &self.p, Op::N, h, v.div_ceil(2), false);
+        par_matmul_grid(
+            &mut self.dwy,
+            h,
+            v,
+            n,
+            &self.a[m * h..],
+            Op::T,
+            &self.p,
+            Op::N,
+            h,
+            v.div_ceil(2),
+            false,
+        );
         self.dby.fill(T::ZERO);
         for row in self.p.chunks_exact(v) {
             for (d, &e) in self.dby.iter_mut().zip(row) {
@@ -806,7 +984,11 @@ impl<T: LmFloat> Workspace<T> {
             }
         }
 
-        let (zp, dhnp, dcnp) = (SyncPtr(self.z.as_mut_ptr()), SyncPtr(self.da_next.as_mut_ptr()), SyncPtr(self.dc_next.as_mut_ptr()));
+        let (zp, dhnp, dcnp) = (
+            SyncPtr(self.z.as_mut_ptr()),
+            SyncPtr(self.da_next.as_mut_ptr()),
+            SyncPtr(self.dc_next.as_mut_ptr()),
+        );
         let (c, tc, da, wa_t) = (&self.c[..], &self.tc[..], &self.da[..], &self.wa_t[..]);
         (0..m.div_ceil(ROWS)).into_par_iter().for_each(move |blk| {
             let (zp, dhnp, dcnp) = (zp, dhnp, dcnp);
@@ -821,7 +1003,11 @@ impl<T: LmFloat> Workspace<T> {
                 for t in (0..t_x).rev() {
                     let zt = rows_of(zp, t * m + b0, nb, g);
                     let r0 = (t * m + b0) * h;
-                    let (dat, tct, c_prev) = (&da[r0..r0 + nb * h], &tc[r0..r0 + nb * h], &c[r0..r0 + nb * h]);
+                    let (dat, tct, c_prev) = (
+                        &da[r0..r0 + nb * h],
+                        &tc[r0..r0 + nb * h],
+                        &c[r0..r0 + nb * h],
+                    );
                     lstm_backward_rows(zt, h, dat, da_nx, dc_nx, tct, c_prev);
                     if t > 0 {
                         // da⟨t−1⟩ (nb, H) = dZ⟨t⟩ (nb, 4H) · Waᵀ (4H, H)
@@ -832,15 +1018,41 @@ impl<T: LmFloat> Workspace<T> {
         });
 
         // dWa = a⟨0..T−1⟩ᵀ · dZ; a⟨0⟩ = 0, so the sum starts at step 1
-        par_matmul_grid(&mut self.dwa, h, g, n - m, &self.a[m * h..], Op::T, &self.z[m * g..], Op::N, h, COLS, false);
+        par_matmul_grid(
+            &mut self.dwa,
+            h,
+            g,
+            n - m,
+            &self.a[m * h..],
+            Op::T,
+            &self.z[m * g..],
+            Op::N,
+            h,
+            COLS,
+            false,
+        );
         // db = Σ_rows dZ and dWx[x] += dZ rows, cut by columns, rows summed in order
-        let (dbp, dwxp) = (SyncPtr(self.db.as_mut_ptr()), SyncPtr(self.dwx.as_mut_ptr()));
+        let (dbp, dwxp) = (
+            SyncPtr(self.db.as_mut_ptr()),
+            SyncPtr(self.dwx.as_mut_ptr()),
+        );
         let (z, x) = (&self.z[..], &self.x[..]);
         (0..g.div_ceil(COLS)).into_par_iter().for_each(move |blk| {
             let (dbp, dwxp) = (dbp, dwxp);
             let j0 = blk * COLS;
             // SAFETY: block `blk` owns columns j0..j0+w of db and dWx (and `g`-wide rows of dWx).
-            unsafe { input_grads(z, x, dbp.0.add(j0), dwxp.0.add(j0), j0, COLS.min(g - j0), g, v) };
+            unsafe {
+                input_grads(
+                    z,
+                    x,
+                    dbp.0.add(j0),
+                    dwxp.0.add(j0),
+                    j0,
+                    COLS.min(g - j0),
+                    g,
+                    v,
+                )
+            };
         });
     }
 }
@@ -854,7 +1066,16 @@ impl<T: LmFloat> Workspace<T> {
 /// no other thread.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn input_grads_with<T: LmFloat>(z: &[T], x: &[u32], db: *mut T, dwx: *mut T, j0: usize, w: usize, g: usize, n_v: usize) {
+unsafe fn input_grads_with<T: LmFloat>(
+    z: &[T],
+    x: &[u32],
+    db: *mut T,
+    dwx: *mut T,
+    j0: usize,
+    w: usize,
+    g: usize,
+    n_v: usize,
+) {
     let db = std::slice::from_raw_parts_mut(db, w);
     db.fill(T::ZERO);
     for vi in 0..n_v {
@@ -877,7 +1098,16 @@ unsafe fn input_grads_with<T: LmFloat>(z: &[T], x: &[u32], db: *mut T, dwx: *mut
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn input_grads_avx512(z: &[f32], x: &[u32], db: *mut f32, dwx: *mut f32, j0: usize, w: usize, g: usize, n_v: usize) {
+unsafe fn input_grads_avx512(
+    z: &[f32],
+    x: &[u32],
+    db: *mut f32,
+    dwx: *mut f32,
+    j0: usize,
+    w: usize,
+    g: usize,
+    n_v: usize,
+) {
     input_grads_with(z, x, db, dwx, j0, w, g, n_v)
 }
 
@@ -886,7 +1116,16 @@ unsafe fn input_grads_avx512(z: &[f32], x: &[u32], db: *mut f32, dwx: *mut f32, 
 /// # Safety
 /// As [`input_grads_with`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn input_grads<T: LmFloat>(z: &[T], x: &[u32], db: *mut T, dwx: *mut T, j0: usize, w: usize, g: usize, n_v: usize) {
+unsafe fn input_grads<T: LmFloat>(
+    z: &[T],
+    x: &[u32],
+    db: *mut T,
+    dwx: *mut T,
+    j0: usize,
+    w: usize,
+    g: usize,
+    n_v: usize,
+) {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
         && std::arch::is_x86_feature_detected!("avx512f")
@@ -898,4 +1137,3 @@ unsafe fn input_grads<T: LmFloat>(z: &[T], x: &[u32], db: *mut T, dwx: *mut T, j
     }
     input_grads_with(z, x, db, dwx, j0, w, g, n_v)
 }
-

@@ -18,7 +18,12 @@
 use crate::error::{CoreError, Result};
 
 /// Checks that parameter and gradient slices pair up one to one with equal lengths.
-fn check_pairs(what: &str, params: &[&mut [f64]], grads: &[&[f64]], sizes: Option<&[usize]>) -> Result<()> {
+fn check_pairs(
+    what: &str,
+    params: &[&mut [f64]],
+    grads: &[&[f64]],
+    sizes: Option<&[usize]>,
+) -> Result<()> {
     if params.len() != grads.len() {
         return Err(CoreError::invalid(format!(
             "{what}: expected as many gradients as parameters ({}), got {}",
@@ -50,10 +55,14 @@ fn check_pairs(what: &str, params: &[&mut [f64]], grads: &[&[f64]], sizes: Optio
 /// Validates a learning rate / decay pair.
 fn check_rates(what: &str, lr: f64, decay: f64) -> Result<()> {
     if !(lr.is_finite() && lr > 0.0) {
-        return Err(CoreError::invalid(format!("{what}: lr must be a positive number, got {lr}")));
+        return Err(CoreError::invalid(format!(
+            "{what}: lr must be a positive number, got {lr}"
+        )));
     }
     if !(decay.is_finite() && decay >= 0.0) {
-        return Err(CoreError::invalid(format!("{what}: decay must be >= 0, got {decay}")));
+        return Err(CoreError::invalid(format!(
+            "{what}: decay must be >= 0, got {decay}"
+        )));
     }
     Ok(())
 }
@@ -73,7 +82,11 @@ impl Sgd {
     /// A new SGD optimizer; `lr > 0`, `decay >= 0`.
     pub fn new(lr: f64, decay: f64) -> Result<Self> {
         check_rates("Sgd", lr, decay)?;
-        Ok(Sgd { lr, decay, iterations: 0 })
+        Ok(Sgd {
+            lr,
+            decay,
+            iterations: 0,
+        })
     }
 
     /// The learning rate used by the next update.
@@ -122,18 +135,40 @@ impl Adam {
         check_rates("Adam", lr, decay)?;
         for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
             if !(b.is_finite() && (0.0..1.0).contains(&b)) {
-                return Err(CoreError::invalid(format!("Adam: {name} must be in [0, 1), got {b}")));
+                return Err(CoreError::invalid(format!(
+                    "Adam: {name} must be in [0, 1), got {b}"
+                )));
             }
         }
         if !(epsilon.is_finite() && epsilon > 0.0) {
-            return Err(CoreError::invalid(format!("Adam: epsilon must be > 0, got {epsilon}")));
+            return Err(CoreError::invalid(format!(
+                "Adam: epsilon must be > 0, got {epsilon}"
+            )));
         }
-        Ok(Adam { lr, beta1, beta2, epsilon, decay, iterations: 0, m: Vec::new(), v: Vec::new() })
+        Ok(Adam {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+            decay,
+            iterations: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        })
     }
 
     /// The course's settings: `Adam(lr=0.01, beta_1=0.9, beta_2=0.999, decay=0.01)`, ε = 1e-7.
     pub fn course() -> Self {
-        Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, decay: 0.01, iterations: 0, m: Vec::new(), v: Vec::new() }
+        Adam {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            decay: 0.01,
+            iterations: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        }
     }
 
     /// The decayed learning rate `lr / (1 + decay·k)` of the next update (before bias correction).
@@ -160,7 +195,8 @@ impl Adam {
         }
         let t = (self.iterations + 1) as f64;
         // lr_t = lr_k · sqrt(1 − β2^t) / (1 − β1^t)
-        let lr_t = self.current_lr() * (1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t));
+        let lr_t =
+            self.current_lr() * (1.0 - self.beta2.powf(t)).sqrt() / (1.0 - self.beta1.powf(t));
         let (b1, b2, eps) = (self.beta1, self.beta2, self.epsilon);
         for (k, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let (m, v) = (&mut self.m[k], &mut self.v[k]);
@@ -189,7 +225,11 @@ mod tests {
         let g = vec![3.0, -0.25, 1e-3];
         adam.step(&mut [&mut w[..]], &[&g[..]]).unwrap();
         let e = 1e-7 / 0.001f64.sqrt();
-        let expect = [1.0 - 0.01 * 3.0 / (3.0 + e), -2.0 + 0.01 * 0.25 / (0.25 + e), 0.5 - 0.01 * 1e-3 / (1e-3 + e)];
+        let expect = [
+            1.0 - 0.01 * 3.0 / (3.0 + e),
+            -2.0 + 0.01 * 0.25 / (0.25 + e),
+            0.5 - 0.01 * 1e-3 / (1e-3 + e),
+        ];
         for (a, b) in w.iter().zip(expect) {
             assert!((a - b).abs() < 1e-14, "{a} vs {b}");
         }

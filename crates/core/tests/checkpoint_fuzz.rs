@@ -13,9 +13,12 @@ use std::sync::atomic::AtomicBool;
 
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::dinos::{DinoConfig, DinoTrainer};
-use rnnlab_core::lm::{Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer, Vocab};
+use rnnlab_core::lm::{
+    Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer, Vocab,
+};
 
-const TEXT: &str = "shall i compare thee to a summer's day?\nthou art more lovely and more temperate:\n";
+const TEXT: &str =
+    "shall i compare thee to a summer's day?\nthou art more lovely and more temperate:\n";
 
 /// xorshift64*: a tiny deterministic generator, so every failure is reproducible by seed.
 struct Rng(u64);
@@ -33,18 +36,38 @@ impl Rng {
 
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let vocab = "\nabcdefghijklmnopqrstuvwxyz";
-    let ix = |s: &str| s.chars().map(|c| vocab.find(c).unwrap()).collect::<Vec<_>>();
-    let mut dinos = DinoTrainer::new(vocab, vec![ix("aardonyx"), ix("zby"), ix("abelisaurus")], DinoConfig { n_a: 6, ..DinoConfig::default() }).unwrap();
+    let ix = |s: &str| {
+        s.chars()
+            .map(|c| vocab.find(c).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let mut dinos = DinoTrainer::new(
+        vocab,
+        vec![ix("aardonyx"), ix("zby"), ix("abelisaurus")],
+        DinoConfig {
+            n_a: 6,
+            ..DinoConfig::default()
+        },
+    )
+    .unwrap();
     dinos.run(25, 0, |_| true).unwrap();
 
-    let cfg = LmConfig { cell: Cell::Lstm, hidden: vec![8, 6], embedding: None, dropout: 0.1 };
+    let cfg = LmConfig {
+        cell: Cell::Lstm,
+        hidden: vec![8, 6],
+        embedding: None,
+        dropout: 0.1,
+    };
     let model = CharLm::<f32>::new(cfg, Vocab::from_text(TEXT).unwrap(), 1).unwrap();
     let model_bytes = model.to_checkpoint().unwrap().to_bytes().unwrap();
     let tc = TrainConfig {
         mode: Mode::Tbptt { seq_len: 8 },
         batch_size: 4,
         optimizer: OptimizerConfig::adam(0.01),
-        clip: Clip { value: Some(1.0), norm: None },
+        clip: Clip {
+            value: Some(1.0),
+            norm: None,
+        },
         validation: 0.1,
         seed: 2,
     };
@@ -53,7 +76,10 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("dinos", dinos.to_checkpoint().unwrap().to_bytes().unwrap()),
         ("charlm model", model_bytes),
-        ("charlm trainer", trainer.to_checkpoint().unwrap().to_bytes().unwrap()),
+        (
+            "charlm trainer",
+            trainer.to_checkpoint().unwrap().to_bytes().unwrap(),
+        ),
     ]
 }
 
@@ -63,23 +89,68 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
     for _ in 0..1 + rng.below(4) {
         let len = b.len().max(1);
         match rng.below(9) {
-            0 => { let p = rng.below(len); if p < b.len() { b[p] ^= 1 << rng.below(8); } }
-            1 => { let p = rng.below(len); if p < b.len() { b[p] = rng.next() as u8; } }
-            2 => { let p = rng.below(len + 1); b.insert(p.min(b.len()), rng.next() as u8); }
-            3 => { if !b.is_empty() { let p = rng.below(len); b.remove(p); } }
-            4 => { let p = rng.below(len); b.truncate(p); }
+            0 => {
+                let p = rng.below(len);
+                if p < b.len() {
+                    b[p] ^= 1 << rng.below(8);
+                }
+            }
+            1 => {
+                let p = rng.below(len);
+                if p < b.len() {
+                    b[p] = rng.next() as u8;
+                }
+            }
+            2 => {
+                let p = rng.below(len + 1);
+                b.insert(p.min(b.len()), rng.next() as u8);
+            }
+            3 => {
+                if !b.is_empty() {
+                    let p = rng.below(len);
+                    b.remove(p);
+                }
+            }
+            4 => {
+                let p = rng.below(len);
+                b.truncate(p);
+            }
             // the header length: off by a little, or absurd
-            5 => { if b.len() >= 8 { let v = match rng.below(3) { 0 => (header_end as u64).wrapping_add(rng.below(16) as u64).wrapping_sub(8), 1 => rng.next(), _ => u64::MAX }; b[..8].copy_from_slice(&v.to_le_bytes()); } }
+            5 => {
+                if b.len() >= 8 {
+                    let v = match rng.below(3) {
+                        0 => (header_end as u64)
+                            .wrapping_add(rng.below(16) as u64)
+                            .wrapping_sub(8),
+                        1 => rng.next(),
+                        _ => u64::MAX,
+                    };
+                    b[..8].copy_from_slice(&v.to_le_bytes());
+                }
+            }
             // inside the JSON header: a digit, quote, brace or bracket replaced
-            6 => { if header_end <= b.len() && header_end > 8 { let p = 8 + rng.below(header_end - 8); b[p] = b"0123456789\"{}[],:-e."[rng.below(20)]; } }
+            6 => {
+                if header_end <= b.len() && header_end > 8 {
+                    let p = 8 + rng.below(header_end - 8);
+                    b[p] = b"0123456789\"{}[],:-e."[rng.below(20)];
+                }
+            }
             // a number in the header made huge (shapes, offsets)
             7 => {
                 if header_end <= b.len() && header_end > 8 {
                     let p = 8 + rng.below(header_end - 8);
-                    if b[p].is_ascii_digit() { b.splice(p..p + 1, b"18446744073709551615".iter().copied()); }
+                    if b[p].is_ascii_digit() {
+                        b.splice(p..p + 1, b"18446744073709551615".iter().copied());
+                    }
                 }
             }
-            _ => { let p = rng.below(len); let q = rng.below(len); if p < b.len() && q < b.len() { b.swap(p, q); } }
+            _ => {
+                let p = rng.below(len);
+                let q = rng.below(len);
+                if p < b.len() && q < b.len() {
+                    b.swap(p, q);
+                }
+            }
         }
     }
     b
@@ -87,7 +158,9 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 
 /// Every reader on one byte string; returns whether the file was accepted by the container.
 fn read_all(bytes: &[u8]) -> bool {
-    let Ok(ck) = Checkpoint::from_bytes(bytes) else { return false };
+    let Ok(ck) = Checkpoint::from_bytes(bytes) else {
+        return false;
+    };
     let _ = DinoTrainer::from_checkpoint(&ck);
     let _ = CharLm::<f32>::from_checkpoint(&ck, None);
     let _ = CharLm::<f64>::from_checkpoint(&ck, None);
@@ -97,7 +170,10 @@ fn read_all(bytes: &[u8]) -> bool {
 
 #[test]
 fn mutated_checkpoints_never_panic() {
-    let cases: usize = std::env::var("RNNLAB_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let cases: usize = std::env::var("RNNLAB_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
     let start = std::time::Instant::now();
     for (name, seed) in seeds() {
         assert!(read_all(&seed), "{name}: the unmutated file must load");
@@ -111,7 +187,10 @@ fn mutated_checkpoints_never_panic() {
             }
         }
         // the checksum and the header checks refuse nearly everything
-        assert!(accepted < cases / 10 + 5, "{name}: {accepted} of {cases} mutations accepted");
+        assert!(
+            accepted < cases / 10 + 5,
+            "{name}: {accepted} of {cases} mutations accepted"
+        );
         eprintln!("{name}: {cases} mutations, {accepted} accepted, no panic");
     }
     eprintln!("checkpoint fuzz: {:.2} s", start.elapsed().as_secs_f64());

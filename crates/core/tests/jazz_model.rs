@@ -9,7 +9,13 @@ use rnnlab_core::random::RandomState;
 fn toy_corpus(n_values: usize, len: usize, seed: u32) -> Vec<usize> {
     let mut rng = RandomState::new(seed);
     (0..len)
-        .map(|k| if rng.random_sample() < 0.8 { (k * 3) % n_values } else { rng.choice(n_values).unwrap() })
+        .map(|k| {
+            if rng.random_sample() < 0.8 {
+                (k * 3) % n_values
+            } else {
+                rng.choice(n_values).unwrap()
+            }
+        })
         .collect()
 }
 
@@ -21,8 +27,12 @@ fn gradients_match_finite_differences() {
     let mut model = JazzModel::new(n_values, n_a, 2).unwrap();
     // Make the biases non-trivial so every gradient entry is exercised.
     let mut rng = RandomState::new(9);
-    model.b.mapv_inplace(|v| v + 0.3 * (rng.random_sample() - 0.5));
-    model.by.mapv_inplace(|v| v + 0.3 * (rng.random_sample() - 0.5));
+    model
+        .b
+        .mapv_inplace(|v| v + 0.3 * (rng.random_sample() - 0.5));
+    model
+        .by
+        .mapv_inplace(|v| v + 0.3 * (rng.random_sample() - 0.5));
     let (_, g) = model.loss_and_gradients(&batch).unwrap();
     let analytic: Vec<Vec<f64>> = vec![
         g.dwx.iter().cloned().collect(),
@@ -45,7 +55,11 @@ fn gradients_match_finite_differences() {
             let numeric = (plus - minus) / (2.0 * eps);
             let a = analytic[k][j];
             // entry-wise: absolute agreement for tiny entries, relative for the rest
-            assert!((numeric - a).abs() <= 1e-7 + 1e-5 * a.abs(), "{}[{j}]: numeric {numeric} vs analytic {a}", names[k]);
+            assert!(
+                (numeric - a).abs() <= 1e-7 + 1e-5 * a.abs(),
+                "{}[{j}]: numeric {numeric} vs analytic {a}",
+                names[k]
+            );
             num_sq += numeric * numeric;
             ana_sq += a * a;
             diff_sq += (numeric - a) * (numeric - a);
@@ -79,10 +93,24 @@ fn training_lowers_the_loss_and_is_deterministic() {
     assert_eq!(adam.iterations, 60);
     // initial loss ≈ T_x · ln(n_values) for near-uniform outputs
     let uniform = t_x as f64 * (n_values as f64).ln();
-    assert!((hist[0].loss - uniform).abs() < 0.15 * uniform, "first loss {} vs {uniform}", hist[0].loss);
+    assert!(
+        (hist[0].loss - uniform).abs() < 0.15 * uniform,
+        "first loss {} vs {uniform}",
+        hist[0].loss
+    );
     let last = hist.last().unwrap();
-    assert!(last.loss < 0.6 * hist[0].loss, "loss {} -> {}", hist[0].loss, last.loss);
-    assert!(last.accuracy > hist[0].accuracy + 0.3, "accuracy {} -> {}", hist[0].accuracy, last.accuracy);
+    assert!(
+        last.loss < 0.6 * hist[0].loss,
+        "loss {} -> {}",
+        hist[0].loss,
+        last.loss
+    );
+    assert!(
+        last.accuracy > hist[0].accuracy + 0.3,
+        "accuracy {} -> {}",
+        hist[0].accuracy,
+        last.accuracy
+    );
     // evaluate() agrees with the last update having helped
     assert!(model.evaluate(&batch).unwrap().loss < last.loss);
     let (model2, hist2, _) = run();
@@ -96,7 +124,9 @@ fn fit_stops_when_the_callback_says_so() {
     let batch = JazzBatch::windows(&corpus, 6, 5, 8, 0).unwrap();
     let mut model = JazzModel::new(6, 4, 0).unwrap();
     let mut adam = Adam::course();
-    let hist = model.fit(&batch, 100, &mut adam, |epoch, _| epoch < 2).unwrap();
+    let hist = model
+        .fit(&batch, 100, &mut adam, |epoch, _| epoch < 2)
+        .unwrap();
     assert_eq!(hist.len(), 3);
 }
 
@@ -122,15 +152,23 @@ fn inference_feeds_back_and_is_seeded() {
     let corpus = toy_corpus(9, 120, 2);
     let batch = JazzBatch::windows(&corpus, 9, 30, 12, 0).unwrap();
     let mut model = JazzModel::new(9, 12, 4).unwrap();
-    model.fit(&batch, 80, &mut Adam::course(), |_, _| true).unwrap();
+    model
+        .fit(&batch, 80, &mut Adam::course(), |_, _| true)
+        .unwrap();
     let greedy = model.predict_and_sample(50, 0.0, 0).unwrap();
     assert_eq!(greedy.len(), 50);
-    assert_eq!(greedy, model.predict_and_sample(50, 0.0, 123).unwrap(), "argmax ignores the seed");
+    assert_eq!(
+        greedy,
+        model.predict_and_sample(50, 0.0, 123).unwrap(),
+        "argmax ignores the seed"
+    );
     // Step by step equals the whole loop, and each step's pick is the argmax of its softmax.
     let mut state = model.zero_state();
     for &v in &greedy {
         let p = model.step_probs(&mut state).unwrap();
-        let best = (0..9).max_by(|&a, &b| p[a].partial_cmp(&p[b]).unwrap()).unwrap();
+        let best = (0..9)
+            .max_by(|&a, &b| p[a].partial_cmp(&p[b]).unwrap())
+            .unwrap();
         assert_eq!(best, v);
         assert!((p.sum() - 1.0).abs() < 1e-12);
         state.x = Some(v);
@@ -154,7 +192,10 @@ fn pick_value_temperature() {
     for _ in 0..20000 {
         counts[pick_value(&[0.1, 0.7, 0.2], 1.0, &mut rng).unwrap()] += 1;
     }
-    assert!((counts[0] as f64 / 20000.0 - 0.1).abs() < 0.01, "{counts:?}");
+    assert!(
+        (counts[0] as f64 / 20000.0 - 0.1).abs() < 0.01,
+        "{counts:?}"
+    );
     assert!(pick_value(&[0.5, 0.5], -1.0, &mut rng).is_err());
     assert!(pick_value(&[0.5, 0.5], f64::NAN, &mut rng).is_err());
 }
@@ -162,10 +203,28 @@ fn pick_value_temperature() {
 #[test]
 fn bad_shapes_are_errors_not_panics() {
     let model = JazzModel::new(5, 3, 0).unwrap();
-    let bad = JazzBatch { m: 2, t_x: 3, x: vec![None; 5], y: vec![0; 6] };
-    assert!(model.evaluate(&bad).unwrap_err().to_string().contains("batch.x"));
-    let bad = JazzBatch { m: 1, t_x: 2, x: vec![None, Some(5)], y: vec![0, 1] };
-    assert!(model.evaluate(&bad).unwrap_err().to_string().contains("n_values = 5"));
+    let bad = JazzBatch {
+        m: 2,
+        t_x: 3,
+        x: vec![None; 5],
+        y: vec![0; 6],
+    };
+    assert!(model
+        .evaluate(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("batch.x"));
+    let bad = JazzBatch {
+        m: 1,
+        t_x: 2,
+        x: vec![None, Some(5)],
+        y: vec![0, 1],
+    };
+    assert!(model
+        .evaluate(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("n_values = 5"));
     assert!(JazzModel::new(1, 3, 0).is_err());
     let mut state = model.zero_state();
     state.x = Some(7);
@@ -180,23 +239,49 @@ fn float32_training_follows_float64() {
     let batch = JazzBatch::windows(&corpus, n_values, m, t_x, 2).unwrap();
     let run = |p: Precision| {
         let mut model = JazzModel::new(n_values, n_a, 3).unwrap();
-        let hist = model.fit_with_precision(&batch, epochs, &mut Adam::course(), p, |_, _| true).unwrap();
+        let hist = model
+            .fit_with_precision(&batch, epochs, &mut Adam::course(), p, |_, _| true)
+            .unwrap();
         (model, hist)
     };
     let (m32, h32) = run(Precision::F32);
     let (m64, h64) = run(Precision::F64);
     // the float64 path is the one the finite-difference check validates: its first epoch is
     // exactly what `evaluate` reports
-    assert_eq!(h64[0], JazzModel::new(n_values, n_a, 3).unwrap().evaluate(&batch).unwrap());
+    assert_eq!(
+        h64[0],
+        JazzModel::new(n_values, n_a, 3)
+            .unwrap()
+            .evaluate(&batch)
+            .unwrap()
+    );
     let mut worst = 0.0f64;
     for (e, (a, b)) in h32.iter().zip(&h64).enumerate() {
         let rel = (a.loss - b.loss).abs() / b.loss;
         worst = worst.max(rel);
-        assert!(rel < 1e-4, "epoch {e}: float32 loss {} vs float64 {}", a.loss, b.loss);
-        assert!((a.accuracy - b.accuracy).abs() <= 0.01, "epoch {e}: accuracy {} vs {}", a.accuracy, b.accuracy);
+        assert!(
+            rel < 1e-4,
+            "epoch {e}: float32 loss {} vs float64 {}",
+            a.loss,
+            b.loss
+        );
+        assert!(
+            (a.accuracy - b.accuracy).abs() <= 0.01,
+            "epoch {e}: accuracy {} vs {}",
+            a.accuracy,
+            b.accuracy
+        );
     }
-    assert!(h64.last().unwrap().loss < 0.5 * h64[0].loss, "the run must actually train");
-    let max_dw = m32.wa.iter().zip(m64.wa.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(
+        h64.last().unwrap().loss < 0.5 * h64[0].loss,
+        "the run must actually train"
+    );
+    let max_dw = m32
+        .wa
+        .iter()
+        .zip(m64.wa.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(max_dw < 1e-3, "Wa drifted by {max_dw}");
     println!("float32 vs float64 over {epochs} epochs: worst relative loss difference {worst:.2e}, max |ΔWa| {max_dw:.2e}");
 }
@@ -206,10 +291,15 @@ fn fit_in_pool(threads: usize, precision: Precision) -> (JazzModel, Vec<EpochSta
     let (n_values, n_a, t_x, m) = (20, 24, 12, 70);
     let corpus = toy_corpus(n_values, 200, 4);
     let batch = JazzBatch::windows(&corpus, n_values, m, t_x, 5).unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let mut model = JazzModel::new(n_values, n_a, 6).unwrap();
-        let hist = model.fit_with_precision(&batch, 6, &mut Adam::course(), precision, |_, _| true).unwrap();
+        let hist = model
+            .fit_with_precision(&batch, 6, &mut Adam::course(), precision, |_, _| true)
+            .unwrap();
         (model, hist)
     })
 }
@@ -219,8 +309,14 @@ fn identical_results_with_1_and_2_threads() {
     for precision in [Precision::F32, Precision::F64] {
         let (m1, h1) = fit_in_pool(1, precision);
         let (m2, h2) = fit_in_pool(2, precision);
-        assert_eq!(h1, h2, "{precision:?}: losses differ between 1 and 2 threads");
-        assert_eq!(m1, m2, "{precision:?}: weights differ between 1 and 2 threads");
+        assert_eq!(
+            h1, h2,
+            "{precision:?}: losses differ between 1 and 2 threads"
+        );
+        assert_eq!(
+            m1, m2,
+            "{precision:?}: weights differ between 1 and 2 threads"
+        );
         assert!(h1.last().unwrap().loss < h1[0].loss);
     }
 }

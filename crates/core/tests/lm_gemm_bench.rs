@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use rnnlab_core::lm::gemm::{matmul, par_matmul, set_backend, Backend, Op};
-use rnnlab_core::lm::{Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer, Vocab};
+use rnnlab_core::lm::{
+    Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer, Vocab,
+};
 
 fn gflops(m: usize, n: usize, k: usize, op_a: Op, op_b: Op, par: bool) -> f64 {
     let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.01).collect();
@@ -14,7 +16,13 @@ fn gflops(m: usize, n: usize, k: usize, op_a: Op, op_b: Op, par: bool) -> f64 {
     let mut c = vec![0f32; m * n];
     let flop = 2.0 * (m * n * k) as f64;
     let iters = (3e9 / flop).max(3.0) as usize;
-    let run = |c: &mut [f32]| if par { par_matmul(c, m, n, k, &a, op_a, &b, op_b, false) } else { matmul(c, m, n, k, &a, op_a, &b, op_b, false) };
+    let run = |c: &mut [f32]| {
+        if par {
+            par_matmul(c, m, n, k, &a, op_a, &b, op_b, false)
+        } else {
+            matmul(c, m, n, k, &a, op_a, &b, op_b, false)
+        }
+    };
     run(&mut c);
     let t = Instant::now();
     for _ in 0..iters {
@@ -28,12 +36,52 @@ fn gflops(m: usize, n: usize, k: usize, op_a: Op, op_b: Op, par: bool) -> f64 {
 fn gemm_backends_on_lstm_shapes() {
     // 2×128 LSTM, batch 128, seq 40 (T·B = 5120), f32
     let shapes = [
-        ("step z += h·W_hhᵀ (block 64)", 64, 512, 128, Op::N, Op::T, false),
-        ("step dh = dZ·W_hh (block 64)", 64, 128, 512, Op::N, Op::N, false),
-        ("input proj X·W_ihᵀ (T·B rows)", 5120, 512, 128, Op::N, Op::T, true),
-        ("dW_hh = dZᵀ·H (k = T·B)", 512, 128, 5120, Op::T, Op::N, true),
+        (
+            "step z += h·W_hhᵀ (block 64)",
+            64,
+            512,
+            128,
+            Op::N,
+            Op::T,
+            false,
+        ),
+        (
+            "step dh = dZ·W_hh (block 64)",
+            64,
+            128,
+            512,
+            Op::N,
+            Op::N,
+            false,
+        ),
+        (
+            "input proj X·W_ihᵀ (T·B rows)",
+            5120,
+            512,
+            128,
+            Op::N,
+            Op::T,
+            true,
+        ),
+        (
+            "dW_hh = dZᵀ·H (k = T·B)",
+            512,
+            128,
+            5120,
+            Op::T,
+            Op::N,
+            true,
+        ),
         ("dX = dZ·W_ih", 5120, 128, 512, Op::N, Op::N, true),
-        ("dense logits (T·B, V=62)", 5120, 62, 128, Op::N, Op::T, true),
+        (
+            "dense logits (T·B, V=62)",
+            5120,
+            62,
+            128,
+            Op::N,
+            Op::T,
+            true,
+        ),
     ];
     for backend in [Backend::Gemm, Backend::Ndarray] {
         set_backend(backend);
@@ -51,16 +99,39 @@ fn training_speed_2x128() {
     let text = std::fs::read_to_string("../../../shared/data/shakespeare.txt").unwrap();
     for backend in [Backend::Gemm, Backend::Ndarray] {
         set_backend(backend);
-        for mode in [Mode::Windows { window: 40, stride: 3 }, Mode::Tbptt { seq_len: 40 }] {
-            let cfg = LmConfig { cell: Cell::Lstm, hidden: vec![128, 128], embedding: None, dropout: 0.2 };
+        for mode in [
+            Mode::Windows {
+                window: 40,
+                stride: 3,
+            },
+            Mode::Tbptt { seq_len: 40 },
+        ] {
+            let cfg = LmConfig {
+                cell: Cell::Lstm,
+                hidden: vec![128, 128],
+                embedding: None,
+                dropout: 0.2,
+            };
             let m = CharLm::<f32>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
-            let tc = TrainConfig { mode, batch_size: 128, optimizer: OptimizerConfig::adam(0.01), clip: Clip::default(), validation: 0.0, seed: 0 };
+            let tc = TrainConfig {
+                mode,
+                batch_size: 128,
+                optimizer: OptimizerConfig::adam(0.01),
+                clip: Clip::default(),
+                validation: 0.0,
+                seed: 0,
+            };
             let mut tr = Trainer::new(m, &text, tc).unwrap();
             tr.run(2, None, &AtomicBool::new(false)).unwrap();
             let t = Instant::now();
             let p = tr.run(12, None, &AtomicBool::new(false)).unwrap();
             let s = t.elapsed().as_secs_f64();
-            println!("{backend:?} {mode:?}: {:.0} chars/s ({} batches, loss {:.3})", (p.batches * 40 * 128) as f64 / s, p.batches, p.loss);
+            println!(
+                "{backend:?} {mode:?}: {:.0} chars/s ({} batches, loss {:.3})",
+                (p.batches * 40 * 128) as f64 / s,
+                p.batches,
+                p.loss
+            );
         }
     }
     set_backend(Backend::Gemm);
@@ -71,12 +142,18 @@ fn training_speed_2x128() {
 fn phase_times_2x128() {
     use rnnlab_core::lm::{backward, forward, Workspace};
     let text = std::fs::read_to_string("../../../shared/data/shakespeare.txt").unwrap();
-    let cfg = LmConfig { cell: Cell::Lstm, hidden: vec![128, 128], embedding: None, dropout: 0.0 };
+    let cfg = LmConfig {
+        cell: Cell::Lstm,
+        hidden: vec![128, 128],
+        embedding: None,
+        dropout: 0.0,
+    };
     let m = CharLm::<f32>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
     let (t, b) = (40, 128);
     let mut ws = Workspace::new(&m, t, b, false).unwrap();
     let ids = m.vocab().encode(&text, "text").unwrap();
-    ws.set_batch(&ids[..t * b], &ids[1..t * b + 1], m.vocab().len()).unwrap();
+    ws.set_batch(&ids[..t * b], &ids[1..t * b + 1], m.vocab().len())
+        .unwrap();
     let n = 10;
     let t0 = Instant::now();
     for _ in 0..n {
@@ -89,7 +166,13 @@ fn phase_times_2x128() {
         backward(&m, &mut ws);
     }
     let fb = t0.elapsed().as_secs_f64() / n as f64;
-    println!("threads {}: forward {:.1} ms, backward {:.1} ms per batch of {} chars", rayon::current_num_threads(), f * 1e3, (fb - f) * 1e3, t * b);
+    println!(
+        "threads {}: forward {:.1} ms, backward {:.1} ms per batch of {} chars",
+        rayon::current_num_threads(),
+        f * 1e3,
+        (fb - f) * 1e3,
+        t * b
+    );
 }
 
 #[test]
@@ -97,11 +180,30 @@ fn phase_times_2x128() {
 fn sampling_speed_2x128() {
     use rnnlab_core::lm::{generate, SampleOptions};
     let text = std::fs::read_to_string("../../../shared/data/shakespeare.txt").unwrap();
-    let cfg = LmConfig { cell: Cell::Lstm, hidden: vec![128, 128], embedding: None, dropout: 0.0 };
+    let cfg = LmConfig {
+        cell: Cell::Lstm,
+        hidden: vec![128, 128],
+        embedding: None,
+        dropout: 0.0,
+    };
     let m = CharLm::<f32>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
     let n = 50_000;
     let t = Instant::now();
-    let s = generate(&m, "Shall I compare thee", &SampleOptions { length: n, temperature: 0.8, top_k: 0, seed: 1 }).unwrap();
+    let s = generate(
+        &m,
+        "Shall I compare thee",
+        &SampleOptions {
+            length: n,
+            temperature: 0.8,
+            top_k: 0,
+            seed: 1,
+        },
+    )
+    .unwrap();
     let secs = t.elapsed().as_secs_f64();
-    println!("sampling: {:.0} chars/s ({} chars)", n as f64 / secs, s.chars().count());
+    println!(
+        "sampling: {:.0} chars/s ({} chars)",
+        n as f64 / secs,
+        s.chars().count()
+    );
 }

@@ -5,9 +5,20 @@
 use rnnlab_core::lm::{backward, forward, Cell, CharLm, LmConfig, Vocab, Workspace};
 use rnnlab_core::random::RandomState;
 
-fn setup(cell: Cell, embedding: Option<usize>, t_len: usize, batch: usize, last_only: bool) -> (CharLm<f64>, Workspace<f64>) {
+fn setup(
+    cell: Cell,
+    embedding: Option<usize>,
+    t_len: usize,
+    batch: usize,
+    last_only: bool,
+) -> (CharLm<f64>, Workspace<f64>) {
     let vocab = Vocab::from_text("abcdefg\n").unwrap();
-    let cfg = LmConfig { cell, hidden: vec![5, 4], embedding, dropout: 0.0 };
+    let cfg = LmConfig {
+        cell,
+        hidden: vec![5, 4],
+        embedding,
+        dropout: 0.0,
+    };
     let mut model = CharLm::<f64>::new(cfg, vocab, 7).unwrap();
     // larger weights than the default init so every gate is away from its linear regime
     for p in model.params_mut() {
@@ -16,13 +27,20 @@ fn setup(cell: Cell, embedding: Option<usize>, t_len: usize, batch: usize, last_
     let mut ws = Workspace::new(&model, t_len, batch, last_only).unwrap();
     let mut rng = RandomState::new(3);
     let v = model.vocab().len() as i64;
-    let mut draw = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.randint(0, v).unwrap() as u32).collect() };
+    let mut draw =
+        |n: usize| -> Vec<u32> { (0..n).map(|_| rng.randint(0, v).unwrap() as u32).collect() };
     // a first batch to produce a non-zero carried state
-    let (x0, y0) = (draw(t_len * batch), draw(if last_only { batch } else { t_len * batch }));
+    let (x0, y0) = (
+        draw(t_len * batch),
+        draw(if last_only { batch } else { t_len * batch }),
+    );
     ws.set_batch(&x0, &y0, v as usize).unwrap();
     forward(&model, &mut ws, false, None);
     ws.carry_state();
-    let (x, y) = (draw(t_len * batch), draw(if last_only { batch } else { t_len * batch }));
+    let (x, y) = (
+        draw(t_len * batch),
+        draw(if last_only { batch } else { t_len * batch }),
+    );
     ws.set_batch(&x, &y, v as usize).unwrap();
     (model, ws)
 }
@@ -31,7 +49,10 @@ fn setup(cell: Cell, embedding: Option<usize>, t_len: usize, batch: usize, last_
 fn check(cell: Cell, embedding: Option<usize>, t_len: usize, batch: usize, last_only: bool) {
     let (mut model, mut ws) = setup(cell, embedding, t_len, batch, last_only);
     let state = ws.initial_state();
-    assert!(state.iter().any(|(h, _)| h.iter().any(|&v| v != 0.0)), "carried state should be non-zero");
+    assert!(
+        state.iter().any(|(h, _)| h.iter().any(|&v| v != 0.0)),
+        "carried state should be non-zero"
+    );
     forward(&model, &mut ws, false, None);
     backward(&model, &mut ws);
     let analytic = ws.grads.clone();
@@ -54,7 +75,11 @@ fn check(cell: Cell, embedding: Option<usize>, t_len: usize, batch: usize, last_
         let rel = diff2.sqrt() / (norm_a.sqrt() + norm_n.sqrt());
         eprintln!("{cell:?} {}: rel {rel:.2e}", info.name);
         assert!(norm_a > 0.0, "{}: gradient is identically zero", info.name);
-        assert!(rel < 1e-6, "{cell:?} emb={embedding:?} last_only={last_only}: {} relative error {rel:e}", info.name);
+        assert!(
+            rel < 1e-6,
+            "{cell:?} emb={embedding:?} last_only={last_only}: {} relative error {rel:e}",
+            info.name
+        );
     }
 }
 

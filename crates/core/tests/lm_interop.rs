@@ -8,7 +8,8 @@ use rnnlab_core::lm::{logits_for, CharLm};
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
-    let raw = std::fs::read_to_string("tests/data/lm_torch_reference.json").expect("reference data");
+    let raw =
+        std::fs::read_to_string("tests/data/lm_torch_reference.json").expect("reference data");
     let v: Value = serde_json::from_str(&raw).unwrap();
     v["cases"].as_array().unwrap().clone()
 }
@@ -18,8 +19,18 @@ fn cases() -> Vec<Value> {
 fn torch_file(case: &Value) -> Vec<u8> {
     let mut ckpt = Checkpoint::default();
     for (name, t) in case["tensors"].as_object().unwrap() {
-        let shape: Vec<usize> = t["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-        let data: Vec<f64> = t["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect();
+        let shape: Vec<usize> = t["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        let data: Vec<f64> = t["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_f64().unwrap())
+            .collect();
         ckpt.put_f64(name, &shape, &data).unwrap();
     }
     ckpt.to_bytes().unwrap()
@@ -29,7 +40,8 @@ fn torch_file(case: &Value) -> Vec<u8> {
 fn pytorch_state_dict_gives_pytorch_logits() {
     for case in cases() {
         let parsed = Checkpoint::parse_safetensors(&torch_file(&case)).unwrap();
-        let model = CharLm::<f64>::from_checkpoint(&parsed, Some(case["vocab"].as_str().unwrap())).unwrap();
+        let model =
+            CharLm::<f64>::from_checkpoint(&parsed, Some(case["vocab"].as_str().unwrap())).unwrap();
         let got = logits_for(&model, case["text"].as_str().unwrap()).unwrap();
         let want = case["logits"].as_array().unwrap();
         assert_eq!(got.len(), want.len());
@@ -39,12 +51,22 @@ fn pytorch_state_dict_gives_pytorch_logits() {
                 worst = worst.max((a - b.as_f64().unwrap()).abs());
             }
         }
-        eprintln!("{} {:?}: max |logit − PyTorch equations| = {worst:.1e}", case["cell"], model.config().hidden);
+        eprintln!(
+            "{} {:?}: max |logit − PyTorch equations| = {worst:.1e}",
+            case["cell"],
+            model.config().hidden
+        );
         assert!(worst < 1e-12, "{}: logits differ by {worst}", case["cell"]);
         // f32 model from the same file: within float32 rounding
-        let m32 = CharLm::<f32>::from_checkpoint(&parsed, Some(case["vocab"].as_str().unwrap())).unwrap();
+        let m32 =
+            CharLm::<f32>::from_checkpoint(&parsed, Some(case["vocab"].as_str().unwrap())).unwrap();
         let got32 = logits_for(&m32, case["text"].as_str().unwrap()).unwrap();
-        let worst32 = got32.iter().flatten().zip(got.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let worst32 = got32
+            .iter()
+            .flatten()
+            .zip(got.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(worst32 < 1e-4, "f32 logits differ from f64 by {worst32}");
     }
 }
@@ -53,19 +75,39 @@ fn pytorch_state_dict_gives_pytorch_logits() {
 fn export_is_the_pytorch_state_dict() {
     for case in cases() {
         let parsed = Checkpoint::parse_safetensors(&torch_file(&case)).unwrap();
-        let model = CharLm::<f64>::from_checkpoint(&parsed, Some(case["vocab"].as_str().unwrap())).unwrap();
-        let exported = Checkpoint::parse_safetensors(&model.to_checkpoint().unwrap().to_bytes().unwrap()).unwrap();
+        let model =
+            CharLm::<f64>::from_checkpoint(&parsed, Some(case["vocab"].as_str().unwrap())).unwrap();
+        let exported =
+            Checkpoint::parse_safetensors(&model.to_checkpoint().unwrap().to_bytes().unwrap())
+                .unwrap();
         let want = case["tensors"].as_object().unwrap();
         let names: Vec<&String> = exported.tensors.keys().collect();
         let want_names: Vec<&String> = want.keys().collect();
         assert_eq!(names, want_names, "exported tensor names");
         for (name, t) in want {
             let (shape, data) = exported.get_f64(name).unwrap();
-            let want_shape: Vec<usize> = t["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let want_shape: Vec<usize> = t["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
             assert_eq!(shape, want_shape, "{name}");
-            let want_data: Vec<f64> = t["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect();
+            let want_data: Vec<f64> = t["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_f64().unwrap())
+                .collect();
             assert_eq!(data, want_data, "{name}");
         }
-        assert_eq!(exported.metadata.get("vocab").map(String::as_str), Some(serde_json::to_string(case["vocab"].as_str().unwrap()).unwrap().as_str()));
+        assert_eq!(
+            exported.metadata.get("vocab").map(String::as_str),
+            Some(
+                serde_json::to_string(case["vocab"].as_str().unwrap())
+                    .unwrap()
+                    .as_str()
+            )
+        );
     }
 }

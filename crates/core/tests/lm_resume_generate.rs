@@ -4,35 +4,60 @@ use std::sync::atomic::AtomicBool;
 
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::lm::{
-    forward, generate, logits_for, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, SampleOptions, TrainConfig,
-    Trainer, Vocab, Workspace,
+    forward, generate, logits_for, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig,
+    SampleOptions, TrainConfig, Trainer, Vocab, Workspace,
 };
 
 fn sonnets(chars: usize) -> String {
-    let text = std::fs::read_to_string("../../../shared/data/shakespeare.txt").expect("read the sonnets");
+    let text =
+        std::fs::read_to_string("../../../shared/data/shakespeare.txt").expect("read the sonnets");
     text.chars().take(chars).collect()
 }
 
 fn trainer(text: &str, mode: Mode) -> Trainer<f32> {
-    let cfg = LmConfig { cell: Cell::Lstm, hidden: vec![24, 16], embedding: None, dropout: 0.25 };
+    let cfg = LmConfig {
+        cell: Cell::Lstm,
+        hidden: vec![24, 16],
+        embedding: None,
+        dropout: 0.25,
+    };
     let model = CharLm::new(cfg, Vocab::from_text(text).unwrap(), 5).unwrap();
     let mut oc = OptimizerConfig::adam(0.01);
     oc.decay = 0.01;
-    let tc = TrainConfig { mode, batch_size: 8, optimizer: oc, clip: Clip { value: Some(1.0), norm: None }, validation: 0.1, seed: 9 };
+    let tc = TrainConfig {
+        mode,
+        batch_size: 8,
+        optimizer: oc,
+        clip: Clip {
+            value: Some(1.0),
+            norm: None,
+        },
+        validation: 0.1,
+        seed: 9,
+    };
     Trainer::new(model, text, tc).unwrap()
 }
 
 fn run(tr: &mut Trainer<f32>, steps: u64) {
     let mut done = 0;
     while done < steps {
-        done += tr.run(steps - done, None, &AtomicBool::new(false)).unwrap().batches;
+        done += tr
+            .run(steps - done, None, &AtomicBool::new(false))
+            .unwrap()
+            .batches;
     }
 }
 
 #[test]
 fn resume_is_exact_in_both_modes() {
     let text = sonnets(3_000);
-    for mode in [Mode::Tbptt { seq_len: 10 }, Mode::Windows { window: 12, stride: 3 }] {
+    for mode in [
+        Mode::Tbptt { seq_len: 10 },
+        Mode::Windows {
+            window: 12,
+            stride: 3,
+        },
+    ] {
         let mut straight = trainer(&text, mode);
         let per_epoch = straight.batches_per_epoch();
         let total = per_epoch + per_epoch / 2 + 3; // crosses an epoch boundary
@@ -47,8 +72,16 @@ fn resume_is_exact_in_both_modes() {
             let mut resumed = Trainer::<f32>::from_checkpoint(&ckpt, &text).unwrap();
             assert_eq!(resumed.step_count(), stop);
             run(&mut resumed, total - stop);
-            let same = straight.model().params().iter().zip(resumed.model().params()).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{mode:?}: resumed at {stop} differs from the uninterrupted run");
+            let same = straight
+                .model()
+                .params()
+                .iter()
+                .zip(resumed.model().params())
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same,
+                "{mode:?}: resumed at {stop} differs from the uninterrupted run"
+            );
         }
         // another text is refused
         let ckpt = straight.to_checkpoint().unwrap();
@@ -96,7 +129,12 @@ fn save_load_and_torch_named_import() {
 fn stepper_matches_batch_forward() {
     let text = sonnets(2_000);
     for cell in [Cell::Lstm, Cell::Rnn] {
-        let cfg = LmConfig { cell, hidden: vec![20, 12], embedding: Some(6), dropout: 0.5 };
+        let cfg = LmConfig {
+            cell,
+            hidden: vec![20, 12],
+            embedding: Some(6),
+            dropout: 0.5,
+        };
         let model = CharLm::<f64>::new(cfg, Vocab::from_text(&text).unwrap(), 2).unwrap();
         let sample: String = text.chars().take(31).collect();
         let ids = model.vocab().encode(&sample, "text").unwrap();
@@ -111,9 +149,13 @@ fn stepper_matches_batch_forward() {
         loss /= logits.len() as f64;
         // loss from the mini-batch path (B = 1, dropout off at inference)
         let mut ws = Workspace::new(&model, 30, 1, false).unwrap();
-        ws.set_batch(&ids[..30], &ids[1..31], model.vocab().len()).unwrap();
+        ws.set_batch(&ids[..30], &ids[1..31], model.vocab().len())
+            .unwrap();
         let batch_loss = forward(&model, &mut ws, false, None);
-        assert!((loss - batch_loss).abs() < 1e-12, "{cell:?}: stepper {loss} vs batch {batch_loss}");
+        assert!(
+            (loss - batch_loss).abs() < 1e-12,
+            "{cell:?}: stepper {loss} vs batch {batch_loss}"
+        );
     }
 }
 
@@ -123,18 +165,57 @@ fn generation_is_seeded_and_validated() {
     let mut tr = trainer(&text, Mode::Tbptt { seq_len: 10 });
     run(&mut tr, 10);
     let m = tr.model();
-    let opts = SampleOptions { length: 200, temperature: 0.8, top_k: 0, seed: 3 };
+    let opts = SampleOptions {
+        length: 200,
+        temperature: 0.8,
+        top_k: 0,
+        seed: 3,
+    };
     let a = generate(m, "Shall I compare thee", &opts).unwrap();
     let b = generate(m, "Shall I compare thee", &opts).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.chars().count(), 200);
-    let c = generate(m, "Shall I compare thee", &SampleOptions { seed: 4, ..opts.clone() }).unwrap();
+    let c = generate(
+        m,
+        "Shall I compare thee",
+        &SampleOptions {
+            seed: 4,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
     assert_ne!(a, c);
-    let greedy = generate(m, "Shall", &SampleOptions { temperature: 0.0, ..opts.clone() }).unwrap();
-    let top1 = generate(m, "Shall", &SampleOptions { top_k: 1, seed: 99, ..opts.clone() }).unwrap();
+    let greedy = generate(
+        m,
+        "Shall",
+        &SampleOptions {
+            temperature: 0.0,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    let top1 = generate(
+        m,
+        "Shall",
+        &SampleOptions {
+            top_k: 1,
+            seed: 99,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
     assert_eq!(greedy, top1);
     // top-k = 3: every draw is among the 3 most likely next characters
-    let top3 = generate(m, "Shall", &SampleOptions { top_k: 3, length: 40, ..opts.clone() }).unwrap();
+    let top3 = generate(
+        m,
+        "Shall",
+        &SampleOptions {
+            top_k: 3,
+            length: 40,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
     let mut prefix = String::from("Shall");
     for ch in top3.chars() {
         let logits = logits_for(m, &prefix).unwrap();
@@ -146,9 +227,20 @@ fn generation_is_seeded_and_validated() {
     }
     let e = generate(m, "Shall I ☃ thee, Ω?", &opts).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("prompt") && msg.contains('☃') && msg.contains('Ω'), "{msg}");
+    assert!(
+        msg.contains("prompt") && msg.contains('☃') && msg.contains('Ω'),
+        "{msg}"
+    );
     assert_eq!(e.code(), "ERR_INVALID_ARG");
-    let e = generate(m, "x", &SampleOptions { temperature: -1.0, ..opts }).unwrap_err();
+    let e = generate(
+        m,
+        "x",
+        &SampleOptions {
+            temperature: -1.0,
+            ..opts
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("temperature"));
 }
 
@@ -160,7 +252,10 @@ fn a_streamed_file_trains_and_resumes_as_its_text() {
     let text = sonnets(3_000);
     let path = std::env::temp_dir().join(format!("rnnlab-lm-file-{}.txt", std::process::id()));
     std::fs::write(&path, &text).unwrap();
-    assert_eq!(vocab_of_file(&path).unwrap(), Vocab::from_text(&text).unwrap());
+    assert_eq!(
+        vocab_of_file(&path).unwrap(),
+        Vocab::from_text(&text).unwrap()
+    );
     let mode = Mode::Tbptt { seq_len: 10 };
     let mut from_text = trainer(&text, mode);
     let t = trainer(&text, mode); // same model and config, rebuilt on the file
@@ -181,8 +276,13 @@ fn a_streamed_file_trains_and_resumes_as_its_text() {
     let e = Trainer::<f32>::from_checkpoint_file(&ckpt, &other).unwrap_err();
     assert!(e.to_string().contains("differs"), "{e}");
     std::fs::write(&other, format!("{text}\u{263a}")).unwrap();
-    let e = Trainer::<f32>::from_checkpoint_file(&ckpt, &other).unwrap_err().to_string();
-    assert!(e.contains("other.txt") && e.contains("'☺'") && e.contains("vocabulary"), "{e}");
+    let e = Trainer::<f32>::from_checkpoint_file(&ckpt, &other)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("other.txt") && e.contains("'☺'") && e.contains("vocabulary"),
+        "{e}"
+    );
     std::fs::remove_file(&path).unwrap();
     std::fs::remove_file(&other).unwrap();
 }

@@ -4,7 +4,8 @@
 use std::sync::atomic::AtomicBool;
 
 use rnnlab_core::lm::{
-    backward, forward, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer, Vocab, Workspace,
+    backward, forward, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer,
+    Vocab, Workspace,
 };
 
 const SONNETS: &str = "../../../shared/data/shakespeare.txt";
@@ -19,18 +20,40 @@ fn train_cfg(mode: Mode, batch: usize) -> TrainConfig {
         mode,
         batch_size: batch,
         optimizer: OptimizerConfig::adam(0.01),
-        clip: Clip { value: Some(5.0), norm: Some(10.0) },
+        clip: Clip {
+            value: Some(5.0),
+            norm: Some(10.0),
+        },
         validation: 0.1,
         seed: 4,
     }
 }
 
-fn model(text: &str, cell: Cell, hidden: Vec<usize>, embedding: Option<usize>, dropout: f64) -> CharLm<f32> {
-    CharLm::new(LmConfig { cell, hidden, embedding, dropout }, Vocab::from_text(text).unwrap(), 1).unwrap()
+fn model(
+    text: &str,
+    cell: Cell,
+    hidden: Vec<usize>,
+    embedding: Option<usize>,
+    dropout: f64,
+) -> CharLm<f32> {
+    CharLm::new(
+        LmConfig {
+            cell,
+            hidden,
+            embedding,
+            dropout,
+        },
+        Vocab::from_text(text).unwrap(),
+        1,
+    )
+    .unwrap()
 }
 
 fn train_in_pool(threads: usize, text: &str, mode: Mode, steps: u64) -> Vec<f32> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let m = model(text, Cell::Lstm, vec![48, 40], Some(16), 0.3);
         let mut tr = Trainer::new(m, text, train_cfg(mode, 130)).unwrap();
@@ -44,10 +67,19 @@ fn train_in_pool(threads: usize, text: &str, mode: Mode, steps: u64) -> Vec<f32>
 fn identical_weights_with_1_and_2_threads() {
     let text = sonnets(30_000);
     // batch 130 = three row blocks of the parallel loops; dropout on
-    for mode in [Mode::Tbptt { seq_len: 20 }, Mode::Windows { window: 20, stride: 3 }] {
+    for mode in [
+        Mode::Tbptt { seq_len: 20 },
+        Mode::Windows {
+            window: 20,
+            stride: 3,
+        },
+    ] {
         let one = train_in_pool(1, &text, mode, 4);
         let two = train_in_pool(2, &text, mode, 4);
-        let same = one.iter().zip(&two).all(|(a, b)| a.to_bits() == b.to_bits());
+        let same = one
+            .iter()
+            .zip(&two)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(same, "{mode:?}: weights differ between 1 and 2 threads");
         assert!(one.iter().all(|v| v.is_finite()));
     }
@@ -62,15 +94,25 @@ fn learns_the_sonnets_many_to_many() {
     cfg.optimizer = OptimizerConfig::adam(0.01);
     let mut tr = Trainer::new(m, &text, cfg).unwrap();
     let before = tr.validate().unwrap().unwrap();
-    assert!((before - (v as f64).ln()).abs() < 0.3, "untrained loss {before} should be near ln V = {}", (v as f64).ln());
+    assert!(
+        (before - (v as f64).ln()).abs() < 0.3,
+        "untrained loss {before} should be near ln V = {}",
+        (v as f64).ln()
+    );
     let mut losses = Vec::new();
     for epoch in 1..=3 {
         let p = tr.run(10_000, None, &AtomicBool::new(false)).unwrap(); // stops at the epoch end
         assert!(p.epoch_end && p.epoch == epoch && p.batch_in_epoch == 0);
         losses.push(p.val_loss.unwrap());
     }
-    eprintln!("val loss {before:.3} -> {losses:.3?} nats/char, {} batches/epoch", tr.batches_per_epoch());
-    assert!(losses[2] < losses[0] && losses[2] < 2.5, "validation losses {losses:?}");
+    eprintln!(
+        "val loss {before:.3} -> {losses:.3?} nats/char, {} batches/epoch",
+        tr.batches_per_epoch()
+    );
+    assert!(
+        losses[2] < losses[0] && losses[2] < 2.5,
+        "validation losses {losses:?}"
+    );
 }
 
 #[test]
@@ -86,8 +128,14 @@ fn f32_matches_f64() {
     let y: Vec<u32> = ids[1..t * b + 1].to_vec();
     w32.set_batch(&x, &y, m32.vocab().len()).unwrap();
     w64.set_batch(&x, &y, m64.vocab().len()).unwrap();
-    let (l32, l64) = (forward(&m32, &mut w32, false, None), forward(&m64, &mut w64, false, None));
-    assert!((l32 - l64).abs() < 1e-5 * l64, "loss f32 {l32} vs f64 {l64}");
+    let (l32, l64) = (
+        forward(&m32, &mut w32, false, None),
+        forward(&m64, &mut w64, false, None),
+    );
+    assert!(
+        (l32 - l64).abs() < 1e-5 * l64,
+        "loss f32 {l32} vs f64 {l64}"
+    );
     backward(&m32, &mut w32);
     backward(&m64, &mut w64);
     let (mut d2, mut n2) = (0.0, 0.0);
@@ -102,20 +150,50 @@ fn f32_matches_f64() {
 #[test]
 fn clear_errors() {
     let text = sonnets(2_000);
-    let bad = LmConfig { cell: Cell::Lstm, hidden: vec![], embedding: None, dropout: 0.0 };
+    let bad = LmConfig {
+        cell: Cell::Lstm,
+        hidden: vec![],
+        embedding: None,
+        dropout: 0.0,
+    };
     let e = CharLm::<f32>::new(bad, Vocab::from_text(&text).unwrap(), 0).unwrap_err();
     assert!(e.to_string().contains("hidden"), "{e}");
-    let bad = LmConfig { cell: Cell::Rnn, hidden: vec![8], embedding: None, dropout: 1.0 };
+    let bad = LmConfig {
+        cell: Cell::Rnn,
+        hidden: vec![8],
+        embedding: None,
+        dropout: 1.0,
+    };
     let e = CharLm::<f32>::new(bad, Vocab::from_text(&text).unwrap(), 0).unwrap_err();
     assert!(e.to_string().contains("dropout"), "{e}");
     let m = model(&text, Cell::Lstm, vec![8], None, 0.0);
-    let e = Trainer::new(m.clone(), &text, train_cfg(Mode::Tbptt { seq_len: 100 }, 64)).unwrap_err();
+    let e = Trainer::new(
+        m.clone(),
+        &text,
+        train_cfg(Mode::Tbptt { seq_len: 100 }, 64),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("do not fill one batch"), "{e}");
     let e = Trainer::new(m.clone(), "zzz€", train_cfg(Mode::Tbptt { seq_len: 2 }, 1)).unwrap_err();
     assert!(e.to_string().contains("'€'"), "{e}");
-    let mut cfg = train_cfg(Mode::Windows { window: 0, stride: 3 }, 8);
-    assert!(Trainer::new(m.clone(), &text, cfg.clone()).unwrap_err().to_string().contains("window"));
-    cfg.mode = Mode::Windows { window: 10, stride: 3 };
+    let mut cfg = train_cfg(
+        Mode::Windows {
+            window: 0,
+            stride: 3,
+        },
+        8,
+    );
+    assert!(Trainer::new(m.clone(), &text, cfg.clone())
+        .unwrap_err()
+        .to_string()
+        .contains("window"));
+    cfg.mode = Mode::Windows {
+        window: 10,
+        stride: 3,
+    };
     cfg.optimizer.lr = -1.0;
-    assert!(Trainer::new(m, &text, cfg).unwrap_err().to_string().contains("lr"));
+    assert!(Trainer::new(m, &text, cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("lr"));
 }

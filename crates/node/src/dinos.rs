@@ -47,11 +47,23 @@ pub struct CharRnnParameters {
 
 fn params_from_js(name: &str, p: &CharRnnParameters) -> JsResult<CharRnnParams> {
     let w = |key: &str, t: &Tensor| to_array2(&format!("{name}.{key}"), t);
-    Ok(CharRnnParams { wax: w("Wax", &p.wax)?, waa: w("Waa", &p.waa)?, wya: w("Wya", &p.wya)?, b: w("b", &p.b)?, by: w("by", &p.by)? })
+    Ok(CharRnnParams {
+        wax: w("Wax", &p.wax)?,
+        waa: w("Waa", &p.waa)?,
+        wya: w("Wya", &p.wya)?,
+        b: w("b", &p.b)?,
+        by: w("by", &p.by)?,
+    })
 }
 
 fn params_to_js(p: &CharRnnParams) -> CharRnnParameters {
-    CharRnnParameters { wax: from_array(&p.wax), waa: from_array(&p.waa), wya: from_array(&p.wya), b: from_array(&p.b), by: from_array(&p.by) }
+    CharRnnParameters {
+        wax: from_array(&p.wax),
+        waa: from_array(&p.waa),
+        wya: from_array(&p.wya),
+        b: from_array(&p.b),
+        by: from_array(&p.by),
+    }
 }
 
 /// Gradients of the character-level RNN, keyed as the course.
@@ -69,11 +81,23 @@ pub struct CharRnnGradientRecord {
 
 fn grads_from_js(name: &str, g: &CharRnnGradientRecord) -> JsResult<CharRnnGradients> {
     let w = |key: &str, t: &Tensor| to_array2(&format!("{name}.{key}"), t);
-    Ok(CharRnnGradients { dwax: w("dWax", &g.dwax)?, dwaa: w("dWaa", &g.dwaa)?, dwya: w("dWya", &g.dwya)?, db: w("db", &g.db)?, dby: w("dby", &g.dby)? })
+    Ok(CharRnnGradients {
+        dwax: w("dWax", &g.dwax)?,
+        dwaa: w("dWaa", &g.dwaa)?,
+        dwya: w("dWya", &g.dwya)?,
+        db: w("db", &g.db)?,
+        dby: w("dby", &g.dby)?,
+    })
 }
 
 fn grads_to_js(g: &CharRnnGradients) -> CharRnnGradientRecord {
-    CharRnnGradientRecord { dwax: from_array(&g.dwax), dwaa: from_array(&g.dwaa), dwya: from_array(&g.dwya), db: from_array(&g.db), dby: from_array(&g.dby) }
+    CharRnnGradientRecord {
+        dwax: from_array(&g.dwax),
+        dwaa: from_array(&g.dwaa),
+        dwya: from_array(&g.dwya),
+        db: from_array(&g.db),
+        dby: from_array(&g.dby),
+    }
 }
 
 /// An index read from JS: a finite integer in `0..limit`.
@@ -81,7 +105,9 @@ fn index(name: &str, v: f64, limit: usize) -> JsResult<usize> {
     if v.fract() == 0.0 && v >= 0.0 && v < limit as f64 {
         Ok(v as usize)
     } else {
-        Err(invalid_arg(format!("{name}: expected an integer index in 0..{limit}, got {v}")))
+        Err(invalid_arg(format!(
+            "{name}: expected an integer index in 0..{limit}, got {v}"
+        )))
     }
 }
 
@@ -90,18 +116,31 @@ fn index(name: &str, v: f64, limit: usize) -> JsResult<usize> {
 /// The course's `initialize_parameters(n_a, n_x, n_y)`: `np.random.seed(1)` (or `seed`),
 /// then `Wax, Waa, Wya = randn·0.01` in that order and zero biases.
 #[napi(catch_unwind)]
-pub fn initialize_parameters(n_a: u32, n_x: u32, n_y: u32, seed: Option<u32>) -> napi::Result<CharRnnParameters, String> {
+pub fn initialize_parameters(
+    n_a: u32,
+    n_x: u32,
+    n_y: u32,
+    seed: Option<u32>,
+) -> napi::Result<CharRnnParameters, String> {
     check_matrix("Wax", n_a, n_x)?;
     check_matrix("Waa", n_a, n_a)?;
     check_matrix("Wya", n_y, n_a)?;
-    let p = char_rnn::initialize_parameters_seeded(n_a as usize, n_x as usize, n_y as usize, seed.unwrap_or(1));
+    let p = char_rnn::initialize_parameters_seeded(
+        n_a as usize,
+        n_x as usize,
+        n_y as usize,
+        seed.unwrap_or(1),
+    );
     Ok(params_to_js(&p))
 }
 
 /// The course's `clip(gradients, maxValue)`: every gradient clipped element-wise to
 /// `[-maxValue, maxValue]`. Returns new tensors; the inputs are untouched.
 #[napi(catch_unwind)]
-pub fn clip(gradients: CharRnnGradientRecord, max_value: f64) -> napi::Result<CharRnnGradientRecord, String> {
+pub fn clip(
+    gradients: CharRnnGradientRecord,
+    max_value: f64,
+) -> napi::Result<CharRnnGradientRecord, String> {
     let mut g = grads_from_js("gradients", &gradients)?;
     char_rnn::clip(&mut g, max_value).map_err(core_err)?;
     Ok(grads_to_js(&g))
@@ -109,7 +148,11 @@ pub fn clip(gradients: CharRnnGradientRecord, max_value: f64) -> napi::Result<Ch
 
 /// The course's `sample(parameters, char_to_ix, seed)` given the index of `'\n'`.
 #[napi(catch_unwind)]
-pub fn sample_indices(parameters: CharRnnParameters, newline_index: f64, seed: u32) -> napi::Result<Vec<u32>, String> {
+pub fn sample_indices(
+    parameters: CharRnnParameters,
+    newline_index: f64,
+    seed: u32,
+) -> napi::Result<Vec<u32>, String> {
     let p = params_from_js("parameters", &parameters)?;
     let nl = index("newline index", newline_index, p.by.nrows())?;
     let ix = char_rnn::sample(&p, nl, seed).map_err(core_err)?;
@@ -145,14 +188,27 @@ pub fn optimize(
         .enumerate()
         .map(|(t, c)| c.map(|c| index(&format!("X[{t}]"), c, v)).transpose())
         .collect::<JsResult<Vec<_>>>()?;
-    let ys = y.iter().enumerate().map(|(t, &c)| index(&format!("Y[{t}]"), c, p.by.nrows())).collect::<JsResult<Vec<_>>>()?;
+    let ys = y
+        .iter()
+        .enumerate()
+        .map(|(t, &c)| index(&format!("Y[{t}]"), c, p.by.nrows()))
+        .collect::<JsResult<Vec<_>>>()?;
     let a0 = to_array2("a_prev", &a_prev)?;
     let a0 = a0.as_standard_layout();
-    let a0 = a0.as_slice().ok_or_else(|| invalid_arg("a_prev: not contiguous"))?;
-    let (loss, grads, a_last) = char_rnn::optimize(&xs, &ys, a0, &mut p, learning_rate).map_err(core_err)?;
+    let a0 = a0
+        .as_slice()
+        .ok_or_else(|| invalid_arg("a_prev: not contiguous"))?;
+    let (loss, grads, a_last) =
+        char_rnn::optimize(&xs, &ys, a0, &mut p, learning_rate).map_err(core_err)?;
     let n_a = a_last.len();
-    let a_last = ndarray::Array2::from_shape_vec((n_a, 1), a_last).map_err(|e| invalid_arg(e.to_string()))?;
-    Ok(OptimizeResult { loss, gradients: grads_to_js(&grads), a_last: from_array(&a_last), parameters: params_to_js(&p) })
+    let a_last = ndarray::Array2::from_shape_vec((n_a, 1), a_last)
+        .map_err(|e| invalid_arg(e.to_string()))?;
+    Ok(OptimizeResult {
+        loss,
+        gradients: grads_to_js(&grads),
+        a_last: from_array(&a_last),
+        parameters: params_to_js(&p),
+    })
 }
 
 // ---- the trainer behind NameModel ---------------------------------------------
@@ -210,7 +266,10 @@ impl NativeNameTrainer {
     }
 
     fn wrap(trainer: DinoTrainer) -> Self {
-        NativeNameTrainer { inner: Arc::new(Mutex::new(trainer)), cancel: Arc::new(AtomicBool::new(false)) }
+        NativeNameTrainer {
+            inner: Arc::new(Mutex::new(trainer)),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -219,7 +278,11 @@ impl NativeNameTrainer {
     /// A trainer as the course starts it: `vocabulary` lists the characters in index order
     /// (it must contain `'\n'`), `examples` the names as indices in file order (shuffled here).
     #[napi(constructor, catch_unwind)]
-    pub fn new(vocabulary: String, examples: Vec<Uint32Array>, options: NameTrainerOptions) -> napi::Result<Self, String> {
+    pub fn new(
+        vocabulary: String,
+        examples: Vec<Uint32Array>,
+        options: NameTrainerOptions,
+    ) -> napi::Result<Self, String> {
         let n_a = int_in("hidden", options.hidden.unwrap_or(50.0), 1.0, 65536.0)? as u32;
         let v = vocabulary.chars().count() as u32;
         check_matrix("Wax", n_a, v)?;
@@ -228,12 +291,20 @@ impl NativeNameTrainer {
         let config = DinoConfig {
             n_a: n_a as usize,
             learning_rate: options.learning_rate.unwrap_or(0.01),
-            clip: if clip_value == 0.0 { Clip::None } else { Clip::ElementWise(clip_value) },
+            clip: if clip_value == 0.0 {
+                Clip::None
+            } else {
+                Clip::ElementWise(clip_value)
+            },
             shuffle_seed: options.shuffle_seed.unwrap_or(0),
-            arithmetic: Arithmetic::parse(options.arithmetic.as_deref().unwrap_or("numpy")).map_err(core_err)?,
+            arithmetic: Arithmetic::parse(options.arithmetic.as_deref().unwrap_or("numpy"))
+                .map_err(core_err)?,
             ..DinoConfig::default()
         };
-        let examples: Vec<Vec<usize>> = examples.iter().map(|e| e.iter().map(|&c| c as usize).collect()).collect();
+        let examples: Vec<Vec<usize>> = examples
+            .iter()
+            .map(|e| e.iter().map(|&c| c as usize).collect())
+            .collect();
         let trainer = DinoTrainer::new(&vocabulary, examples, config).map_err(core_err)?;
         Ok(Self::wrap(trainer))
     }
@@ -249,7 +320,11 @@ impl NativeNameTrainer {
     /// Writes a checkpoint atomically (temp file + rename).
     #[napi(catch_unwind)]
     pub fn save(&self, path: String) -> napi::Result<(), String> {
-        self.with(|t| t.to_checkpoint().and_then(|ck| ck.write_atomic(&path)).map_err(core_err))
+        self.with(|t| {
+            t.to_checkpoint()
+                .and_then(|ck| ck.write_atomic(&path))
+                .map_err(core_err)
+        })
     }
 
     /// Runs `iterations` more course iterations off the JS thread.
@@ -258,7 +333,11 @@ impl NativeNameTrainer {
         // a float, checked here: napi's u32 would turn -1 into four billion iterations
         let iterations = int_in("iterations", iterations, 0.0, 1e9)? as u64;
         self.cancel.store(false, Ordering::SeqCst);
-        Ok(AsyncTask::new(NameRunTask { inner: self.inner.clone(), cancel: self.cancel.clone(), iterations }))
+        Ok(AsyncTask::new(NameRunTask {
+            inner: self.inner.clone(),
+            cancel: self.cancel.clone(),
+            iterations,
+        }))
     }
 
     /// Asks a running chunk to stop after its current iteration.
@@ -317,10 +396,16 @@ impl NativeNameTrainer {
     pub fn sample(&self, options: NameSampleOptions) -> napi::Result<Vec<Uint32Array>, String> {
         let seed = int_in("seed", options.seed, 0.0, 9007199254740991.0)?;
         if options.count > 1_000_000 {
-            return Err(invalid_arg(format!("count: at most 1000000 names per call, got {}", options.count)));
+            return Err(invalid_arg(format!(
+                "count: at most 1000000 names per call, got {}",
+                options.count
+            )));
         }
         if options.max_length == 0 || options.max_length > 1_000_000 {
-            return Err(invalid_arg(format!("maxLength: expected 1..=1000000, got {}", options.max_length)));
+            return Err(invalid_arg(format!(
+                "maxLength: expected 1..=1000000, got {}",
+                options.max_length
+            )));
         }
         self.with(|t| {
             let opts = SampleOptions {
@@ -330,8 +415,13 @@ impl NativeNameTrainer {
                 prefix: options.prefix.iter().map(|&c| c as usize).collect(),
                 course_mode: false,
             };
-            let names = char_rnn::sample_many(&t.params, t.newline_ix(), &opts, options.count as usize).map_err(core_err)?;
-            Ok(names.into_iter().map(|n| Uint32Array::new(n.into_iter().map(|i| i as u32).collect())).collect())
+            let names =
+                char_rnn::sample_many(&t.params, t.newline_ix(), &opts, options.count as usize)
+                    .map_err(core_err)?;
+            Ok(names
+                .into_iter()
+                .map(|n| Uint32Array::new(n.into_iter().map(|i| i as u32).collect()))
+                .collect())
         })
     }
 }
@@ -359,7 +449,11 @@ impl Task for NameRunTask {
     type JsValue = NameRunReport;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        let (inner, cancel, n) = (self.inner.clone(), self.cancel.clone(), self.iterations as usize);
+        let (inner, cancel, n) = (
+            self.inner.clone(),
+            self.cancel.clone(),
+            self.iterations as usize,
+        );
         let mut losses = Vec::with_capacity(n.min(1 << 20));
         let mut cancelled = false;
         let result = guard("name model training", || {
@@ -379,7 +473,11 @@ impl Task for NameRunTask {
             Ok(())
         });
         let error = result.err().map(|e| (e.status.clone(), e.reason.clone()));
-        Ok(RunOutput { losses, cancelled, error })
+        Ok(RunOutput {
+            losses,
+            cancelled,
+            error,
+        })
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
@@ -387,6 +485,11 @@ impl Task for NameRunTask {
             Some((c, m)) => (Some(c), Some(m)),
             None => (None, None),
         };
-        Ok(NameRunReport { losses: Float64Array::new(out.losses), cancelled: out.cancelled, error_code, error_message })
+        Ok(NameRunReport {
+            losses: Float64Array::new(out.losses),
+            cancelled: out.cancelled,
+            error_code,
+            error_message,
+        })
     }
 }

@@ -23,7 +23,9 @@ pub fn int_in(name: &str, v: f64, lo: f64, hi: f64) -> JsResult<f64> {
     if v.fract() == 0.0 && v >= lo && v <= hi {
         Ok(v)
     } else {
-        Err(invalid_arg(format!("{name}: expected an integer in {lo}..={hi}, got {v}")))
+        Err(invalid_arg(format!(
+            "{name}: expected an integer in {lo}..={hi}, got {v}"
+        )))
     }
 }
 

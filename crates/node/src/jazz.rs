@@ -51,7 +51,10 @@ fn whole(name: &str, v: f64, lo: usize, hi: usize) -> napi::Result<usize, String
 }
 
 fn busy() -> napi::Error<String> {
-    napi::Error::new("ERR_BUSY".to_string(), "jazz model: busy (a fit() is running); await it first".to_string())
+    napi::Error::new(
+        "ERR_BUSY".to_string(),
+        "jazz model: busy (a fit() is running); await it first".to_string(),
+    )
 }
 
 #[napi]
@@ -60,14 +63,23 @@ impl NativeJazzModel {
     /// (value indices < `nValues`) with `RandomState(seed)`; weights initialised from
     /// `RandomState(seed)` (Glorot-uniform, see the core docs). Adam: lr 0.01, β 0.9/0.999, decay 0.01.
     #[napi(constructor, catch_unwind)]
-    pub fn new(corpus: Vec<f64>, n_values: f64, n_a: f64, t_x: f64, m: f64, seed: f64) -> napi::Result<Self, String> {
+    pub fn new(
+        corpus: Vec<f64>,
+        n_values: f64,
+        n_a: f64,
+        t_x: f64,
+        m: f64,
+        seed: f64,
+    ) -> napi::Result<Self, String> {
         let n_values = whole("nValues", n_values, 1, 1 << 16)?;
         let n_a = whole("nA", n_a, 1, 1 << 14)?;
         let t_x = whole("tX", t_x, 1, 1 << 16)?;
         let m = whole("m", m, 1, 1 << 20)?;
         let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
         // the one-hot batch (m, T_x, n_values) and the gate weights (4·n_a, n_a + n_values)
-        if m as u128 * t_x as u128 * n_values as u128 > 1 << 28 || 4 * n_a as u128 * (n_a + n_values) as u128 > 1 << 28 {
+        if m as u128 * t_x as u128 * n_values as u128 > 1 << 28
+            || 4 * n_a as u128 * (n_a + n_values) as u128 > 1 << 28
+        {
             return Err(invalid_arg(format!(
                 "jazz model: m {m} × tX {t_x} × nValues {n_values} (or the LSTM of {n_a}) is more than the limit of 2^28 values"
             )));
@@ -78,10 +90,16 @@ impl NativeJazzModel {
             .map(|(i, &v)| whole(&format!("corpus[{i}]"), v, 0, n_values - 1))
             .collect::<napi::Result<Vec<usize>, String>>()?;
         let (n_values, n_a, t_x, m) = (n_values as u32, n_a as u32, t_x as u32, m as u32);
-        let batch = JazzBatch::windows(&corpus, n_values as usize, m as usize, t_x as usize, seed).map_err(core_err)?;
+        let batch = JazzBatch::windows(&corpus, n_values as usize, m as usize, t_x as usize, seed)
+            .map_err(core_err)?;
         let model = JazzModel::new(n_values as usize, n_a as usize, seed).map_err(core_err)?;
         Ok(NativeJazzModel {
-            inner: Arc::new(Mutex::new(Trainer { model, batch, adam: Adam::course(), epochs_done: 0 })),
+            inner: Arc::new(Mutex::new(Trainer {
+                model,
+                batch,
+                adam: Adam::course(),
+                epochs_done: 0,
+            })),
             cancel: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -92,7 +110,11 @@ impl NativeJazzModel {
         // a float, checked here: napi's u32 would turn -1 into four billion epochs
         let epochs = whole("epochs", epochs, 0, 1_000_000)? as u32;
         self.cancel.store(false, Ordering::SeqCst);
-        Ok(AsyncTask::new(JazzFitTask { inner: self.inner.clone(), cancel: self.cancel.clone(), epochs }))
+        Ok(AsyncTask::new(JazzFitTask {
+            inner: self.inner.clone(),
+            cancel: self.cancel.clone(),
+            epochs,
+        }))
     }
 
     /// Asks a running `fit` to stop after its current epoch.
@@ -110,14 +132,24 @@ impl NativeJazzModel {
     /// The course's `predict_and_sample`: `tY` steps from zero x, a, c; argmax when
     /// `temperature` is 0, else sampling from p^(1/T) with `RandomState(seed)`.
     #[napi(catch_unwind)]
-    pub fn predict_and_sample(&self, t_y: f64, temperature: f64, seed: f64) -> napi::Result<Vec<u32>, String> {
+    pub fn predict_and_sample(
+        &self,
+        t_y: f64,
+        temperature: f64,
+        seed: f64,
+    ) -> napi::Result<Vec<u32>, String> {
         let t_y = whole("tY", t_y, 0, 1 << 20)? as u32;
         let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
         if !(temperature.is_finite() && temperature >= 0.0) {
-            return Err(invalid_arg(format!("temperature: expected a finite number >= 0, got {temperature}")));
+            return Err(invalid_arg(format!(
+                "temperature: expected a finite number >= 0, got {temperature}"
+            )));
         }
         let t = self.inner.try_lock().map_err(|_| busy())?;
-        let v = t.model.predict_and_sample(t_y as usize, temperature, seed).map_err(core_err)?;
+        let v = t
+            .model
+            .predict_and_sample(t_y as usize, temperature, seed)
+            .map_err(core_err)?;
         Ok(v.into_iter().map(|i| i as u32).collect())
     }
 
@@ -126,11 +158,18 @@ impl NativeJazzModel {
     pub fn sampler(&self, temperature: f64, seed: f64) -> napi::Result<NativeJazzSampler, String> {
         let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
         if !(temperature.is_finite() && temperature >= 0.0) {
-            return Err(invalid_arg(format!("temperature: expected a finite number >= 0, got {temperature}")));
+            return Err(invalid_arg(format!(
+                "temperature: expected a finite number >= 0, got {temperature}"
+            )));
         }
         let t = self.inner.try_lock().map_err(|_| busy())?;
         let state = t.model.zero_state();
-        Ok(NativeJazzSampler { model: t.model.clone(), state, rng: RandomState::new(seed), temperature })
+        Ok(NativeJazzSampler {
+            model: t.model.clone(),
+            state,
+            rng: RandomState::new(seed),
+            temperature,
+        })
     }
 }
 
@@ -149,7 +188,10 @@ impl NativeJazzSampler {
     /// The next value index.
     #[napi(catch_unwind)]
     pub fn next(&mut self) -> napi::Result<u32, String> {
-        let v = self.model.step_sample(&mut self.state, self.temperature, &mut self.rng).map_err(core_err)?;
+        let v = self
+            .model
+            .step_sample(&mut self.state, self.temperature, &mut self.rng)
+            .map_err(core_err)?;
         Ok(v as u32)
     }
 }

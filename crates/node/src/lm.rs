@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
-use rnnlab_core::lm::{
-    generate, logits_for, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, OptimizerKind, Progress,
-    SampleOptions, TrainConfig, Trainer, Vocab, vocab_of_file,
-};
 use rnnlab_core::checkpoint::Checkpoint;
+use rnnlab_core::lm::{
+    generate, logits_for, vocab_of_file, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig,
+    OptimizerKind, Progress, SampleOptions, TrainConfig, Trainer, Vocab,
+};
 use rnnlab_core::CoreError;
 
 use crate::errors::{core_err, guard, invalid_arg, JsResult};
@@ -109,8 +109,14 @@ struct Inner {
 macro_rules! with_model {
     ($inner:expr, $m:ident => $body:expr) => {
         match (&$inner.trainer, &$inner.model) {
-            (Some(AnyTrainer::F32(t)), _) => { let $m = t.model(); $body }
-            (Some(AnyTrainer::F64(t)), _) => { let $m = t.model(); $body }
+            (Some(AnyTrainer::F32(t)), _) => {
+                let $m = t.model();
+                $body
+            }
+            (Some(AnyTrainer::F64(t)), _) => {
+                let $m = t.model();
+                $body
+            }
             (None, Some(AnyModel::F32($m))) => $body,
             (None, Some(AnyModel::F64($m))) => $body,
             (None, None) => unreachable!("a model always exists"),
@@ -126,8 +132,10 @@ fn busy() -> napi::Error<String> {
 }
 
 fn read_checkpoint(path: &str) -> JsResult<Checkpoint> {
-    let bytes = std::fs::read(path).map_err(|e| core_err(CoreError::BadFile(format!("{path}: {e}"))))?;
-    Checkpoint::parse_safetensors(&bytes).map_err(|e| core_err(CoreError::BadFile(format!("{path}: {e}"))))
+    let bytes =
+        std::fs::read(path).map_err(|e| core_err(CoreError::BadFile(format!("{path}: {e}"))))?;
+    Checkpoint::parse_safetensors(&bytes)
+        .map_err(|e| core_err(CoreError::BadFile(format!("{path}: {e}"))))
 }
 
 /// The character language model (native part of `CharLanguageModel`).
@@ -140,7 +148,10 @@ pub struct NativeCharLm {
 impl NativeCharLm {
     fn wrap(model: AnyModel) -> Self {
         NativeCharLm {
-            inner: Arc::new(Mutex::new(Inner { model: Some(model), trainer: None })),
+            inner: Arc::new(Mutex::new(Inner {
+                model: Some(model),
+                trainer: None,
+            })),
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -161,7 +172,11 @@ impl NativeCharLm {
         let model = match options.dtype.as_deref().unwrap_or("float32") {
             "float32" => AnyModel::F32(CharLm::new(config, vocab, options.seed).map_err(core_err)?),
             "float64" => AnyModel::F64(CharLm::new(config, vocab, options.seed).map_err(core_err)?),
-            other => return Err(invalid_arg(format!("dtype: expected 'float32' or 'float64', got '{other}'"))),
+            other => {
+                return Err(invalid_arg(format!(
+                    "dtype: expected 'float32' or 'float64', got '{other}'"
+                )))
+            }
         };
         Ok(Self::wrap(model))
     }
@@ -169,7 +184,11 @@ impl NativeCharLm {
     /// Loads a model from a safetensors file (rnnlab's, or PyTorch-named weights with `vocab`).
     /// `dtype` defaults to the file's own precision.
     #[napi(factory, catch_unwind)]
-    pub fn load(path: String, vocab: Option<String>, dtype: Option<String>) -> napi::Result<Self, String> {
+    pub fn load(
+        path: String,
+        vocab: Option<String>,
+        dtype: Option<String>,
+    ) -> napi::Result<Self, String> {
         let ckpt = read_checkpoint(&path)?;
         let stored = ckpt.metadata.get("dtype").cloned();
         let dtype = dtype.or(stored).unwrap_or_else(|| "float32".into());
@@ -178,9 +197,17 @@ impl NativeCharLm {
             other => core_err(other),
         };
         let model = match dtype.as_str() {
-            "float32" => AnyModel::F32(CharLm::from_checkpoint(&ckpt, vocab.as_deref()).map_err(with_path)?),
-            "float64" => AnyModel::F64(CharLm::from_checkpoint(&ckpt, vocab.as_deref()).map_err(with_path)?),
-            other => return Err(invalid_arg(format!("dtype: expected 'float32' or 'float64', got '{other}'"))),
+            "float32" => {
+                AnyModel::F32(CharLm::from_checkpoint(&ckpt, vocab.as_deref()).map_err(with_path)?)
+            }
+            "float64" => {
+                AnyModel::F64(CharLm::from_checkpoint(&ckpt, vocab.as_deref()).map_err(with_path)?)
+            }
+            other => {
+                return Err(invalid_arg(format!(
+                    "dtype: expected 'float32' or 'float64', got '{other}'"
+                )))
+            }
         };
         Ok(Self::wrap(model))
     }
@@ -205,13 +232,21 @@ impl NativeCharLm {
 
     /// Starts (or restarts) training on `text` with fresh optimizer state.
     #[napi(catch_unwind)]
-    pub fn start_training(&self, text: String, options: LmTrainOptions) -> napi::Result<(), String> {
+    pub fn start_training(
+        &self,
+        text: String,
+        options: LmTrainOptions,
+    ) -> napi::Result<(), String> {
         let config = train_config(&options)?;
         let mut inner = self.inner.try_lock().map_err(|_| busy())?;
         let model = take_model(&mut inner);
         let result = match model {
-            AnyModel::F32(m) => Trainer::new(m.clone(), &text, config).map(AnyTrainer::F32).map_err(|e| (e, AnyModel::F32(m))),
-            AnyModel::F64(m) => Trainer::new(m.clone(), &text, config).map(AnyTrainer::F64).map_err(|e| (e, AnyModel::F64(m))),
+            AnyModel::F32(m) => Trainer::new(m.clone(), &text, config)
+                .map(AnyTrainer::F32)
+                .map_err(|e| (e, AnyModel::F32(m))),
+            AnyModel::F64(m) => Trainer::new(m.clone(), &text, config)
+                .map(AnyTrainer::F64)
+                .map_err(|e| (e, AnyModel::F64(m))),
         };
         match result {
             Ok(t) => {
@@ -229,9 +264,19 @@ impl NativeCharLm {
     /// the JS thread (the corpus is held once, at 1 byte per character for vocabularies of up
     /// to 256 characters). With `checkpoint`, resumes that run instead (same file required).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn start_training_file(&self, path: String, options: LmTrainOptions, checkpoint: Option<String>) -> napi::Result<AsyncTask<LmStartFileTask>, String> {
+    pub fn start_training_file(
+        &self,
+        path: String,
+        options: LmTrainOptions,
+        checkpoint: Option<String>,
+    ) -> napi::Result<AsyncTask<LmStartFileTask>, String> {
         let config = train_config(&options)?;
-        Ok(AsyncTask::new(LmStartFileTask { inner: self.inner.clone(), path, config, checkpoint }))
+        Ok(AsyncTask::new(LmStartFileTask {
+            inner: self.inner.clone(),
+            path,
+            config,
+            checkpoint,
+        }))
     }
 
     /// Resumes training from a checkpoint written by `saveCheckpoint`, on the same `text`.
@@ -243,7 +288,10 @@ impl NativeCharLm {
             _ => AnyTrainer::F32(Trainer::from_checkpoint(&ckpt, &text).map_err(core_err)?),
         };
         Ok(NativeCharLm {
-            inner: Arc::new(Mutex::new(Inner { model: None, trainer: Some(trainer) })),
+            inner: Arc::new(Mutex::new(Inner {
+                model: None,
+                trainer: Some(trainer),
+            })),
             cancel: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -286,7 +334,11 @@ impl NativeCharLm {
         AsyncTask::new(LmTrainTask {
             inner: self.inner.clone(),
             cancel: self.cancel.clone(),
-            max_batches: if max_batches.is_finite() && max_batches >= 1.0 { max_batches as u64 } else { 1 },
+            max_batches: if max_batches.is_finite() && max_batches >= 1.0 {
+                max_batches as u64
+            } else {
+                1
+            },
             max_seconds: (max_seconds.is_finite() && max_seconds > 0.0).then_some(max_seconds),
         })
     }
@@ -317,7 +369,11 @@ impl NativeCharLm {
         let ckpt = match &inner.trainer {
             Some(AnyTrainer::F32(t)) => t.to_checkpoint(),
             Some(AnyTrainer::F64(t)) => t.to_checkpoint(),
-            None => return Err(invalid_arg("saveCheckpoint: no training in progress (use save for the weights)")),
+            None => {
+                return Err(invalid_arg(
+                    "saveCheckpoint: no training in progress (use save for the weights)",
+                ))
+            }
         };
         ckpt.and_then(|c| c.write_atomic(&path)).map_err(core_err)
     }
@@ -340,7 +396,14 @@ impl NativeCharLm {
 
     /// Completes `prompt` with `length` sampled characters (temperature 0 = greedy).
     #[napi(catch_unwind)]
-    pub fn generate(&self, prompt: String, length: f64, temperature: f64, top_k: f64, seed: f64) -> napi::Result<String, String> {
+    pub fn generate(
+        &self,
+        prompt: String,
+        length: f64,
+        temperature: f64,
+        top_k: f64,
+        seed: f64,
+    ) -> napi::Result<String, String> {
         let opts = SampleOptions {
             length: int_arg("length", length, 10_000_000.0)? as usize,
             temperature,
@@ -377,23 +440,42 @@ fn int_arg(name: &str, x: f64, max: f64) -> JsResult<f64> {
     if x.fract() == 0.0 && (0.0..=max).contains(&x) {
         Ok(x)
     } else {
-        Err(invalid_arg(format!("{name}: expected an integer in 0..={max}, got {x}")))
+        Err(invalid_arg(format!(
+            "{name}: expected an integer in 0..={max}, got {x}"
+        )))
     }
 }
 
 fn train_config(o: &LmTrainOptions) -> JsResult<TrainConfig> {
     let mode = match o.mode.as_str() {
-        "tbptt" => Mode::Tbptt { seq_len: o.seq_length as usize },
-        "windows" => Mode::Windows { window: o.seq_length as usize, stride: o.stride as usize },
-        other => return Err(invalid_arg(format!("mode: expected 'tbptt' or 'windows', got '{other}'"))),
+        "tbptt" => Mode::Tbptt {
+            seq_len: o.seq_length as usize,
+        },
+        "windows" => Mode::Windows {
+            window: o.seq_length as usize,
+            stride: o.stride as usize,
+        },
+        other => {
+            return Err(invalid_arg(format!(
+                "mode: expected 'tbptt' or 'windows', got '{other}'"
+            )))
+        }
     };
     let kind = OptimizerKind::parse(&o.optimizer).map_err(core_err)?;
-    let optimizer = OptimizerConfig { kind, lr: o.lr, decay: o.decay, ..OptimizerConfig::adam(o.lr) };
+    let optimizer = OptimizerConfig {
+        kind,
+        lr: o.lr,
+        decay: o.decay,
+        ..OptimizerConfig::adam(o.lr)
+    };
     Ok(TrainConfig {
         mode,
         batch_size: o.batch_size as usize,
         optimizer,
-        clip: Clip { value: o.clip_value, norm: o.clip_norm },
+        clip: Clip {
+            value: o.clip_value,
+            norm: o.clip_norm,
+        },
         validation: o.validation,
         seed: o.seed,
     })
@@ -463,7 +545,10 @@ impl Task for VocabFileTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let path = std::path::Path::new(&self.path);
-        guard("vocabularyOfFile", || vocab_of_file(path).map(|v| v.as_string()).map_err(core_err)).map_err(task_err)
+        guard("vocabularyOfFile", || {
+            vocab_of_file(path).map(|v| v.as_string()).map_err(core_err)
+        })
+        .map_err(task_err)
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
@@ -486,7 +571,11 @@ impl Task for LmStartFileTask {
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let (path, config) = (std::path::Path::new(&self.path), self.config.clone());
         guard("CharLanguageModel.startTrainingFile", || {
-            let ckpt = self.checkpoint.as_deref().map(read_checkpoint).transpose()?;
+            let ckpt = self
+                .checkpoint
+                .as_deref()
+                .map(read_checkpoint)
+                .transpose()?;
             let mut inner = self.inner.try_lock().map_err(|_| busy())?;
             let trainer = match &ckpt {
                 Some(ck) => match ck.meta("dtype").map_err(core_err)? {
@@ -496,8 +585,12 @@ impl Task for LmStartFileTask {
                 None => {
                     let model = take_model(&mut inner);
                     let started = match &model {
-                        AnyModel::F32(m) => Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F32),
-                        AnyModel::F64(m) => Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F64),
+                        AnyModel::F32(m) => {
+                            Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F32)
+                        }
+                        AnyModel::F64(m) => {
+                            Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F64)
+                        }
                     };
                     if started.is_err() {
                         inner.model = Some(model); // a bad file leaves the model as it was
@@ -520,5 +613,8 @@ impl Task for LmStartFileTask {
 
 /// A binding error as an async task's rejection (`[CODE] message`, which `fromNative` reads).
 fn task_err(e: napi::Error<String>) -> napi::Error {
-    napi::Error::new(napi::Status::GenericFailure, format!("[{}] {}", e.status, e.reason))
+    napi::Error::new(
+        napi::Status::GenericFailure,
+        format!("[{}] {}", e.status, e.reason),
+    )
 }

@@ -1,21 +1,25 @@
 //! `RandomState`: numpy's legacy generator (MT19937), bit-exact, for JS.
 
-use napi::bindgen_prelude::{FromNapiValue, Float64Array, Object, Uint32Array, Unknown};
+use napi::bindgen_prelude::{Float64Array, FromNapiValue, Object, Uint32Array, Unknown};
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
 use rnnlab_core::random::{RandomState, RandomStateSnapshot};
 
-use crate::errors::{core_err, invalid_arg, JsResult, int_in};
+use crate::errors::{core_err, int_in, invalid_arg, JsResult};
 use crate::tensor::{dims_from_js, kind_of, Tensor};
 
 /// Most values one call may produce (2 GiB of f64): beyond this a typo, not a request.
 const LIMIT: usize = 1 << 28;
 
 fn element_count(name: &str, shape: &[u32]) -> JsResult<usize> {
-    let n = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d as usize));
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize));
     match n {
         Some(n) if n <= LIMIT => Ok(n),
-        _ => Err(invalid_arg(format!("{name}: shape {shape:?} asks for more than {LIMIT} values"))),
+        _ => Err(invalid_arg(format!(
+            "{name}: shape {shape:?} asks for more than {LIMIT} values"
+        ))),
     }
 }
 
@@ -43,7 +47,9 @@ fn safe_int_arg(name: &str, x: f64) -> JsResult<i64> {
     if x.fract() == 0.0 && x.abs() <= MAX_SAFE {
         Ok(x as i64)
     } else {
-        Err(invalid_arg(format!("{name}: expected a safe integer, got {x}")))
+        Err(invalid_arg(format!(
+            "{name}: expected a safe integer, got {x}"
+        )))
     }
 }
 
@@ -68,20 +74,33 @@ fn snapshot_from_js(state: &Unknown) -> JsResult<RandomStateSnapshot> {
         match v.get_type() {
             Ok(ValueType::Number) => unsafe { f64::from_napi_value(v.value().env, v.raw()) }
                 .map_err(|e| invalid_arg(format!("{WHAT}.{name}: {}", e.reason))),
-            _ => Err(invalid_arg(format!("{WHAT}.{name}: expected a number, got {}", kind_of(&v)))),
+            _ => Err(invalid_arg(format!(
+                "{WHAT}.{name}: expected a number, got {}",
+                kind_of(&v)
+            ))),
         }
     };
     let pos = int_arg("RandomStateSnapshot.pos", number("pos")?, 624.0)? as usize;
     let gauss = number("gauss")?;
     let has_gauss = field("hasGauss")?;
     let has_gauss = match has_gauss.get_type() {
-        Ok(ValueType::Boolean) => unsafe { bool::from_napi_value(has_gauss.value().env, has_gauss.raw()) }
-            .map_err(|e| invalid_arg(format!("{WHAT}.hasGauss: {}", e.reason)))?,
-        _ => return Err(invalid_arg(format!("{WHAT}.hasGauss: expected a boolean, got {}", kind_of(&has_gauss)))),
+        Ok(ValueType::Boolean) => {
+            unsafe { bool::from_napi_value(has_gauss.value().env, has_gauss.raw()) }
+                .map_err(|e| invalid_arg(format!("{WHAT}.hasGauss: {}", e.reason)))?
+        }
+        _ => {
+            return Err(invalid_arg(format!(
+                "{WHAT}.hasGauss: expected a boolean, got {}",
+                kind_of(&has_gauss)
+            )))
+        }
     };
     let key = field("key")?;
     if !matches!(key.is_typedarray(), Ok(true)) {
-        return Err(invalid_arg(format!("{WHAT}.key: expected a Uint32Array, got {}", kind_of(&key))));
+        return Err(invalid_arg(format!(
+            "{WHAT}.key: expected a Uint32Array, got {}",
+            kind_of(&key)
+        )));
     }
     let key = unsafe { Uint32Array::from_napi_value(key.value().env, key.raw()) }
         .map_err(|e| invalid_arg(format!("{WHAT}.key: {}", e.reason)))?
@@ -94,7 +113,12 @@ fn snapshot_from_js(state: &Unknown) -> JsResult<RandomStateSnapshot> {
             "{WHAT}.key: a degenerate MT19937 state (all 19937 state bits are zero), which would make the generator output only zeros"
         )));
     }
-    Ok(RandomStateSnapshot { key, pos, has_gauss, gauss })
+    Ok(RandomStateSnapshot {
+        key,
+        pos,
+        has_gauss,
+        gauss,
+    })
 }
 
 /// The saved state of a `RandomState` (numpy's `get_state()` fields).
@@ -118,7 +142,9 @@ impl NativeRandomState {
     /// Seeds exactly as `np.random.seed(seed)`.
     #[napi(constructor)]
     pub fn new(seed: f64) -> napi::Result<Self, String> {
-        Ok(NativeRandomState { inner: RandomState::new(seed_arg(seed)?) })
+        Ok(NativeRandomState {
+            inner: RandomState::new(seed_arg(seed)?),
+        })
     }
 
     /// Re-seeds exactly as `np.random.seed(seed)`.
@@ -134,7 +160,10 @@ impl NativeRandomState {
         let shape = dims_from_js("shape", &shape).map_err(invalid_arg)?;
         let n = element_count("randomSample", &shape)?;
         let data = self.inner.rand(n);
-        Ok(Tensor { shape, data: Float64Array::new(data) })
+        Ok(Tensor {
+            shape,
+            data: Float64Array::new(data),
+        })
     }
 
     /// Legacy `randn(*shape)`: standard normals (polar Box–Muller), C order.
@@ -145,19 +174,30 @@ impl NativeRandomState {
         // Filled in C order as the core's `randn`, without an ndarray: ndarray refuses shapes
         // whose non-empty axes overflow isize even when another axis is 0 (numpy allows them).
         let data: Vec<f64> = (0..n).map(|_| self.inner.standard_normal()).collect();
-        Ok(Tensor { shape, data: Float64Array::new(data) })
+        Ok(Tensor {
+            shape,
+            data: Float64Array::new(data),
+        })
     }
 
     /// `choice(n, p=p)` (numpy's legacy algorithm), `size` draws.
     #[napi(catch_unwind)]
-    pub fn choice(&mut self, n: f64, p: Option<Float64Array>, size: f64) -> napi::Result<Vec<u32>, String> {
+    pub fn choice(
+        &mut self,
+        n: f64,
+        p: Option<Float64Array>,
+        size: f64,
+    ) -> napi::Result<Vec<u32>, String> {
         let n = int_arg("n", n, u32::MAX as f64)? as u32;
         let size = count_arg("size", size)?;
         let mut out = Vec::with_capacity(size);
         match p {
             Some(p) => {
                 if p.len() != n as usize {
-                    return Err(invalid_arg(format!("choice: p has {} entries but a has {n}", p.len())));
+                    return Err(invalid_arg(format!(
+                        "choice: p has {} entries but a has {n}",
+                        p.len()
+                    )));
                 }
                 for _ in 0..size {
                     out.push(self.inner.choice_p(&p).map_err(core_err)? as u32);
@@ -195,7 +235,12 @@ impl NativeRandomState {
     #[napi]
     pub fn get_state(&self) -> RandomStateSnapshotJs {
         let s = self.inner.snapshot();
-        RandomStateSnapshotJs { key: Uint32Array::new(s.key), pos: s.pos as f64, has_gauss: s.has_gauss, gauss: s.gauss }
+        RandomStateSnapshotJs {
+            key: Uint32Array::new(s.key),
+            pos: s.pos as f64,
+            has_gauss: s.has_gauss,
+            gauss: s.gauss,
+        }
     }
 
     /// Restores a state from `getState()` (or numpy's `get_state()`).

@@ -82,7 +82,13 @@ fn rnn_params(name: &str, p: &RnnParameters) -> napi::Result<rnn::RnnParams, Str
 }
 
 fn rnn_params_js(p: &rnn::RnnParams) -> RnnParameters {
-    RnnParameters { wax: from_array(&p.wax), waa: from_array(&p.waa), wya: from_array(&p.wya), ba: from_array(&p.ba), by: from_array(&p.by) }
+    RnnParameters {
+        wax: from_array(&p.wax),
+        waa: from_array(&p.waa),
+        wya: from_array(&p.wya),
+        ba: from_array(&p.ba),
+        by: from_array(&p.by),
+    }
 }
 
 /// LSTM parameters with the course's names (weights `(n_a, n_a + n_x)`).
@@ -159,7 +165,12 @@ pub struct RnnCellCacheData {
 
 impl RnnCellCacheData {
     fn from_core(c: &rnn::RnnCellCache) -> Self {
-        RnnCellCacheData { a_next: from_array(&c.a_next), a_prev: from_array(&c.a_prev), xt: from_array(&c.xt), parameters: rnn_params_js(&c.params) }
+        RnnCellCacheData {
+            a_next: from_array(&c.a_next),
+            a_prev: from_array(&c.a_prev),
+            xt: from_array(&c.xt),
+            parameters: rnn_params_js(&c.params),
+        }
     }
 
     fn to_core(&self, name: &str) -> napi::Result<rnn::RnnCellCache, String> {
@@ -183,7 +194,12 @@ pub struct RnnCacheData {
 
 impl RnnCacheData {
     fn from_core(c: &rnn::RnnCache) -> Self {
-        RnnCacheData { x: from_array(&c.x), a0: from_array(&c.a0), a: from_array(&c.a), parameters: rnn_params_js(&c.params) }
+        RnnCacheData {
+            x: from_array(&c.x),
+            a0: from_array(&c.a0),
+            a: from_array(&c.a),
+            parameters: rnn_params_js(&c.params),
+        }
     }
 
     fn to_core(&self, name: &str) -> napi::Result<rnn::RnnCache, String> {
@@ -307,17 +323,31 @@ pub struct RnnCellForwardResult {
 /// `a_next = tanh(Wax·xt + Waa·a_prev + ba)`, `yt_pred = softmax(Wya·a_next + by)`.
 /// Shapes: `xt` (n_x, m), `a_prev` (n_a, m).
 #[napi(catch_unwind)]
-pub fn rnn_cell_forward(xt: Tensor, a_prev: Tensor, parameters: RnnParameters) -> napi::Result<RnnCellForwardResult, String> {
+pub fn rnn_cell_forward(
+    xt: Tensor,
+    a_prev: Tensor,
+    parameters: RnnParameters,
+) -> napi::Result<RnnCellForwardResult, String> {
     let p = rnn_params("parameters", &parameters)?;
     let (xt, a_prev) = (to_array2("xt", &xt)?, to_array2("a_prev", &a_prev)?);
     let (n_x, n_a, n_y, m) = (p.wax.ncols(), p.wax.nrows(), p.wya.nrows(), xt.ncols());
     check_size(
         "rnnCellForward",
         "n_x, n_a from parameters.Wax, n_y from parameters.Wya, m from xt",
-        &[("a_next", &[n_a, m]), ("yt_pred", &[n_y, m]), ("cache (a_next, a_prev)", &[2 * n_a, m]), ("cache.xt", &[n_x, m])],
+        &[
+            ("a_next", &[n_a, m]),
+            ("yt_pred", &[n_y, m]),
+            ("cache (a_next, a_prev)", &[2 * n_a, m]),
+            ("cache.xt", &[n_x, m]),
+        ],
     )?;
-    let (a_next, yt_pred, cache) = rnn::rnn_cell_forward(xt.view(), a_prev.view(), &p).map_err(core_err)?;
-    Ok(RnnCellForwardResult { a_next: from_array(&a_next), yt_pred: from_array(&yt_pred), cache: RnnCellCacheData::from_core(&cache) })
+    let (a_next, yt_pred, cache) =
+        rnn::rnn_cell_forward(xt.view(), a_prev.view(), &p).map_err(core_err)?;
+    Ok(RnnCellForwardResult {
+        a_next: from_array(&a_next),
+        yt_pred: from_array(&yt_pred),
+        cache: RnnCellCacheData::from_core(&cache),
+    })
 }
 
 #[napi(object, object_from_js = false)]
@@ -330,7 +360,11 @@ pub struct RnnForwardResult {
 
 /// Runs the RNN over `x` (n_x, m, T_x) from `a0` (n_a, m): `a` (n_a, m, T_x), `y_pred` (n_y, m, T_x).
 #[napi(catch_unwind)]
-pub fn rnn_forward(x: Tensor, a0: Tensor, parameters: RnnParameters) -> napi::Result<RnnForwardResult, String> {
+pub fn rnn_forward(
+    x: Tensor,
+    a0: Tensor,
+    parameters: RnnParameters,
+) -> napi::Result<RnnForwardResult, String> {
     let p = rnn_params("parameters", &parameters)?;
     let (x, a0) = (to_array3("x", &x)?, to_array2("a0", &a0)?);
     let (n_x, n_a, n_y) = (p.wax.ncols(), p.wax.nrows(), p.wya.nrows());
@@ -339,10 +373,19 @@ pub fn rnn_forward(x: Tensor, a0: Tensor, parameters: RnnParameters) -> napi::Re
     check_size(
         "rnnForward",
         "n_x, n_a from parameters.Wax, n_y from parameters.Wya, m and T_x from x",
-        &[("a", &[n_a, m, t_x]), ("y_pred", &[n_y, m, t_x]), ("cache.a", &[n_a, m, t_x]), ("cache.x", &[n_x, m, t_x])],
+        &[
+            ("a", &[n_a, m, t_x]),
+            ("y_pred", &[n_y, m, t_x]),
+            ("cache.a", &[n_a, m, t_x]),
+            ("cache.x", &[n_x, m, t_x]),
+        ],
     )?;
     let (a, y_pred, cache) = rnn::rnn_forward(x.view(), a0.view(), &p).map_err(core_err)?;
-    Ok(RnnForwardResult { a: from_array(&a), y_pred: from_array(&y_pred), caches: RnnCacheData::from_core(&cache) })
+    Ok(RnnForwardResult {
+        a: from_array(&a),
+        y_pred: from_array(&y_pred),
+        caches: RnnCacheData::from_core(&cache),
+    })
 }
 
 /// Gradients of one RNN step, keyed as in the course.
@@ -360,9 +403,13 @@ pub struct RnnCellGradients {
 
 /// Backward through one RNN step, from `da_next` (n_a, m) = dJ/da⟨t⟩.
 #[napi(catch_unwind)]
-pub fn rnn_cell_backward(da_next: Tensor, cache: RnnCellCacheData) -> napi::Result<RnnCellGradients, String> {
+pub fn rnn_cell_backward(
+    da_next: Tensor,
+    cache: RnnCellCacheData,
+) -> napi::Result<RnnCellGradients, String> {
     let cache = cache.to_core("cache")?;
-    let g = rnn::rnn_cell_backward(to_array2("da_next", &da_next)?.view(), &cache).map_err(core_err)?;
+    let g =
+        rnn::rnn_cell_backward(to_array2("da_next", &da_next)?.view(), &cache).map_err(core_err)?;
     Ok(RnnCellGradients {
         dxt: from_array(&g.dxt),
         da_prev: from_array(&g.da_prev),
@@ -413,9 +460,18 @@ pub struct LstmCellForwardResult {
 
 /// One LSTM step with `concat = [a_prev; xt]`: forget/update/output gates, candidate, new cell and hidden state.
 #[napi(catch_unwind)]
-pub fn lstm_cell_forward(xt: Tensor, a_prev: Tensor, c_prev: Tensor, parameters: LstmParameters) -> napi::Result<LstmCellForwardResult, String> {
+pub fn lstm_cell_forward(
+    xt: Tensor,
+    a_prev: Tensor,
+    c_prev: Tensor,
+    parameters: LstmParameters,
+) -> napi::Result<LstmCellForwardResult, String> {
     let p = lstm_params("parameters", &parameters)?;
-    let (xt, a_prev, c_prev) = (to_array2("xt", &xt)?, to_array2("a_prev", &a_prev)?, to_array2("c_prev", &c_prev)?);
+    let (xt, a_prev, c_prev) = (
+        to_array2("xt", &xt)?,
+        to_array2("a_prev", &a_prev)?,
+        to_array2("c_prev", &c_prev)?,
+    );
     let (n_a, n_y, m) = (p.wf.nrows(), p.wy.nrows(), xt.ncols());
     let n_x = p.wf.ncols().saturating_sub(n_a);
     check_size(
@@ -450,7 +506,11 @@ pub struct LstmForwardResult {
 
 /// Runs the LSTM over `x` (n_x, m, T_x) from `a0` (n_a, m) and `c⟨0⟩ = 0`.
 #[napi(catch_unwind)]
-pub fn lstm_forward(x: Tensor, a0: Tensor, parameters: LstmParameters) -> napi::Result<LstmForwardResult, String> {
+pub fn lstm_forward(
+    x: Tensor,
+    a0: Tensor,
+    parameters: LstmParameters,
+) -> napi::Result<LstmForwardResult, String> {
     let p = lstm_params("parameters", &parameters)?;
     let (x, a0) = (to_array3("x", &x)?, to_array2("a0", &a0)?);
     let (n_a, n_y) = (p.wf.nrows(), p.wy.nrows());
@@ -470,7 +530,12 @@ pub fn lstm_forward(x: Tensor, a0: Tensor, parameters: LstmParameters) -> napi::
         ],
     )?;
     let (a, y, c, cache) = lstm::lstm_forward(x.view(), a0.view(), &p).map_err(core_err)?;
-    Ok(LstmForwardResult { a: from_array(&a), y: from_array(&y), c: from_array(&c), caches: LstmCacheData::from_core(&cache) })
+    Ok(LstmForwardResult {
+        a: from_array(&a),
+        y: from_array(&y),
+        c: from_array(&c),
+        caches: LstmCacheData::from_core(&cache),
+    })
 }
 
 /// Gradients of one LSTM step, keyed as in the course.
@@ -497,10 +562,18 @@ pub struct LstmCellGradients {
 
 /// Backward through one LSTM step from `da_next` and `dc_next` (both (n_a, m)).
 #[napi(catch_unwind)]
-pub fn lstm_cell_backward(da_next: Tensor, dc_next: Tensor, cache: LstmCellCacheData) -> napi::Result<LstmCellGradients, String> {
+pub fn lstm_cell_backward(
+    da_next: Tensor,
+    dc_next: Tensor,
+    cache: LstmCellCacheData,
+) -> napi::Result<LstmCellGradients, String> {
     let cache = cache.to_core("cache")?;
-    let g = lstm::lstm_cell_backward(to_array2("da_next", &da_next)?.view(), to_array2("dc_next", &dc_next)?.view(), &cache)
-        .map_err(core_err)?;
+    let g = lstm::lstm_cell_backward(
+        to_array2("da_next", &da_next)?.view(),
+        to_array2("dc_next", &dc_next)?.view(),
+        &cache,
+    )
+    .map_err(core_err)?;
     Ok(LstmCellGradients {
         dxt: from_array(&g.dxt),
         da_prev: from_array(&g.da_prev),

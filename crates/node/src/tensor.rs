@@ -1,7 +1,9 @@
 //! `Tensor` is the JS-side array: `{ shape: number[], data: Float64Array }`,
 //! row-major (C order) exactly like numpy, so no transposition is needed.
 
-use napi::bindgen_prelude::{Array as JsArray, FromNapiValue, Float64Array, Object, ToNapiValue, Unknown, ValidateNapiValue};
+use napi::bindgen_prelude::{
+    Array as JsArray, Float64Array, FromNapiValue, Object, ToNapiValue, Unknown, ValidateNapiValue,
+};
 use napi::{check_status, sys, JsValue, Status, ValueType};
 use napi_derive::napi;
 use ndarray::{Array, Array2, Array3, ArrayD, Dimension, IxDyn};
@@ -25,7 +27,9 @@ pub const MAX_AXES: u32 = 32;
 pub fn kind_of(v: &Unknown) -> String {
     match v.get_type() {
         Ok(ValueType::Object) if v.is_array().unwrap_or(false) => "an array".into(),
-        Ok(ValueType::Object) if v.is_typedarray().unwrap_or(false) => "a typed array of another kind".into(),
+        Ok(ValueType::Object) if v.is_typedarray().unwrap_or(false) => {
+            "a typed array of another kind".into()
+        }
         Ok(t) => format!("{t}").to_lowercase(), // "null", "number", "string", "object", ...
         Err(_) => "an unreadable value".into(),
     }
@@ -36,23 +40,45 @@ pub fn kind_of(v: &Unknown) -> String {
 /// allocated, so a sparse `[]` with `length = 2**32-1` is refused at once.
 pub fn dims_from_js(name: &str, v: &Unknown) -> std::result::Result<Vec<u32>, String> {
     if !matches!(v.is_array(), Ok(true)) {
-        return Err(format!("{name}: expected an array of dimensions, got {}", kind_of(v)));
+        return Err(format!(
+            "{name}: expected an array of dimensions, got {}",
+            kind_of(v)
+        ));
     }
-    let arr = unsafe { JsArray::from_napi_value(v.value().env, v.raw()) }.map_err(|e| format!("{name}: {}", e.reason))?;
+    let arr = unsafe { JsArray::from_napi_value(v.value().env, v.raw()) }
+        .map_err(|e| format!("{name}: {}", e.reason))?;
     if arr.len() > MAX_AXES {
-        return Err(format!("{name}: expected at most {MAX_AXES} dimensions, got {}", arr.len()));
+        return Err(format!(
+            "{name}: expected at most {MAX_AXES} dimensions, got {}",
+            arr.len()
+        ));
     }
     let mut dims = Vec::with_capacity(arr.len() as usize);
     for i in 0..arr.len() {
-        let d: Unknown = arr.get(i).ok().flatten().ok_or_else(|| format!("{name}[{i}]: cannot be read"))?;
+        let d: Unknown = arr
+            .get(i)
+            .ok()
+            .flatten()
+            .ok_or_else(|| format!("{name}[{i}]: cannot be read"))?;
         let value = match d.get_type() {
             Ok(ValueType::Number) => unsafe { f64::from_napi_value(d.value().env, d.raw()) }.ok(),
             _ => None,
         };
         match value {
-            Some(x) if x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&x) => dims.push(x as u32),
-            Some(x) => return Err(format!("{name}[{i}]: expected an integer in 0..=4294967295, got {x}")),
-            None => return Err(format!("{name}[{i}]: expected an integer in 0..=4294967295, got {}", kind_of(&d))),
+            Some(x) if x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&x) => {
+                dims.push(x as u32)
+            }
+            Some(x) => {
+                return Err(format!(
+                    "{name}[{i}]: expected an integer in 0..=4294967295, got {x}"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "{name}[{i}]: expected an integer in 0..=4294967295, got {}",
+                    kind_of(&d)
+                ))
+            }
         }
     }
     Ok(dims)
@@ -69,11 +95,18 @@ impl FromNapiValue for Tensor {
             )));
         }
         let obj = Object::from_raw(env, napi_val);
-        let shape: Unknown = obj.get("shape")?.ok_or_else(|| bad("Tensor.shape: missing".into()))?;
+        let shape: Unknown = obj
+            .get("shape")?
+            .ok_or_else(|| bad("Tensor.shape: missing".into()))?;
         let shape = dims_from_js("Tensor.shape", &shape).map_err(bad)?;
-        let data: Unknown = obj.get("data")?.ok_or_else(|| bad("Tensor.data: missing".into()))?;
+        let data: Unknown = obj
+            .get("data")?
+            .ok_or_else(|| bad("Tensor.data: missing".into()))?;
         if !matches!(data.is_typedarray(), Ok(true)) {
-            return Err(bad(format!("Tensor.data: expected a Float64Array, got {}", kind_of(&data))));
+            return Err(bad(format!(
+                "Tensor.data: expected a Float64Array, got {}",
+                kind_of(&data)
+            )));
         }
         let borrowed = unsafe { Float64Array::from_napi_value(env, data.raw()) }
             .map_err(|e| bad(format!("Tensor.data: {}", e.reason)))?;
@@ -108,7 +141,16 @@ unsafe fn engine_f64_array(env: sys::napi_env, values: &[f64]) -> napi::Result<s
     }
     let mut array = std::ptr::null_mut();
     check_status!(
-        unsafe { sys::napi_create_typedarray(env, sys::TypedarrayType::float64_array, values.len(), buffer, 0, &mut array) },
+        unsafe {
+            sys::napi_create_typedarray(
+                env,
+                sys::TypedarrayType::float64_array,
+                values.len(),
+                buffer,
+                0,
+                &mut array,
+            )
+        },
         "Failed to create a Float64Array"
     )?;
     Ok(array)
@@ -119,9 +161,18 @@ impl ToNapiValue for Tensor {
         let shape = unsafe { Vec::<u32>::to_napi_value(env, val.shape) }?;
         let data = unsafe { engine_f64_array(env, &val.data) }?;
         let mut obj = std::ptr::null_mut();
-        check_status!(unsafe { sys::napi_create_object(env, &mut obj) }, "Failed to create a tensor object")?;
-        check_status!(unsafe { sys::napi_set_named_property(env, obj, c"shape".as_ptr(), shape) }, "Failed to set Tensor.shape")?;
-        check_status!(unsafe { sys::napi_set_named_property(env, obj, c"data".as_ptr(), data) }, "Failed to set Tensor.data")?;
+        check_status!(
+            unsafe { sys::napi_create_object(env, &mut obj) },
+            "Failed to create a tensor object"
+        )?;
+        check_status!(
+            unsafe { sys::napi_set_named_property(env, obj, c"shape".as_ptr(), shape) },
+            "Failed to set Tensor.shape"
+        )?;
+        check_status!(
+            unsafe { sys::napi_set_named_property(env, obj, c"data".as_ptr(), data) },
+            "Failed to set Tensor.data"
+        )?;
         Ok(obj)
     }
 }
@@ -144,7 +195,9 @@ pub fn to_array_d(name: &str, t: &Tensor) -> JsResult<ArrayD<f64>> {
             return Err(invalid_arg(format!(
                 "{name}: shape {} needs {} values but data has {}",
                 shape_str(&shape),
-                expected.map(|n| n.to_string()).unwrap_or_else(|| "too many".into()),
+                expected
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "too many".into()),
                 data.len()
             )))
         }
@@ -166,7 +219,10 @@ pub fn to_array2(name: &str, t: &Tensor) -> JsResult<Array2<f64>> {
     a.into_dimensionality().map_err(|_| {
         napi::Error::new(
             "ERR_SHAPE_MISMATCH".to_string(),
-            format!("{name}: expected a 2-d tensor, got shape {}", shape_str(&actual)),
+            format!(
+                "{name}: expected a 2-d tensor, got shape {}",
+                shape_str(&actual)
+            ),
         )
     })
 }
@@ -178,7 +234,10 @@ pub fn to_array3(name: &str, t: &Tensor) -> JsResult<Array3<f64>> {
     a.into_dimensionality().map_err(|_| {
         napi::Error::new(
             "ERR_SHAPE_MISMATCH".to_string(),
-            format!("{name}: expected a 3-d tensor (n, m, T), got shape {}", shape_str(&actual)),
+            format!(
+                "{name}: expected a 3-d tensor (n, m, T), got shape {}",
+                shape_str(&actual)
+            ),
         )
     })
 }
@@ -188,5 +247,8 @@ pub fn to_array3(name: &str, t: &Tensor) -> JsResult<Array3<f64>> {
 pub fn from_array<D: Dimension>(a: &Array<f64, D>) -> Tensor {
     let shape = a.shape().iter().map(|&d| d as u32).collect();
     let data: Vec<f64> = a.as_standard_layout().iter().copied().collect();
-    Tensor { shape, data: Float64Array::new(data) }
+    Tensor {
+        shape,
+        data: Float64Array::new(data),
+    }
 }

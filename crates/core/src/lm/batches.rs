@@ -42,10 +42,14 @@ impl Mode {
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            Mode::Windows { window, stride } if window == 0 || stride == 0 => Err(CoreError::invalid(format!(
-                "windows: expected window >= 1 and stride >= 1, got {window} and {stride}"
-            ))),
-            Mode::Tbptt { seq_len: 0 } => Err(CoreError::invalid("seqLength: expected >= 1, got 0")),
+            Mode::Windows { window, stride } if window == 0 || stride == 0 => {
+                Err(CoreError::invalid(format!(
+                    "windows: expected window >= 1 and stride >= 1, got {window} and {stride}"
+                )))
+            }
+            Mode::Tbptt { seq_len: 0 } => {
+                Err(CoreError::invalid("seqLength: expected >= 1, got 0"))
+            }
             _ => Ok(()),
         }
     }
@@ -56,7 +60,10 @@ pub fn window_starts(len: usize, window: usize, stride: usize) -> Vec<u32> {
     if len <= window {
         return Vec::new();
     }
-    (0..len - window).step_by(stride).map(|s| s as u32).collect()
+    (0..len - window)
+        .step_by(stride)
+        .map(|s| s as u32)
+        .collect()
 }
 
 /// Number of windows, `window_starts(len, window, stride).len()` without building them.
@@ -69,7 +76,13 @@ pub fn window_count(len: usize, window: usize, stride: usize) -> usize {
 }
 
 /// Fills a many-to-one batch from the windows starting at `starts`.
-pub fn fill_windows(data: &Tokens, starts: &[u32], window: usize, inputs: &mut [u32], targets: &mut [u32]) {
+pub fn fill_windows(
+    data: &Tokens,
+    starts: &[u32],
+    window: usize,
+    inputs: &mut [u32],
+    targets: &mut [u32],
+) {
     let b = starts.len();
     for (j, &s) in starts.iter().enumerate() {
         let s = s as usize;
@@ -94,7 +107,11 @@ pub struct Streams {
 impl Streams {
     /// Streams for `len` characters; `None` when not even one chunk fits.
     pub fn new(len: usize, batch: usize, seq_len: usize) -> Option<Self> {
-        let s = Streams { batch, stream_len: len / batch.max(1), seq_len };
+        let s = Streams {
+            batch,
+            stream_len: len / batch.max(1),
+            seq_len,
+        };
         (batch > 0 && s.chunks() > 0).then_some(s)
     }
 
@@ -129,7 +146,11 @@ mod tests {
         for len in 0..40 {
             for window in 1..8 {
                 for stride in 1..5 {
-                    assert_eq!(window_count(len, window, stride), window_starts(len, window, stride).len(), "{len} {window} {stride}");
+                    assert_eq!(
+                        window_count(len, window, stride),
+                        window_starts(len, window, stride).len(),
+                        "{len} {window} {stride}"
+                    );
                 }
             }
         }

@@ -46,7 +46,9 @@ impl Tokens {
     /// The indices of the UTF-8 text file at `path`, read in one streaming pass; a character
     /// outside `vocab` is an error naming the file, its line and column.
     pub fn read_file(vocab: &Vocab, path: &Path) -> Result<Tokens> {
-        let size = std::fs::metadata(path).map(|m| m.len() as usize).unwrap_or(0);
+        let size = std::fs::metadata(path)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
         // characters ≤ bytes: reserve the byte count, then give back the excess
         let mut out = Tokens::for_vocab(vocab.len(), size);
         for_each_char(path, |ch, pos| match vocab.get(ch) {
@@ -159,7 +161,8 @@ struct Position {
 /// UTF-8 are an error naming the file, the byte offset and the line.
 fn for_each_char(path: &Path, mut f: impl FnMut(char, Position) -> Result<()>) -> Result<()> {
     let name = path.display();
-    let mut file = File::open(path).map_err(|e| CoreError::invalid(format!("{name}: cannot open: {e}")))?;
+    let mut file =
+        File::open(path).map_err(|e| CoreError::invalid(format!("{name}: cannot open: {e}")))?;
     const CHUNK: usize = 1 << 20;
     let mut buf = vec![0u8; CHUNK + 4];
     let mut carry = 0; // bytes of an incomplete character at the start of `buf`
@@ -170,7 +173,12 @@ fn for_each_char(path: &Path, mut f: impl FnMut(char, Position) -> Result<()>) -
             match file.read(&mut buf[carry..carry + CHUNK]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CoreError::invalid(format!("{name}: read failed at byte {}: {e}", offset + carry as u64))),
+                Err(e) => {
+                    return Err(CoreError::invalid(format!(
+                        "{name}: read failed at byte {}: {e}",
+                        offset + carry as u64
+                    )))
+                }
             }
         };
         let end = carry + n;
@@ -181,14 +189,18 @@ fn for_each_char(path: &Path, mut f: impl FnMut(char, Position) -> Result<()>) -
                 // an incomplete character at the end of a read is completed by the next one;
                 // anything else (or an incomplete one at the end of the file) is not UTF-8
                 if e.error_len().is_some() || n == 0 {
-                    let line = pos.line + buf[..good].iter().filter(|&&b| b == b'\n').count() as u64;
+                    let line =
+                        pos.line + buf[..good].iter().filter(|&&b| b == b'\n').count() as u64;
                     return Err(CoreError::invalid(format!(
                         "{name}: not UTF-8 text: invalid byte 0x{:02x} at byte {} (line {line})",
                         buf[good],
                         offset + good as u64
                     )));
                 }
-                (std::str::from_utf8(&buf[..good]).expect("valid prefix"), good)
+                (
+                    std::str::from_utf8(&buf[..good]).expect("valid prefix"),
+                    good,
+                )
             }
         };
         for ch in text.chars() {
@@ -241,11 +253,15 @@ mod tests {
 
     #[test]
     fn storage_width_follows_the_vocabulary() {
-        let small: String = (0..256u32).map(|i| char::from_u32(0x100 + i).unwrap()).collect();
+        let small: String = (0..256u32)
+            .map(|i| char::from_u32(0x100 + i).unwrap())
+            .collect();
         let v = Vocab::from_text(&small).unwrap();
         let t = Tokens::encode(&v, &small, "text").unwrap();
         assert_eq!((t.bytes_per_char(), t.at(255)), (1, 255));
-        let big: String = (0..257u32).map(|i| char::from_u32(0x100 + i).unwrap()).collect();
+        let big: String = (0..257u32)
+            .map(|i| char::from_u32(0x100 + i).unwrap())
+            .collect();
         let v = Vocab::from_text(&big).unwrap();
         let t = Tokens::encode(&v, &big, "text").unwrap();
         assert_eq!((t.bytes_per_char(), t.at(256)), (2, 256));
@@ -259,21 +275,39 @@ mod tests {
     fn bad_files_are_errors_naming_file_and_place() {
         let p = tmp("latin1", b"line one\nline two caf\xe9\n");
         let e = vocab_of_file(&p).unwrap_err().to_string();
-        assert!(e.contains("latin1") && e.contains("not UTF-8") && e.contains("0xe9") && e.contains("byte 21") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("latin1")
+                && e.contains("not UTF-8")
+                && e.contains("0xe9")
+                && e.contains("byte 21")
+                && e.contains("line 2"),
+            "{e}"
+        );
         std::fs::remove_file(p).unwrap();
         // truncated in the middle of a character at the end of the file
         let p = tmp("cut", "ok €".as_bytes().split_last().unwrap().1);
-        assert!(vocab_of_file(&p).unwrap_err().to_string().contains("not UTF-8"));
+        assert!(vocab_of_file(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not UTF-8"));
         std::fs::remove_file(p).unwrap();
         let p = tmp("unknown", "abc\nab\nabz\n".as_bytes());
         let v = Vocab::from_text("abc\n").unwrap();
         let e = Tokens::read_file(&v, &p).unwrap_err().to_string();
         assert!(e.contains(":3:3:") && e.contains("'z'"), "{e}");
         std::fs::remove_file(p).unwrap();
-        let e = vocab_of_file(Path::new("/nonexistent/corpus.txt")).unwrap_err().to_string();
-        assert!(e.contains("/nonexistent/corpus.txt") && e.contains("cannot open"), "{e}");
+        let e = vocab_of_file(Path::new("/nonexistent/corpus.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nonexistent/corpus.txt") && e.contains("cannot open"),
+            "{e}"
+        );
         let p = tmp("one-char", b"aaaa");
-        assert!(vocab_of_file(&p).unwrap_err().to_string().contains("one-char"));
+        assert!(vocab_of_file(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("one-char"));
         std::fs::remove_file(p).unwrap();
     }
 }

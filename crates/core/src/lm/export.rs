@@ -45,7 +45,9 @@ fn get_f64(ckpt: &Checkpoint, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
         .get(name)
         .ok_or_else(|| CoreError::BadFile(format!("checkpoint: missing tensor \"{name}\"")))?;
     match t.dtype {
-        Dtype::F32 => ckpt.get_f32(name).map(|(s, v)| (s, v.into_iter().map(f64::from).collect())),
+        Dtype::F32 => ckpt
+            .get_f32(name)
+            .map(|(s, v)| (s, v.into_iter().map(f64::from).collect())),
         Dtype::F64 => ckpt.get_f64(name),
         other => Err(CoreError::BadFile(format!(
             "checkpoint tensor \"{name}\": expected dtype F32 or F64, got {}",
@@ -71,7 +73,8 @@ fn json<S: serde::Serialize>(v: &S) -> String {
 
 fn parse_json<S: serde::de::DeserializeOwned>(ckpt: &Checkpoint, key: &str) -> Result<S> {
     let raw = ckpt.meta(key)?;
-    serde_json::from_str(raw).map_err(|e| CoreError::BadFile(format!("checkpoint metadata \"{key}\": {e}")))
+    serde_json::from_str(raw)
+        .map_err(|e| CoreError::BadFile(format!("checkpoint metadata \"{key}\": {e}")))
 }
 
 impl<T: LmFloat> CharLm<T> {
@@ -82,7 +85,12 @@ impl<T: LmFloat> CharLm<T> {
         ckpt.set_meta("config", &json(&self.config));
         ckpt.set_meta("vocab", &json(&self.vocab.as_string()));
         for info in &self.tensors {
-            put(&mut ckpt, &info.name, &info.shape, &self.params[info.offset..info.offset + info.len])?;
+            put(
+                &mut ckpt,
+                &info.name,
+                &info.shape,
+                &self.params[info.offset..info.offset + info.len],
+            )?;
         }
         Ok(ckpt)
     }
@@ -94,7 +102,9 @@ impl<T: LmFloat> CharLm<T> {
         let vocab_str: String = match vocab {
             Some(v) => v.to_string(),
             None => parse_json(ckpt, "vocab").map_err(|_| {
-                CoreError::BadFile("checkpoint: no \"vocab\" metadata; pass the vocabulary explicitly".into())
+                CoreError::BadFile(
+                    "checkpoint: no \"vocab\" metadata; pass the vocabulary explicitly".into(),
+                )
             })?,
         };
         let vocab = Vocab::from_chars(vocab_str.chars().collect())?;
@@ -113,9 +123,16 @@ impl<T: LmFloat> CharLm<T> {
                 )));
             }
             if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(CoreError::NonFinite { name: info.name.clone(), index, value });
+                return Err(CoreError::NonFinite {
+                    name: info.name.clone(),
+                    index,
+                    value,
+                });
             }
-            for (dst, v) in model.params[info.offset..info.offset + info.len].iter_mut().zip(values) {
+            for (dst, v) in model.params[info.offset..info.offset + info.len]
+                .iter_mut()
+                .zip(values)
+            {
                 *dst = T::from_f64(v);
             }
         }
@@ -130,7 +147,8 @@ impl<T: LmFloat> CharLm<T> {
     /// Reads a model from a safetensors file (rnnlab's or PyTorch-named weights).
     pub fn load(path: &str, vocab: Option<&str>) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| CoreError::BadFile(format!("{path}: {e}")))?;
-        let ckpt = Checkpoint::parse_safetensors(&bytes).map_err(|e| CoreError::BadFile(format!("{path}: {e}")))?;
+        let ckpt = Checkpoint::parse_safetensors(&bytes)
+            .map_err(|e| CoreError::BadFile(format!("{path}: {e}")))?;
         Self::from_checkpoint(&ckpt, vocab).map_err(|e| match e {
             CoreError::BadFile(m) => CoreError::BadFile(format!("{path}: {m}")),
             other => other,
@@ -150,7 +168,10 @@ fn infer_config(ckpt: &Checkpoint) -> Result<LmConfig> {
         ));
     };
     let mut hidden = Vec::new();
-    while let Some(t) = ckpt.tensors.get(&format!("{}.weight_hh_l{}", cell.name(), hidden.len())) {
+    while let Some(t) = ckpt
+        .tensors
+        .get(&format!("{}.weight_hh_l{}", cell.name(), hidden.len()))
+    {
         if t.shape.len() != 2 || t.shape[0] != cell.gates() * t.shape[1] {
             return Err(CoreError::BadFile(format!(
                 "checkpoint tensor \"{}.weight_hh_l{}\": expected shape [{}·H, H], got {:?}",
@@ -162,16 +183,31 @@ fn infer_config(ckpt: &Checkpoint) -> Result<LmConfig> {
         }
         hidden.push(t.shape[1]);
     }
-    let embedding = ckpt.tensors.get("embedding.weight").map(|t| t.shape.get(1).copied().unwrap_or(0));
-    let dropout = ckpt.metadata.get("dropout").and_then(|d| d.parse().ok()).unwrap_or(0.0);
-    Ok(LmConfig { cell, hidden, embedding, dropout })
+    let embedding = ckpt
+        .tensors
+        .get("embedding.weight")
+        .map(|t| t.shape.get(1).copied().unwrap_or(0));
+    let dropout = ckpt
+        .metadata
+        .get("dropout")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    Ok(LmConfig {
+        cell,
+        hidden,
+        embedding,
+        dropout,
+    })
 }
 
 /// FNV-1a over the encoded text: resuming on another text is refused.
 fn fingerprint(a: &Tokens, b: &Tokens) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     // over the indices as little-endian u32, whatever their storage (stable across versions)
-    for x in (0..a.len()).map(|i| a.at(i)).chain((0..b.len()).map(|i| b.at(i))) {
+    for x in (0..a.len())
+        .map(|i| a.at(i))
+        .chain((0..b.len()).map(|i| b.at(i)))
+    {
         for byte in x.to_le_bytes() {
             h ^= byte as u64;
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -193,8 +229,18 @@ impl<T: LmFloat> Trainer<T> {
         ckpt.set_meta("text", &fingerprint(&self.train, &self.val));
         for info in &self.model.tensors {
             if !self.opt.m.is_empty() {
-                put(&mut ckpt, &format!("optim.m.{}", info.name), &info.shape, &self.opt.m[info.offset..info.offset + info.len])?;
-                put(&mut ckpt, &format!("optim.v.{}", info.name), &info.shape, &self.opt.v[info.offset..info.offset + info.len])?;
+                put(
+                    &mut ckpt,
+                    &format!("optim.m.{}", info.name),
+                    &info.shape,
+                    &self.opt.m[info.offset..info.offset + info.len],
+                )?;
+                put(
+                    &mut ckpt,
+                    &format!("optim.v.{}", info.name),
+                    &info.shape,
+                    &self.opt.v[info.offset..info.offset + info.len],
+                )?;
             }
         }
         let snap = self.rng.snapshot();
@@ -225,16 +271,24 @@ impl<T: LmFloat> Trainer<T> {
 
     /// [`Self::from_checkpoint`] on the same text read (streamed) from the file at `path`.
     pub fn from_checkpoint_file(ckpt: &Checkpoint, path: &Path) -> Result<Self> {
-        Self::resume_with(ckpt, |model, config| Trainer::from_file(model, path, config))
+        Self::resume_with(ckpt, |model, config| {
+            Trainer::from_file(model, path, config)
+        })
     }
 
-    fn resume_with(ckpt: &Checkpoint, start: impl FnOnce(CharLm<T>, TrainConfig) -> Result<Self>) -> Result<Self> {
+    fn resume_with(
+        ckpt: &Checkpoint,
+        start: impl FnOnce(CharLm<T>, TrainConfig) -> Result<Self>,
+    ) -> Result<Self> {
         ckpt.expect_kind(KIND)?;
         let config: TrainConfig = parse_json(ckpt, "train_config")?;
         let model = CharLm::<T>::from_checkpoint(ckpt, None)?;
         let dtype = ckpt.meta("dtype")?;
         if dtype != T::DTYPE {
-            return Err(CoreError::BadFile(format!("checkpoint dtype: expected {}, got {dtype}", T::DTYPE)));
+            return Err(CoreError::BadFile(format!(
+                "checkpoint dtype: expected {}, got {dtype}",
+                T::DTYPE
+            )));
         }
         let n = model.params.len();
         let mut tr = start(model, config.clone())?;
@@ -276,8 +330,12 @@ impl<T: LmFloat> Trainer<T> {
             if config.mode.last_only() {
                 let (_, order) = ckpt.get_u32("train.order")?;
                 let max = tr.train.len() as u32;
-                if order.len() < tr.batches_per_epoch() as usize * config.batch_size || order.iter().any(|&s| s >= max) {
-                    return Err(CoreError::BadFile("checkpoint tensor \"train.order\": does not fit the text".into()));
+                if order.len() < tr.batches_per_epoch() as usize * config.batch_size
+                    || order.iter().any(|&s| s >= max)
+                {
+                    return Err(CoreError::BadFile(
+                        "checkpoint tensor \"train.order\": does not fit the text".into(),
+                    ));
                 }
                 tr.order = order;
             } else {
@@ -285,7 +343,11 @@ impl<T: LmFloat> Trainer<T> {
                 let mut restored = Vec::with_capacity(state.len());
                 for (k, (h0, c0)) in state.iter().enumerate() {
                     let h = get_into::<T>(ckpt, &format!("state.h_l{k}"), h0.len())?;
-                    let c = if c0.is_empty() { Vec::new() } else { get_into::<T>(ckpt, &format!("state.c_l{k}"), c0.len())? };
+                    let c = if c0.is_empty() {
+                        Vec::new()
+                    } else {
+                        get_into::<T>(ckpt, &format!("state.c_l{k}"), c0.len())?
+                    };
                     restored.push((h, c));
                 }
                 tr.ws.set_initial_state(&restored)?;

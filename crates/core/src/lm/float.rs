@@ -123,5 +123,10 @@ macro_rules! impl_float {
         }
     };
 }
-impl_float!(f32, "float32", |x: f32| 1.0 / (1.0 + exp_f32(-x)), |x: f32| 1.0 - 2.0 / (exp_f32(2.0 * x) + 1.0));
+impl_float!(
+    f32,
+    "float32",
+    |x: f32| 1.0 / (1.0 + exp_f32(-x)),
+    |x: f32| 1.0 - 2.0 / (exp_f32(2.0 * x) + 1.0)
+);
 impl_float!(f64, "float64", |x: f64| 1.0 / (1.0 + (-x).exp()), f64::tanh);

@@ -112,8 +112,10 @@ pub(crate) unsafe fn gemm_raw<T: LmFloat>(
         Backend::Ndarray => {
             use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
             // ndarray wants non-negative strides in elements, which all callers use.
-            let av = ArrayView2::from_shape_ptr((m, k).strides((a.rs as usize, a.cs as usize)), a.ptr);
-            let bv = ArrayView2::from_shape_ptr((k, n).strides((b.rs as usize, b.cs as usize)), b.ptr);
+            let av =
+                ArrayView2::from_shape_ptr((m, k).strides((a.rs as usize, a.cs as usize)), a.ptr);
+            let bv =
+                ArrayView2::from_shape_ptr((k, n).strides((b.rs as usize, b.cs as usize)), b.ptr);
             let mut cv = ArrayViewMut2::from_shape_ptr((m, n).strides((c_rs, 1)), c);
             let beta = if accumulate { T::ONE } else { T::ZERO };
             ndarray::linalg::general_mat_mul(T::ONE, &av, &bv, beta, &mut cv);
@@ -134,9 +136,17 @@ pub enum Op {
 fn operand<T>(x: &[T], op: Op, rows: usize, cols: usize) -> Operand<T> {
     match op {
         // stored rows×cols
-        Op::N => Operand { ptr: x.as_ptr(), rs: cols as isize, cs: 1 },
+        Op::N => Operand {
+            ptr: x.as_ptr(),
+            rs: cols as isize,
+            cs: 1,
+        },
         // stored cols×rows
-        Op::T => Operand { ptr: x.as_ptr(), rs: 1, cs: rows as isize },
+        Op::T => Operand {
+            ptr: x.as_ptr(),
+            rs: 1,
+            cs: rows as isize,
+        },
     }
 }
 
@@ -153,9 +163,21 @@ pub fn matmul<T: LmFloat>(
     op_b: Op,
     accumulate: bool,
 ) {
-    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul: operand too short");
+    assert!(
+        c.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
+        "matmul: operand too short"
+    );
     unsafe {
-        gemm_raw(m, n, k, c.as_mut_ptr(), n, accumulate, operand(a, op_a, m, k), operand(b, op_b, k, n))
+        gemm_raw(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            n,
+            accumulate,
+            operand(a, op_a, m, k),
+            operand(b, op_b, k, n),
+        )
     }
 }
 
@@ -198,28 +220,48 @@ pub fn par_matmul_grid<T: LmFloat>(
     col_block: usize,
     accumulate: bool,
 ) {
-    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "par_matmul_grid: operand too short");
+    assert!(
+        c.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
+        "par_matmul_grid: operand too short"
+    );
     let (a_op, b_op) = (operand(a, op_a, m, k), operand(b, op_b, k, n));
     let (a_rs, a_cs, b_rs, b_cs) = (a_op.rs, a_op.cs, b_op.rs, b_op.cs);
-    let (ap, bp, cp) = (SyncPtr(a.as_ptr() as *mut T), SyncPtr(b.as_ptr() as *mut T), SyncPtr(c.as_mut_ptr()));
+    let (ap, bp, cp) = (
+        SyncPtr(a.as_ptr() as *mut T),
+        SyncPtr(b.as_ptr() as *mut T),
+        SyncPtr(c.as_mut_ptr()),
+    );
     let (row_blocks, col_blocks) = (m.div_ceil(row_block), n.div_ceil(col_block));
-    (0..row_blocks * col_blocks).into_par_iter().for_each(move |blk| {
-        let (ap, bp, cp) = (ap, bp, cp);
-        let (i0, j0) = ((blk / col_blocks) * row_block, (blk % col_blocks) * col_block);
-        let (h, w) = (row_block.min(m - i0), col_block.min(n - j0));
-        // SAFETY: block `blk` writes only its own rows i0..i0+h × columns j0..j0+w of C;
-        // A and B are read-only and in bounds (checked above).
-        unsafe {
-            gemm_raw(
-                h,
-                w,
-                k,
-                cp.0.add(i0 * n + j0),
-                n,
-                accumulate,
-                Operand { ptr: (ap.0 as *const T).offset(i0 as isize * a_rs), rs: a_rs, cs: a_cs },
-                Operand { ptr: (bp.0 as *const T).offset(j0 as isize * b_cs), rs: b_rs, cs: b_cs },
+    (0..row_blocks * col_blocks)
+        .into_par_iter()
+        .for_each(move |blk| {
+            let (ap, bp, cp) = (ap, bp, cp);
+            let (i0, j0) = (
+                (blk / col_blocks) * row_block,
+                (blk % col_blocks) * col_block,
             );
-        }
-    });
+            let (h, w) = (row_block.min(m - i0), col_block.min(n - j0));
+            // SAFETY: block `blk` writes only its own rows i0..i0+h × columns j0..j0+w of C;
+            // A and B are read-only and in bounds (checked above).
+            unsafe {
+                gemm_raw(
+                    h,
+                    w,
+                    k,
+                    cp.0.add(i0 * n + j0),
+                    n,
+                    accumulate,
+                    Operand {
+                        ptr: (ap.0 as *const T).offset(i0 as isize * a_rs),
+                        rs: a_rs,
+                        cs: a_cs,
+                    },
+                    Operand {
+                        ptr: (bp.0 as *const T).offset(j0 as isize * b_cs),
+                        rs: b_rs,
+                        cs: b_cs,
+                    },
+                );
+            }
+        });
 }

@@ -47,7 +47,9 @@ unsafe fn matvec_t_f32_avx512(out: &mut [f32], wt: &[f32], x: &[f32]) {
 /// out += W·x from Wᵀ, on the widest vector unit available.
 fn matvec_t<T: LmFloat>(out: &mut [T], wt: &[T], x: &[T]) {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && std::arch::is_x86_feature_detected!("avx512f") {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && std::arch::is_x86_feature_detected!("avx512f")
+    {
         // SAFETY: T is f32 (TypeId), so the casts are identities; the CPU has the features.
         unsafe {
             let out = std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, out.len());
@@ -100,9 +102,21 @@ impl<'m, T: LmFloat> Stepper<'m, T> {
             c: hs.iter().map(|&h| vec![T::ZERO; h]).collect(),
             z: vec![T::ZERO; g * hs.iter().copied().max().unwrap_or(0)],
             logits: vec![T::ZERO; model.vocab.len()],
-            w_ih_t: model.layers.iter().map(|l| transpose(model.slot(l.w_ih), g * l.hidden, l.input)).collect(),
-            w_hh_t: model.layers.iter().map(|l| transpose(model.slot(l.w_hh), g * l.hidden, l.hidden)).collect(),
-            w_y_t: transpose(model.slot(model.out_w), model.vocab.len(), *hs.last().unwrap_or(&0)),
+            w_ih_t: model
+                .layers
+                .iter()
+                .map(|l| transpose(model.slot(l.w_ih), g * l.hidden, l.input))
+                .collect(),
+            w_hh_t: model
+                .layers
+                .iter()
+                .map(|l| transpose(model.slot(l.w_hh), g * l.hidden, l.hidden))
+                .collect(),
+            w_y_t: transpose(
+                model.slot(model.out_w),
+                model.vocab.len(),
+                *hs.last().unwrap_or(&0),
+            ),
             c_prev: vec![T::ZERO; hs.iter().copied().max().unwrap_or(0)],
             tc: vec![T::ZERO; hs.iter().copied().max().unwrap_or(0)],
         }
@@ -161,11 +175,19 @@ impl<'m, T: LmFloat> Stepper<'m, T> {
 pub fn logits_for<T: LmFloat>(model: &CharLm<T>, text: &str) -> Result<Vec<Vec<f64>>> {
     let ids = model.vocab.encode(text, "text")?;
     let mut s = Stepper::new(model);
-    Ok(ids.iter().map(|&x| s.step(x).iter().map(|v| v.to_f64()).collect()).collect())
+    Ok(ids
+        .iter()
+        .map(|&x| s.step(x).iter().map(|v| v.to_f64()).collect())
+        .collect())
 }
 
 /// Index of the next character from `logits` under `opts` (`probs` is scratch, length V).
-fn pick<T: LmFloat>(logits: &[T], opts: &SampleOptions, probs: &mut Vec<f64>, rng: &mut RandomState) -> Result<u32> {
+fn pick<T: LmFloat>(
+    logits: &[T],
+    opts: &SampleOptions,
+    probs: &mut Vec<f64>,
+    rng: &mut RandomState,
+) -> Result<u32> {
     if opts.temperature == 0.0 || opts.top_k == 1 {
         let mut best = 0;
         for (i, v) in logits.iter().enumerate() {
@@ -201,10 +223,16 @@ fn pick<T: LmFloat>(logits: &[T], opts: &SampleOptions, probs: &mut Vec<f64>, rn
 /// Validates sampling options.
 pub fn validate_options(opts: &SampleOptions) -> Result<()> {
     if !(opts.temperature.is_finite() && opts.temperature >= 0.0) {
-        return Err(CoreError::invalid(format!("temperature: expected a finite number >= 0, got {}", opts.temperature)));
+        return Err(CoreError::invalid(format!(
+            "temperature: expected a finite number >= 0, got {}",
+            opts.temperature
+        )));
     }
     if opts.length > 10_000_000 {
-        return Err(CoreError::invalid(format!("length: expected <= 10000000, got {}", opts.length)));
+        return Err(CoreError::invalid(format!(
+            "length: expected <= 10000000, got {}",
+            opts.length
+        )));
     }
     Ok(())
 }
@@ -212,7 +240,11 @@ pub fn validate_options(opts: &SampleOptions) -> Result<()> {
 /// Completes `prompt` with `opts.length` characters (returned without the prompt). An empty
 /// prompt starts from `'\n'` if the vocabulary has it, else from its first character.
 /// Characters of the prompt outside the vocabulary give an error naming them.
-pub fn generate<T: LmFloat>(model: &CharLm<T>, prompt: &str, opts: &SampleOptions) -> Result<String> {
+pub fn generate<T: LmFloat>(
+    model: &CharLm<T>,
+    prompt: &str,
+    opts: &SampleOptions,
+) -> Result<String> {
     validate_options(opts)?;
     let mut ids = model.vocab.encode(prompt, "prompt")?;
     if ids.is_empty() {

@@ -18,12 +18,12 @@ pub(crate) mod recurrent;
 pub mod trainer;
 pub mod vocab;
 
+pub use batches::Mode;
+pub use corpus::{vocab_of_file, Tokens};
 pub use float::LmFloat;
+pub use generate::{generate, logits_for, SampleOptions, Stepper};
 pub use model::{Cell, CharLm, LmConfig, TensorInfo};
 pub use network::{backward, forward, Workspace};
-pub use vocab::Vocab;
-pub use corpus::{vocab_of_file, Tokens};
-pub use batches::Mode;
 pub use optim::{Clip, OptimizerConfig, OptimizerKind};
-pub use generate::{generate, logits_for, SampleOptions, Stepper};
 pub use trainer::{Progress, TrainConfig, Trainer};
+pub use vocab::Vocab;

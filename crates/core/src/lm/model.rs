@@ -41,7 +41,9 @@ impl Cell {
         match s {
             "lstm" => Ok(Cell::Lstm),
             "rnn" => Ok(Cell::Rnn),
-            other => Err(CoreError::invalid(format!("cell: expected 'lstm' or 'rnn', got '{other}'"))),
+            other => Err(CoreError::invalid(format!(
+                "cell: expected 'lstm' or 'rnn', got '{other}'"
+            ))),
         }
     }
 }
@@ -64,9 +66,16 @@ impl LmConfig {
     /// Checks sizes and the dropout probability.
     pub fn validate(&self) -> Result<()> {
         if self.hidden.is_empty() {
-            return Err(CoreError::invalid("hidden: expected at least one layer, got 0"));
+            return Err(CoreError::invalid(
+                "hidden: expected at least one layer, got 0",
+            ));
         }
-        if let Some((k, _)) = self.hidden.iter().enumerate().find(|(_, &h)| h == 0 || h > 65_536) {
+        if let Some((k, _)) = self
+            .hidden
+            .iter()
+            .enumerate()
+            .find(|(_, &h)| h == 0 || h > 65_536)
+        {
             return Err(CoreError::invalid(format!(
                 "hidden[{k}]: expected 1..=65536, got {}",
                 self.hidden[k]
@@ -74,11 +83,16 @@ impl LmConfig {
         }
         if let Some(e) = self.embedding {
             if e == 0 || e > 65_536 {
-                return Err(CoreError::invalid(format!("embedding: expected 1..=65536, got {e}")));
+                return Err(CoreError::invalid(format!(
+                    "embedding: expected 1..=65536, got {e}"
+                )));
             }
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(CoreError::invalid(format!("dropout: expected 0 <= p < 1, got {}", self.dropout)));
+            return Err(CoreError::invalid(format!(
+                "dropout: expected 0 <= p < 1, got {}",
+                self.dropout
+            )));
         }
         Ok(())
     }
@@ -149,7 +163,12 @@ impl<T: LmFloat> CharLm<T> {
                 let fan = if info.name.starts_with("output.") {
                     *model.config.hidden.last().unwrap_or(&1)
                 } else {
-                    let k: usize = info.name.rsplit("_l").next().and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let k: usize = info
+                        .name
+                        .rsplit("_l")
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
                     model.config.hidden[k]
                 };
                 let bound = 1.0 / (fan as f64).sqrt();
@@ -170,11 +189,18 @@ impl<T: LmFloat> CharLm<T> {
         let mut offset = 0usize;
         let mut add = |name: String, shape: Vec<usize>| -> usize {
             let len = shape.iter().product();
-            tensors.push(TensorInfo { name, shape, offset, len });
+            tensors.push(TensorInfo {
+                name,
+                shape,
+                offset,
+                len,
+            });
             offset += len;
             tensors.len() - 1
         };
-        let emb = config.embedding.map(|d| add("embedding.weight".into(), vec![v, d]));
+        let emb = config
+            .embedding
+            .map(|d| add("embedding.weight".into(), vec![v, d]));
         let mut layers = Vec::new();
         let mut input = config.embedding.unwrap_or(v);
         let prefix = config.cell.name();
@@ -183,12 +209,28 @@ impl<T: LmFloat> CharLm<T> {
             let w_hh = add(format!("{prefix}.weight_hh_l{k}"), vec![g * h, h]);
             let b_ih = add(format!("{prefix}.bias_ih_l{k}"), vec![g * h]);
             let b_hh = add(format!("{prefix}.bias_hh_l{k}"), vec![g * h]);
-            layers.push(LayerSlots { input, hidden: h, w_ih, w_hh, b_ih, b_hh });
+            layers.push(LayerSlots {
+                input,
+                hidden: h,
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+            });
             input = h;
         }
         let out_w = add("output.weight".into(), vec![v, input]);
         let out_b = add("output.bias".into(), vec![v]);
-        Ok(CharLm { config, vocab, params: vec![T::ZERO; offset], tensors, layers, emb, out_w, out_b })
+        Ok(CharLm {
+            config,
+            vocab,
+            params: vec![T::ZERO; offset],
+            tensors,
+            layers,
+            emb,
+            out_w,
+            out_b,
+        })
     }
 
     /// The architecture.
@@ -223,7 +265,10 @@ impl<T: LmFloat> CharLm<T> {
 
     /// One tensor by name.
     pub fn tensor(&self, name: &str) -> Option<&[T]> {
-        self.tensors.iter().find(|t| t.name == name).map(|t| &self.params[t.offset..t.offset + t.len])
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| &self.params[t.offset..t.offset + t.len])
     }
 
     /// Replaces one tensor by name, checking its shape and values.
@@ -232,7 +277,9 @@ impl<T: LmFloat> CharLm<T> {
             .tensors
             .iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| CoreError::invalid(format!("tensor '{name}': not a parameter of this model")))?
+            .ok_or_else(|| {
+                CoreError::invalid(format!("tensor '{name}': not a parameter of this model"))
+            })?
             .clone();
         if info.shape != shape || values.len() != info.len {
             return Err(CoreError::ShapeMismatch {
@@ -242,9 +289,16 @@ impl<T: LmFloat> CharLm<T> {
             });
         }
         if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(CoreError::NonFinite { name: name.to_string(), index, value });
+            return Err(CoreError::NonFinite {
+                name: name.to_string(),
+                index,
+                value,
+            });
         }
-        for (dst, &v) in self.params[info.offset..info.offset + info.len].iter_mut().zip(values) {
+        for (dst, &v) in self.params[info.offset..info.offset + info.len]
+            .iter_mut()
+            .zip(values)
+        {
             *dst = T::from_f64(v);
         }
         Ok(())
@@ -261,7 +315,11 @@ impl<T: LmFloat> CharLm<T> {
         CharLm {
             config: self.config.clone(),
             vocab: self.vocab.clone(),
-            params: self.params.iter().map(|v| U::from_f64(v.to_f64())).collect(),
+            params: self
+                .params
+                .iter()
+                .map(|v| U::from_f64(v.to_f64()))
+                .collect(),
             tensors: self.tensors.clone(),
             layers: self.layers.clone(),
             emb: self.emb,

@@ -82,16 +82,40 @@ impl<T: LmFloat> Workspace<T> {
             .map(|(k, l)| {
                 let gh = model.config.cell.gates() * l.hidden;
                 let dense_in = k > 0 || model.emb.is_some();
-                let mask_rows = if model.config.dropout > 0.0 { if k + 1 == n_layers { r } else { n } } else { 0 };
+                let mask_rows = if model.config.dropout > 0.0 {
+                    if k + 1 == n_layers {
+                        r
+                    } else {
+                        n
+                    }
+                } else {
+                    0
+                };
                 LayerWs {
-                    xin: if dense_in { vec![T::ZERO; n * l.input] } else { Vec::new() },
+                    xin: if dense_in {
+                        vec![T::ZERO; n * l.input]
+                    } else {
+                        Vec::new()
+                    },
                     mask: vec![T::ZERO; mask_rows * l.hidden],
                     z: vec![T::ZERO; n * gh],
                     h: vec![T::ZERO; (t_len + 1) * batch * l.hidden],
-                    c: if lstm { vec![T::ZERO; (t_len + 1) * batch * l.hidden] } else { Vec::new() },
-                    tc: if lstm { vec![T::ZERO; n * l.hidden] } else { Vec::new() },
+                    c: if lstm {
+                        vec![T::ZERO; (t_len + 1) * batch * l.hidden]
+                    } else {
+                        Vec::new()
+                    },
+                    tc: if lstm {
+                        vec![T::ZERO; n * l.hidden]
+                    } else {
+                        Vec::new()
+                    },
                     dh: vec![T::ZERO; n * l.hidden],
-                    dxin: if dense_in { vec![T::ZERO; n * l.input] } else { Vec::new() },
+                    dxin: if dense_in {
+                        vec![T::ZERO; n * l.input]
+                    } else {
+                        Vec::new()
+                    },
                     dh_next: vec![T::ZERO; batch * l.hidden],
                     dc_next: vec![T::ZERO; batch * l.hidden],
                 }
@@ -111,7 +135,11 @@ impl<T: LmFloat> Workspace<T> {
             dy_in: vec![T::ZERO; r * h_last],
             row_loss: vec![0.0; r],
             masks_on: false,
-            onehot: if model.emb.is_none() { vec![T::ZERO; v * model.config.cell.gates() * model.layers[0].hidden] } else { Vec::new() },
+            onehot: if model.emb.is_none() {
+                vec![T::ZERO; v * model.config.cell.gates() * model.layers[0].hidden]
+            } else {
+                Vec::new()
+            },
             grads: vec![T::ZERO; model.params.len()],
         })
     }
@@ -136,12 +164,18 @@ impl<T: LmFloat> Workspace<T> {
         if inputs.len() != self.inputs.len() || targets.len() != self.targets.len() {
             return Err(CoreError::ShapeMismatch {
                 name: "batch".into(),
-                expected: format!("{} inputs and {} targets", self.inputs.len(), self.targets.len()),
+                expected: format!(
+                    "{} inputs and {} targets",
+                    self.inputs.len(),
+                    self.targets.len()
+                ),
                 actual: format!("{} and {}", inputs.len(), targets.len()),
             });
         }
         if let Some(&bad) = inputs.iter().chain(targets).find(|&&i| i as usize >= vocab) {
-            return Err(CoreError::invalid(format!("batch: character index {bad} out of range 0..{vocab}")));
+            return Err(CoreError::invalid(format!(
+                "batch: character index {bad} out of range 0..{vocab}"
+            )));
         }
         self.inputs.copy_from_slice(inputs);
         self.targets.copy_from_slice(targets);
@@ -179,7 +213,14 @@ impl<T: LmFloat> Workspace<T> {
             .iter()
             .map(|l| {
                 let w = l.h.len() / (self.t_len + 1);
-                (l.h[..w].to_vec(), if l.c.is_empty() { Vec::new() } else { l.c[..w].to_vec() })
+                (
+                    l.h[..w].to_vec(),
+                    if l.c.is_empty() {
+                        Vec::new()
+                    } else {
+                        l.c[..w].to_vec()
+                    },
+                )
             })
             .collect()
     }
@@ -218,7 +259,11 @@ fn draw_mask<T: LmFloat>(mask: &mut [T], p: f64, rng: &mut RandomState) {
     let keep = ((1.0 - p) * 4_294_967_296.0).min(4_294_967_295.0) as u64;
     let scale = T::from_f64(1.0 / (1.0 - p));
     for m in mask.iter_mut() {
-        *m = if (rng.next_u32() as u64) < keep { scale } else { T::ZERO };
+        *m = if (rng.next_u32() as u64) < keep {
+            scale
+        } else {
+            T::ZERO
+        };
     }
 }
 
@@ -227,13 +272,14 @@ fn apply_mask<T: LmFloat>(out: &mut [T], src: &[T], mask: &[T]) {
     if mask.is_empty() {
         out.copy_from_slice(src);
     } else {
-        out.par_chunks_mut(ROW_BLOCK * 64).zip(src.par_chunks(ROW_BLOCK * 64)).zip(mask.par_chunks(ROW_BLOCK * 64)).for_each(
-            |((o, s), m)| {
+        out.par_chunks_mut(ROW_BLOCK * 64)
+            .zip(src.par_chunks(ROW_BLOCK * 64))
+            .zip(mask.par_chunks(ROW_BLOCK * 64))
+            .for_each(|((o, s), m)| {
                 for ((o, &s), &m) in o.iter_mut().zip(s).zip(m) {
                     *o = s * m;
                 }
-            },
-        );
+            });
     }
 }
 
@@ -248,7 +294,12 @@ fn add_column_sums<T: LmFloat>(dst: &mut [T], src: &[T], cols: usize) {
 
 /// Forward pass over the batch in `ws`; returns the mean cross-entropy (nats per predicted
 /// character). `train` with `rng` draws fresh dropout masks; otherwise dropout is off.
-pub fn forward<T: LmFloat>(model: &CharLm<T>, ws: &mut Workspace<T>, train: bool, rng: Option<&mut RandomState>) -> f64 {
+pub fn forward<T: LmFloat>(
+    model: &CharLm<T>,
+    ws: &mut Workspace<T>,
+    train: bool,
+    rng: Option<&mut RandomState>,
+) -> f64 {
     let (t_len, bsz) = (ws.t_len, ws.batch);
     let n = t_len * bsz;
     let cell = model.config.cell;
@@ -286,9 +337,11 @@ pub fn forward<T: LmFloat>(model: &CharLm<T>, ws: &mut Workspace<T>, train: bool
                 }
             }
             let (table, inputs) = (&ws.onehot, &ws.inputs);
-            lw.z.par_chunks_mut(gh).zip(inputs.par_iter()).for_each(|(zr, &ch)| {
-                zr.copy_from_slice(&table[ch as usize * gh..(ch as usize + 1) * gh]);
-            });
+            lw.z.par_chunks_mut(gh)
+                .zip(inputs.par_iter())
+                .for_each(|(zr, &ch)| {
+                    zr.copy_from_slice(&table[ch as usize * gh..(ch as usize + 1) * gh]);
+                });
         } else {
             if k > 0 {
                 // input = output of the layer below (steps 1..=T), dropped out
@@ -301,20 +354,46 @@ pub fn forward<T: LmFloat>(model: &CharLm<T>, ws: &mut Workspace<T>, train: bool
                 apply_mask(&mut lw.xin, &lb.h[bsz * hb..], mask);
             }
             // all steps at once: z (T·B, G·H) = x (T·B, I) · W_ihᵀ, then + b_ih + b_hh
-            par_matmul(&mut lw.z, n, gh, l.input, &lw.xin, Op::N, w_ih, Op::T, false);
+            par_matmul(
+                &mut lw.z,
+                n,
+                gh,
+                l.input,
+                &lw.xin,
+                Op::N,
+                w_ih,
+                Op::T,
+                false,
+            );
             lw.z.par_chunks_mut(gh).for_each(|zr| {
                 for ((zv, &bi), &bh) in zr.iter_mut().zip(b_ih).zip(b_hh) {
                     *zv += bi + bh;
                 }
             });
         }
-        recurrent::forward(cell, Dims { t_len, batch: bsz, hidden: l.hidden }, w_hh, &mut lw.z, &mut lw.h, &mut lw.c, &mut lw.tc);
+        recurrent::forward(
+            cell,
+            Dims {
+                t_len,
+                batch: bsz,
+                hidden: l.hidden,
+            },
+            w_hh,
+            &mut lw.z,
+            &mut lw.h,
+            &mut lw.c,
+            &mut lw.tc,
+        );
     }
 
     // dense input: last layer's outputs (all steps, or the last one), dropped out
     let top = &mut ws.layers[n_layers - 1];
     let hl = model.layers[n_layers - 1].hidden;
-    let src_start = if ws.last_only { t_len * bsz * hl } else { bsz * hl };
+    let src_start = if ws.last_only {
+        t_len * bsz * hl
+    } else {
+        bsz * hl
+    };
     if let Some(rng) = rng.as_deref_mut() {
         draw_mask(&mut top.mask, p, rng);
     }
@@ -376,21 +455,48 @@ pub fn backward<T: LmFloat>(model: &CharLm<T>, ws: &mut Workspace<T>) {
     // dLogits = (softmax − onehot(y)) / R
     let inv_r = T::from_f64(1.0 / r as f64);
     let targets = &ws.targets;
-    ws.logits.par_chunks_mut(v).zip(targets.par_iter()).for_each(|(row, &y)| {
-        row[y as usize] -= T::ONE;
-        for zv in row.iter_mut() {
-            *zv *= inv_r;
-        }
-    });
+    ws.logits
+        .par_chunks_mut(v)
+        .zip(targets.par_iter())
+        .for_each(|(row, &y)| {
+            row[y as usize] -= T::ONE;
+            for zv in row.iter_mut() {
+                *zv *= inv_r;
+            }
+        });
     // dW_y (V, H) = dLogitsᵀ · y ; db_y = Σ rows ; dy (R, H) = dLogits · W_y
-    par_matmul(grad!(model.out_w), v, hl, r, &ws.logits, Op::T, &ws.y_in, Op::N, false);
+    par_matmul(
+        grad!(model.out_w),
+        v,
+        hl,
+        r,
+        &ws.logits,
+        Op::T,
+        &ws.y_in,
+        Op::N,
+        false,
+    );
     add_column_sums(grad!(model.out_b), &ws.logits, v);
-    par_matmul(&mut ws.dy_in, r, hl, v, &ws.logits, Op::N, model.slot(model.out_w), Op::N, false);
+    par_matmul(
+        &mut ws.dy_in,
+        r,
+        hl,
+        v,
+        &ws.logits,
+        Op::N,
+        model.slot(model.out_w),
+        Op::N,
+        false,
+    );
 
     // top layer: dh from the dense head (through its dropout mask)
     {
         let top = &mut ws.layers[n_layers - 1];
-        let start = if ws.last_only { (t_len - 1) * bsz * hl } else { 0 };
+        let start = if ws.last_only {
+            (t_len - 1) * bsz * hl
+        } else {
+            0
+        };
         top.dh[..start].fill(T::ZERO);
         let mask: &[T] = if ws.masks_on { &top.mask } else { &[] };
         apply_mask(&mut top.dh[start..start + r * hl], &ws.dy_in, mask);
@@ -403,19 +509,45 @@ pub fn backward<T: LmFloat>(model: &CharLm<T>, ws: &mut Workspace<T>) {
         let w_hh = model.slot(l.w_hh);
         let (below, rest) = ws.layers.split_at_mut(k);
         let lw = &mut rest[0];
-        let d = Dims { t_len, batch: bsz, hidden: l.hidden };
-        recurrent::backward(cell, d, w_hh, &mut lw.z, &lw.h, &lw.c, &lw.tc, &lw.dh, &mut lw.dh_next, &mut lw.dc_next);
+        let d = Dims {
+            t_len,
+            batch: bsz,
+            hidden: l.hidden,
+        };
+        recurrent::backward(
+            cell,
+            d,
+            w_hh,
+            &mut lw.z,
+            &lw.h,
+            &lw.c,
+            &lw.tc,
+            &lw.dh,
+            &mut lw.dh_next,
+            &mut lw.dc_next,
+        );
         let dz = &lw.z;
         // dW_hh (G·H, H) = Σ_t dZ⟨t⟩ᵀ · h⟨t−1⟩ — one product over all steps
         {
             let info = &tensors[l.w_hh];
-            par_matmul(&mut ws.grads[info.offset..info.offset + info.len], gh, l.hidden, n, dz, Op::T, &lw.h[..n * l.hidden], Op::N, false);
+            par_matmul(
+                &mut ws.grads[info.offset..info.offset + info.len],
+                gh,
+                l.hidden,
+                n,
+                dz,
+                Op::T,
+                &lw.h[..n * l.hidden],
+                Op::N,
+                false,
+            );
         }
         // db_ih = db_hh = Σ rows of dZ
         add_column_sums(grad!(l.b_ih), dz, gh);
         {
             let (bi, bh) = (tensors[l.b_ih].clone(), tensors[l.b_hh].clone());
-            ws.grads.copy_within(bi.offset..bi.offset + bi.len, bh.offset);
+            ws.grads
+                .copy_within(bi.offset..bi.offset + bi.len, bh.offset);
         }
         if k == 0 && model.emb.is_none() {
             // one-hot: dW_ih[:, x] += dZ[row], rows in order, accumulated as dW_ihᵀ (V, G·H)
@@ -423,7 +555,10 @@ pub fn backward<T: LmFloat>(model: &CharLm<T>, ws: &mut Workspace<T>) {
             let dwt = &mut ws.onehot;
             dwt.fill(T::ZERO);
             for (dzr, &ch) in dz.chunks_exact(gh).zip(&ws.inputs) {
-                for (d, &g) in dwt[ch as usize * gh..(ch as usize + 1) * gh].iter_mut().zip(dzr) {
+                for (d, &g) in dwt[ch as usize * gh..(ch as usize + 1) * gh]
+                    .iter_mut()
+                    .zip(dzr)
+                {
                     *d += g;
                 }
             }
@@ -438,7 +573,17 @@ pub fn backward<T: LmFloat>(model: &CharLm<T>, ws: &mut Workspace<T>) {
         } else {
             // dW_ih (G·H, I) = dZᵀ · x ; dx (T·B, I) = dZ · W_ih
             let info = &tensors[l.w_ih];
-            par_matmul(&mut ws.grads[info.offset..info.offset + info.len], gh, l.input, n, dz, Op::T, &lw.xin, Op::N, false);
+            par_matmul(
+                &mut ws.grads[info.offset..info.offset + info.len],
+                gh,
+                l.input,
+                n,
+                dz,
+                Op::T,
+                &lw.xin,
+                Op::N,
+                false,
+            );
             par_matmul(&mut lw.dxin, n, l.input, gh, dz, Op::N, w_ih, Op::N, false);
             if k > 0 {
                 let lb = &mut below[k - 1];

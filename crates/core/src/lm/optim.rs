@@ -27,7 +27,9 @@ impl OptimizerKind {
         match s {
             "adam" => Ok(OptimizerKind::Adam),
             "sgd" => Ok(OptimizerKind::Sgd),
-            other => Err(CoreError::invalid(format!("optimizer: expected 'adam' or 'sgd', got '{other}'"))),
+            other => Err(CoreError::invalid(format!(
+                "optimizer: expected 'adam' or 'sgd', got '{other}'"
+            ))),
         }
     }
 }
@@ -49,12 +51,22 @@ pub struct OptimizerConfig {
 impl OptimizerConfig {
     /// Adam with Keras' defaults (β1 0.9, β2 0.999, ε 1e-7) at the given rate.
     pub fn adam(lr: f64) -> Self {
-        OptimizerConfig { kind: OptimizerKind::Adam, lr, decay: 0.0, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            lr,
+            decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
     }
 
     /// SGD at the given rate.
     pub fn sgd(lr: f64) -> Self {
-        OptimizerConfig { kind: OptimizerKind::Sgd, ..Self::adam(lr) }
+        OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            ..Self::adam(lr)
+        }
     }
 
     /// Checks every field.
@@ -63,17 +75,24 @@ impl OptimizerConfig {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(CoreError::invalid(format!("{name}: expected a finite number > 0, got {v}")))
+                Err(CoreError::invalid(format!(
+                    "{name}: expected a finite number > 0, got {v}"
+                )))
             }
         };
         pos("lr", self.lr)?;
         pos("epsilon", self.epsilon)?;
         if !(self.decay.is_finite() && self.decay >= 0.0) {
-            return Err(CoreError::invalid(format!("decay: expected a finite number >= 0, got {}", self.decay)));
+            return Err(CoreError::invalid(format!(
+                "decay: expected a finite number >= 0, got {}",
+                self.decay
+            )));
         }
         for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
-                return Err(CoreError::invalid(format!("{name}: expected 0 <= beta < 1, got {b}")));
+                return Err(CoreError::invalid(format!(
+                    "{name}: expected 0 <= beta < 1, got {b}"
+                )));
             }
         }
         Ok(())
@@ -100,7 +119,9 @@ pub fn clip_gradients<T: LmFloat>(grads: &mut [T], clip: &Clip) -> f64 {
     if let Some(max) = clip.norm {
         if norm > max {
             let scale = T::from_f64(max / norm);
-            grads.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(|g| *g *= scale));
+            grads
+                .par_chunks_mut(CHUNK)
+                .for_each(|c| c.iter_mut().for_each(|g| *g *= scale));
         }
     }
     if let Some(v) = clip.value {
@@ -134,8 +155,17 @@ impl<T: LmFloat> Optimizer<T> {
     /// Fresh state for `n` parameters.
     pub fn new(config: OptimizerConfig, n: usize) -> Result<Self> {
         config.validate()?;
-        let moments = if config.kind == OptimizerKind::Adam { n } else { 0 };
-        Ok(Optimizer { config, step: 0, m: vec![T::ZERO; moments], v: vec![T::ZERO; moments] })
+        let moments = if config.kind == OptimizerKind::Adam {
+            n
+        } else {
+            0
+        };
+        Ok(Optimizer {
+            config,
+            step: 0,
+            m: vec![T::ZERO; moments],
+            v: vec![T::ZERO; moments],
+        })
     }
 
     /// The decayed rate for the next update: `lr / (1 + decay·step)`.
@@ -149,17 +179,25 @@ impl<T: LmFloat> Optimizer<T> {
         match self.config.kind {
             OptimizerKind::Sgd => {
                 let lr = T::from_f64(lr);
-                params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK)).for_each(|(p, g)| {
-                    for (p, &g) in p.iter_mut().zip(g) {
-                        *p -= lr * g;
-                    }
-                });
+                params
+                    .par_chunks_mut(CHUNK)
+                    .zip(grads.par_chunks(CHUNK))
+                    .for_each(|(p, g)| {
+                        for (p, &g) in p.iter_mut().zip(g) {
+                            *p -= lr * g;
+                        }
+                    });
             }
             OptimizerKind::Adam => {
                 let c = &self.config;
                 let t = (self.step + 1) as i32;
-                let lr_t = T::from_f64(lr * (1.0 - c.beta2.powi(t)).sqrt() / (1.0 - c.beta1.powi(t)));
-                let (b1, b2, eps) = (T::from_f64(c.beta1), T::from_f64(c.beta2), T::from_f64(c.epsilon));
+                let lr_t =
+                    T::from_f64(lr * (1.0 - c.beta2.powi(t)).sqrt() / (1.0 - c.beta1.powi(t)));
+                let (b1, b2, eps) = (
+                    T::from_f64(c.beta1),
+                    T::from_f64(c.beta2),
+                    T::from_f64(c.epsilon),
+                );
                 let (one_b1, one_b2) = (T::ONE - b1, T::ONE - b2);
                 params
                     .par_chunks_mut(CHUNK)
@@ -167,7 +205,9 @@ impl<T: LmFloat> Optimizer<T> {
                     .zip(self.m.par_chunks_mut(CHUNK))
                     .zip(self.v.par_chunks_mut(CHUNK))
                     .for_each(|(((p, g), m), v)| {
-                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                        for (((p, &g), m), v) in
+                            p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                        {
                             *m = b1 * *m + one_b1 * g;
                             *v = b2 * *v + one_b2 * g * g;
                             *p -= lr_t * *m / (v.sqrt() + eps);

@@ -39,7 +39,15 @@ fn blocks(batch: usize) -> usize {
 /// `c = f∘c_prev + i∘g`, `tc = tanh(c)`, `h = o∘tc`. Written as flat loops over the hidden
 /// units so the compiler vectorises them (with AVX-512 when the CPU has it).
 #[inline(always)]
-fn lstm_kernel<T: LmFloat>(z: &mut [T], c_prev: &[T], c_new: &mut [T], tc: &mut [T], h_new: &mut [T], hs: usize, row: RowFn<T>) {
+fn lstm_kernel<T: LmFloat>(
+    z: &mut [T],
+    c_prev: &[T],
+    c_new: &mut [T],
+    tc: &mut [T],
+    h_new: &mut [T],
+    hs: usize,
+    row: RowFn<T>,
+) {
     for ((((zr, cp), cn), tcr), hn) in z
         .chunks_exact_mut(4 * hs)
         .zip(c_prev.chunks_exact(hs))
@@ -59,9 +67,26 @@ fn lstm_kernel<T: LmFloat>(z: &mut [T], c_prev: &[T], c_new: &mut [T], tc: &mut 
 /// not overlap, and equal lengths remove the bounds checks: the loop vectorises.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn lstm_row<T: LmFloat>(zi: &mut [T], zf: &mut [T], zg: &mut [T], zo: &mut [T], cp: &[T], cn: &mut [T], tc: &mut [T], hn: &mut [T]) {
+fn lstm_row<T: LmFloat>(
+    zi: &mut [T],
+    zf: &mut [T],
+    zg: &mut [T],
+    zo: &mut [T],
+    cp: &[T],
+    cn: &mut [T],
+    tc: &mut [T],
+    hn: &mut [T],
+) {
     let n = zi.len();
-    let (zf, zg, zo, cp, cn, tc, hn) = (&mut zf[..n], &mut zg[..n], &mut zo[..n], &cp[..n], &mut cn[..n], &mut tc[..n], &mut hn[..n]);
+    let (zf, zg, zo, cp, cn, tc, hn) = (
+        &mut zf[..n],
+        &mut zg[..n],
+        &mut zo[..n],
+        &cp[..n],
+        &mut cn[..n],
+        &mut tc[..n],
+        &mut hn[..n],
+    );
     for j in 0..n {
         let i = zi[j].sigmoid_fast();
         let f = zf[j].sigmoid_fast();
@@ -91,10 +116,28 @@ fn rnn_kernel<T: LmFloat>(z: &[T], h_new: &mut [T]) {
 /// the cell gradient for step t−1 into `dc_nx`. `a = o∘tanh(c)`, `c = f∘c_prev + i∘g`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn lstm_back_row<T: LmFloat>(zi: &mut [T], zf: &mut [T], zg: &mut [T], zo: &mut [T], dh: &[T], dh_nx: &mut [T], dc_nx: &mut [T], tc: &[T], cp: &[T]) {
+fn lstm_back_row<T: LmFloat>(
+    zi: &mut [T],
+    zf: &mut [T],
+    zg: &mut [T],
+    zo: &mut [T],
+    dh: &[T],
+    dh_nx: &mut [T],
+    dc_nx: &mut [T],
+    tc: &[T],
+    cp: &[T],
+) {
     let n = zi.len();
-    let (zf, zg, zo, dh, dh_nx, dc_nx, tc, cp) =
-        (&mut zf[..n], &mut zg[..n], &mut zo[..n], &dh[..n], &mut dh_nx[..n], &mut dc_nx[..n], &tc[..n], &cp[..n]);
+    let (zf, zg, zo, dh, dh_nx, dc_nx, tc, cp) = (
+        &mut zf[..n],
+        &mut zg[..n],
+        &mut zo[..n],
+        &dh[..n],
+        &mut dh_nx[..n],
+        &mut dc_nx[..n],
+        &tc[..n],
+        &cp[..n],
+    );
     for j in 0..n {
         let dhv = dh[j] + dh_nx[j];
         let (i, f, g, o) = (zi[j], zf[j], zg[j], zo[j]);
@@ -110,16 +153,28 @@ fn lstm_back_row<T: LmFloat>(zi: &mut [T], zf: &mut [T], zg: &mut [T], zo: &mut 
 }
 
 /// Signature of the per-row LSTM backward kernels.
-type BackFn<T> = unsafe fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]);
+type BackFn<T> =
+    unsafe fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]);
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn lstm_back_plain<T: LmFloat>(zi: &mut [T], zf: &mut [T], zg: &mut [T], zo: &mut [T], dh: &[T], dh_nx: &mut [T], dc_nx: &mut [T], tc: &[T], cp: &[T]) {
+unsafe fn lstm_back_plain<T: LmFloat>(
+    zi: &mut [T],
+    zf: &mut [T],
+    zg: &mut [T],
+    zo: &mut [T],
+    dh: &[T],
+    dh_nx: &mut [T],
+    dc_nx: &mut [T],
+    tc: &[T],
+    cp: &[T],
+) {
     lstm_back_row(zi, zf, zg, zo, dh, dh_nx, dc_nx, tc, cp)
 }
 
 /// The backward row kernel for this CPU and element type (safe to call: chosen by features).
 #[allow(clippy::type_complexity)]
-fn lstm_back_fn<T: LmFloat>() -> impl Fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]) {
+fn lstm_back_fn<T: LmFloat>(
+) -> impl Fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]) {
     #[allow(unused_mut)]
     let mut f: BackFn<T> = lstm_back_plain::<T>;
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -131,26 +186,47 @@ fn lstm_back_fn<T: LmFloat>() -> impl Fn(&mut [T], &mut [T], &mut [T], &mut [T],
         f = unsafe { std::mem::transmute::<BackFn<f32>, BackFn<T>>(f32_rows::back_avx512) };
     }
     // SAFETY: the kernel was chosen for the features of this CPU.
-    move |zi, zf, zg, zo, dh, dh_nx, dc_nx, tc, cp| unsafe { f(zi, zf, zg, zo, dh, dh_nx, dc_nx, tc, cp) }
+    move |zi, zf, zg, zo, dh, dh_nx, dc_nx, tc, cp| unsafe {
+        f(zi, zf, zg, zo, dh, dh_nx, dc_nx, tc, cp)
+    }
 }
 
 /// The LSTM backward step of a block of rows: `z` holds each row's gate pre-activations
 /// `[i | f | g | o]` (width 4·hs) and receives their gradients; `dh_nx`, `dc_nx` carry the
 /// gradients to the previous step (see [`lstm_back_row`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn lstm_backward_rows<T: LmFloat>(z: &mut [T], hs: usize, dh: &[T], dh_nx: &mut [T], dc_nx: &mut [T], tc: &[T], c_prev: &[T]) {
+pub(crate) fn lstm_backward_rows<T: LmFloat>(
+    z: &mut [T],
+    hs: usize,
+    dh: &[T],
+    dh_nx: &mut [T],
+    dc_nx: &mut [T],
+    tc: &[T],
+    c_prev: &[T],
+) {
     let back = lstm_back_fn::<T>();
     for (r, zr) in z.chunks_exact_mut(4 * hs).enumerate() {
         let (zi, rest) = zr.split_at_mut(hs);
         let (zf, rest) = rest.split_at_mut(hs);
         let (zg, zo) = rest.split_at_mut(hs);
         let rr = r * hs..(r + 1) * hs;
-        back(zi, zf, zg, zo, &dh[rr.clone()], &mut dh_nx[rr.clone()], &mut dc_nx[rr.clone()], &tc[rr.clone()], &c_prev[rr]);
+        back(
+            zi,
+            zf,
+            zg,
+            zo,
+            &dh[rr.clone()],
+            &mut dh_nx[rr.clone()],
+            &mut dc_nx[rr.clone()],
+            &tc[rr.clone()],
+            &c_prev[rr],
+        );
     }
 }
 
 /// Signature of the per-row LSTM kernels.
-type RowFn<T> = unsafe fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &mut [T]);
+type RowFn<T> =
+    unsafe fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &mut [T]);
 
 /// The f32 row kernels, compiled here (not generic, so not monomorphised downstream) with
 /// the vector features enabled; each is its own function so its slice arguments keep their
@@ -162,7 +238,17 @@ mod f32_rows {
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn back_avx512(zi: &mut [f32], zf: &mut [f32], zg: &mut [f32], zo: &mut [f32], dh: &[f32], dh_nx: &mut [f32], dc_nx: &mut [f32], tc: &[f32], cp: &[f32]) {
+    pub unsafe fn back_avx512(
+        zi: &mut [f32],
+        zf: &mut [f32],
+        zg: &mut [f32],
+        zo: &mut [f32],
+        dh: &[f32],
+        dh_nx: &mut [f32],
+        dc_nx: &mut [f32],
+        tc: &[f32],
+        cp: &[f32],
+    ) {
         lstm_back_row(zi, zf, zg, zo, dh, dh_nx, dc_nx, tc, cp)
     }
 
@@ -170,7 +256,16 @@ mod f32_rows {
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn avx512(zi: &mut [f32], zf: &mut [f32], zg: &mut [f32], zo: &mut [f32], cp: &[f32], cn: &mut [f32], tc: &mut [f32], hn: &mut [f32]) {
+    pub unsafe fn avx512(
+        zi: &mut [f32],
+        zf: &mut [f32],
+        zg: &mut [f32],
+        zo: &mut [f32],
+        cp: &[f32],
+        cn: &mut [f32],
+        tc: &mut [f32],
+        hn: &mut [f32],
+    ) {
         lstm_row(zi, zf, zg, zo, cp, cn, tc, hn)
     }
 
@@ -178,13 +273,31 @@ mod f32_rows {
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn avx2(zi: &mut [f32], zf: &mut [f32], zg: &mut [f32], zo: &mut [f32], cp: &[f32], cn: &mut [f32], tc: &mut [f32], hn: &mut [f32]) {
+    pub unsafe fn avx2(
+        zi: &mut [f32],
+        zf: &mut [f32],
+        zg: &mut [f32],
+        zo: &mut [f32],
+        cp: &[f32],
+        cn: &mut [f32],
+        tc: &mut [f32],
+        hn: &mut [f32],
+    ) {
         lstm_row(zi, zf, zg, zo, cp, cn, tc, hn)
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn lstm_row_plain<T: LmFloat>(zi: &mut [T], zf: &mut [T], zg: &mut [T], zo: &mut [T], cp: &[T], cn: &mut [T], tc: &mut [T], hn: &mut [T]) {
+unsafe fn lstm_row_plain<T: LmFloat>(
+    zi: &mut [T],
+    zf: &mut [T],
+    zg: &mut [T],
+    zo: &mut [T],
+    cp: &[T],
+    cn: &mut [T],
+    tc: &mut [T],
+    hn: &mut [T],
+) {
     lstm_row(zi, zf, zg, zo, cp, cn, tc, hn)
 }
 
@@ -196,19 +309,29 @@ unsafe fn rnn_kernel_avx512<T: LmFloat>(z: &[T], h_new: &mut [T]) {
 
 /// [`lstm_kernel`] on the widest vector unit the CPU has. Rust never fuses `a*b+c` into an
 /// FMA implicitly, so every variant gives bit-identical results.
-pub(crate) fn lstm_activations<T: LmFloat>(z: &mut [T], c_prev: &[T], c_new: &mut [T], tc: &mut [T], h_new: &mut [T], hs: usize) {
+pub(crate) fn lstm_activations<T: LmFloat>(
+    z: &mut [T],
+    c_prev: &[T],
+    c_new: &mut [T],
+    tc: &mut [T],
+    h_new: &mut [T],
+    hs: usize,
+) {
     #[allow(unused_mut)]
     let mut row: RowFn<T> = lstm_row_plain::<T>;
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
-        let f32_row: Option<RowFn<f32>> =
-            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq") {
-                Some(f32_rows::avx512)
-            } else if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                Some(f32_rows::avx2)
-            } else {
-                None
-            };
+        let f32_row: Option<RowFn<f32>> = if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            Some(f32_rows::avx512)
+        } else if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            Some(f32_rows::avx2)
+        } else {
+            None
+        };
         if let Some(f) = f32_row {
             // SAFETY: T is f32 (checked by TypeId), so the two fn pointer types are identical.
             row = unsafe { std::mem::transmute::<RowFn<f32>, RowFn<T>>(f) };
@@ -221,7 +344,9 @@ pub(crate) fn lstm_activations<T: LmFloat>(z: &mut [T], c_prev: &[T], c_new: &mu
 pub(crate) fn rnn_activations<T: LmFloat>(z: &[T], h_new: &mut [T]) {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq") {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
             // SAFETY: the CPU supports the enabled features.
             return unsafe { rnn_kernel_avx512(z, h_new) };
         }
@@ -242,7 +367,12 @@ pub(crate) fn forward<T: LmFloat>(
     let (bsz, hs) = (d.batch, d.hidden);
     let gh = cell.gates() * hs;
     debug_assert!(z.len() >= d.t_len * bsz * gh && h.len() >= (d.t_len + 1) * bsz * hs);
-    let (zp, hp, cp, tcp) = (SyncPtr(z.as_mut_ptr()), SyncPtr(h.as_mut_ptr()), SyncPtr(c.as_mut_ptr()), SyncPtr(tc.as_mut_ptr()));
+    let (zp, hp, cp, tcp) = (
+        SyncPtr(z.as_mut_ptr()),
+        SyncPtr(h.as_mut_ptr()),
+        SyncPtr(c.as_mut_ptr()),
+        SyncPtr(tc.as_mut_ptr()),
+    );
     let whh = SyncPtr(w_hh.as_ptr() as *mut T);
     (0..blocks(bsz)).into_par_iter().for_each(move |blk| {
         let (zp, hp, cp, tcp, whh) = (zp, hp, cp, tcp, whh);
@@ -261,8 +391,16 @@ pub(crate) fn forward<T: LmFloat>(
                     zt.as_mut_ptr(),
                     gh,
                     true,
-                    Operand { ptr: h_prev.as_ptr(), rs: hs as isize, cs: 1 },
-                    Operand { ptr: whh.0 as *const T, rs: 1, cs: hs as isize },
+                    Operand {
+                        ptr: h_prev.as_ptr(),
+                        rs: hs as isize,
+                        cs: 1,
+                    },
+                    Operand {
+                        ptr: whh.0 as *const T,
+                        rs: 1,
+                        cs: hs as isize,
+                    },
                 );
                 let h_new = rows(hp, (t + 1) * bsz + b0, nb, hs);
                 match cell {
@@ -344,8 +482,16 @@ pub(crate) fn backward<T: LmFloat>(
                         dh_nx.as_mut_ptr(),
                         hs,
                         false,
-                        Operand { ptr: zt.as_ptr(), rs: gh as isize, cs: 1 },
-                        Operand { ptr: whh.0 as *const T, rs: hs as isize, cs: 1 },
+                        Operand {
+                            ptr: zt.as_ptr(),
+                            rs: gh as isize,
+                            cs: 1,
+                        },
+                        Operand {
+                            ptr: whh.0 as *const T,
+                            rs: hs as isize,
+                            cs: 1,
+                        },
                     );
                 }
             }

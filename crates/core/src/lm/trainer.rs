@@ -37,15 +37,26 @@ impl TrainConfig {
         self.mode.validate()?;
         self.optimizer.validate()?;
         if self.batch_size == 0 || self.batch_size > 1 << 20 {
-            return Err(CoreError::invalid(format!("batchSize: expected 1..=1048576, got {}", self.batch_size)));
+            return Err(CoreError::invalid(format!(
+                "batchSize: expected 1..=1048576, got {}",
+                self.batch_size
+            )));
         }
         if !(0.0..1.0).contains(&self.validation) {
-            return Err(CoreError::invalid(format!("validation: expected 0 <= f < 1, got {}", self.validation)));
+            return Err(CoreError::invalid(format!(
+                "validation: expected 0 <= f < 1, got {}",
+                self.validation
+            )));
         }
-        for (name, v) in [("clip.value", self.clip.value), ("clip.norm", self.clip.norm)] {
+        for (name, v) in [
+            ("clip.value", self.clip.value),
+            ("clip.norm", self.clip.norm),
+        ] {
             if let Some(v) = v {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(CoreError::invalid(format!("{name}: expected a finite number > 0, got {v}")));
+                    return Err(CoreError::invalid(format!(
+                        "{name}: expected a finite number > 0, got {v}"
+                    )));
                 }
             }
         }
@@ -121,8 +132,14 @@ impl<T: LmFloat> Trainer<T> {
     /// checked against it).
     pub fn from_tokens(model: CharLm<T>, tokens: Tokens, config: TrainConfig) -> Result<Self> {
         config.validate()?;
-        if let Some(bad) = (0..tokens.len()).map(|i| tokens.at(i)).find(|&i| i as usize >= model.vocab.len()) {
-            return Err(CoreError::invalid(format!("text: index {bad} out of range for a vocabulary of {}", model.vocab.len())));
+        if let Some(bad) = (0..tokens.len())
+            .map(|i| tokens.at(i))
+            .find(|&i| i as usize >= model.vocab.len())
+        {
+            return Err(CoreError::invalid(format!(
+                "text: index {bad} out of range for a vocabulary of {}",
+                model.vocab.len()
+            )));
         }
         Self::with_tokens(model, tokens, config)
     }
@@ -137,7 +154,9 @@ impl<T: LmFloat> Trainer<T> {
         let bsz = config.batch_size;
         let batches = match config.mode {
             Mode::Windows { window, stride } => window_count(train.len(), window, stride) / bsz,
-            Mode::Tbptt { seq_len } => Streams::new(train.len(), bsz, seq_len).map_or(0, |s| s.chunks()),
+            Mode::Tbptt { seq_len } => {
+                Streams::new(train.len(), bsz, seq_len).map_or(0, |s| s.chunks())
+            }
         };
         if batches == 0 {
             return Err(CoreError::invalid(format!(
@@ -147,7 +166,11 @@ impl<T: LmFloat> Trainer<T> {
         }
         let ws = Workspace::new(&model, t_len, bsz, config.mode.last_only())?;
         let opt = Optimizer::new(config.optimizer.clone(), model.params.len())?;
-        let n_targets = if config.mode.last_only() { bsz } else { t_len * bsz };
+        let n_targets = if config.mode.last_only() {
+            bsz
+        } else {
+            t_len * bsz
+        };
         Ok(Trainer {
             rng: RandomState::new(config.seed),
             model,
@@ -194,8 +217,12 @@ impl<T: LmFloat> Trainer<T> {
     pub fn batches_per_epoch(&self) -> u64 {
         let bsz = self.config.batch_size;
         (match self.config.mode {
-            Mode::Windows { window, stride } => window_count(self.train.len(), window, stride) / bsz,
-            Mode::Tbptt { seq_len } => Streams::new(self.train.len(), bsz, seq_len).map_or(0, |s| s.chunks()),
+            Mode::Windows { window, stride } => {
+                window_count(self.train.len(), window, stride) / bsz
+            }
+            Mode::Tbptt { seq_len } => {
+                Streams::new(self.train.len(), bsz, seq_len).map_or(0, |s| s.chunks())
+            }
         }) as u64
     }
 
@@ -219,16 +246,22 @@ impl<T: LmFloat> Trainer<T> {
         let t_len = self.config.mode.t_len();
         let (inputs, targets) = (&mut self.batch_inputs, &mut self.batch_targets);
         match self.config.mode {
-            Mode::Windows { window, .. } => {
-                fill_windows(&self.train, &self.order[j * bsz..(j + 1) * bsz], window, inputs, targets)
-            }
+            Mode::Windows { window, .. } => fill_windows(
+                &self.train,
+                &self.order[j * bsz..(j + 1) * bsz],
+                window,
+                inputs,
+                targets,
+            ),
             Mode::Tbptt { seq_len } => {
-                let s = Streams::new(self.train.len(), bsz, seq_len).ok_or_else(|| CoreError::invalid("text too short"))?;
+                let s = Streams::new(self.train.len(), bsz, seq_len)
+                    .ok_or_else(|| CoreError::invalid("text too short"))?;
                 s.fill(&self.train, j, inputs, targets);
             }
         }
         let v = self.model.vocab.len();
-        self.ws.set_batch(&self.batch_inputs, &self.batch_targets, v)?;
+        self.ws
+            .set_batch(&self.batch_inputs, &self.batch_targets, v)?;
         if self.config.mode.last_only() {
             // each window starts from a zero state; in BPTT mode the chunk continues the last one
             self.ws.reset_state();
@@ -257,7 +290,12 @@ impl<T: LmFloat> Trainer<T> {
 
     /// Runs up to `max_batches` mini-batches, stopping early at the end of an epoch (then
     /// validating), after `max_seconds`, or when `cancel` is set (checked between batches).
-    pub fn run(&mut self, max_batches: u64, max_seconds: Option<f64>, cancel: &AtomicBool) -> Result<Progress> {
+    pub fn run(
+        &mut self,
+        max_batches: u64,
+        max_seconds: Option<f64>,
+        cancel: &AtomicBool,
+    ) -> Result<Progress> {
         let start = Instant::now();
         let (mut sum, mut batches) = (0.0, 0u64);
         let mut epoch_end = false;
@@ -280,13 +318,21 @@ impl<T: LmFloat> Trainer<T> {
                 break;
             }
         }
-        let val_loss = if epoch_end && !self.val.is_empty() { self.validate()? } else { None };
+        let val_loss = if epoch_end && !self.val.is_empty() {
+            self.validate()?
+        } else {
+            None
+        };
         Ok(Progress {
             step: self.opt.step,
             epoch: self.epoch,
             batch_in_epoch: self.batch_in_epoch,
             batches_per_epoch: self.batches_per_epoch(),
-            loss: if batches > 0 { sum / batches as f64 } else { f64::NAN },
+            loss: if batches > 0 {
+                sum / batches as f64
+            } else {
+                f64::NAN
+            },
             batches,
             chars: self.chars,
             epoch_end,
@@ -304,7 +350,11 @@ impl<T: LmFloat> Trainer<T> {
 }
 
 /// Mean loss of `model` on `data` in the form of `config.mode` (see [`Trainer::validate`]).
-pub fn validation_loss<T: LmFloat>(model: &CharLm<T>, data: &Tokens, config: &TrainConfig) -> Result<Option<f64>> {
+pub fn validation_loss<T: LmFloat>(
+    model: &CharLm<T>,
+    data: &Tokens,
+    config: &TrainConfig,
+) -> Result<Option<f64>> {
     let bsz = config.batch_size;
     let (mut total, mut count) = (0.0f64, 0usize);
     match config.mode {
@@ -331,7 +381,9 @@ pub fn validation_loss<T: LmFloat>(model: &CharLm<T>, data: &Tokens, config: &Tr
         }
         Mode::Tbptt { seq_len } => {
             let b = bsz.min(data.len().saturating_sub(1) / (seq_len + 1)).max(1);
-            let Some(s) = Streams::new(data.len(), b, seq_len) else { return Ok(None) };
+            let Some(s) = Streams::new(data.len(), b, seq_len) else {
+                return Ok(None);
+            };
             let mut w = Workspace::new(model, seq_len, b, false)?;
             let mut inputs = vec![0u32; seq_len * b];
             let mut targets = vec![0u32; seq_len * b];

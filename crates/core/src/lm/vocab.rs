@@ -29,7 +29,9 @@ impl Vocab {
         let mut index = HashMap::with_capacity(chars.len());
         for (i, &ch) in chars.iter().enumerate() {
             if index.insert(ch, i as u32).is_some() {
-                return Err(CoreError::invalid(format!("vocabulary: character {ch:?} appears twice")));
+                return Err(CoreError::invalid(format!(
+                    "vocabulary: character {ch:?} appears twice"
+                )));
             }
         }
         Ok(Vocab { chars, index })
@@ -70,7 +72,12 @@ impl Vocab {
 
     /// `emit(index)` for every character of `text`, in order; then the error naming every
     /// character outside the vocabulary, if any.
-    pub(crate) fn encode_each(&self, text: &str, what: &str, mut emit: impl FnMut(u32)) -> Result<()> {
+    pub(crate) fn encode_each(
+        &self,
+        text: &str,
+        what: &str,
+        mut emit: impl FnMut(u32),
+    ) -> Result<()> {
         let mut unknown: BTreeSet<char> = BTreeSet::new();
         for ch in text.chars() {
             match self.index.get(&ch) {
@@ -84,7 +91,10 @@ impl Vocab {
             Ok(())
         } else {
             let list: Vec<String> = unknown.iter().map(|c| format!("{c:?}")).collect();
-            Err(CoreError::invalid(format!("{what}: characters not in the model's vocabulary: {}", list.join(", "))))
+            Err(CoreError::invalid(format!(
+                "{what}: characters not in the model's vocabulary: {}",
+                list.join(", ")
+            )))
         }
     }
 
