@@ -2329,23 +2329,11 @@ pub(crate) const AVX512: u8 = 2;
 /// The widest level this CPU runs, capped by the environment variable `RNNLAB_SIMD`
 /// (`portable`, `avx2` or `avx512`; for benchmarks — every level gives the same results).
 pub(crate) fn simd_level() -> u8 {
-    static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        let cap = match std::env::var("RNNLAB_SIMD").as_deref() {
-            Ok("portable") => PORTABLE,
-            Ok("avx2") => AVX2,
-            _ => AVX512,
-        };
-        let mut level = PORTABLE;
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("fma") {
-                level = if has!("avx512f") { AVX512 } else { AVX2 };
-            }
-        }
-        level.min(cap)
-    })
+    match crate::math::SimdLevel::current() {
+        crate::math::SimdLevel::Portable => PORTABLE,
+        crate::math::SimdLevel::Avx2 => AVX2,
+        crate::math::SimdLevel::Avx512 => AVX512,
+    }
 }
 
 /// `fn $name(args) -> ret` running `$body::<level>(args)` compiled for the CPU's widest level

@@ -31,7 +31,7 @@
 //! Training speed (see [`Workspace`]): `fit` computes in float32 (`fit_with_precision` also
 //! offers float64; `evaluate` and `loss_and_gradients` are always float64) over buffers
 //! allocated once per call, with the language model's AVX-512 `gemm` wrapper and vectorised
-//! LSTM gate kernels (`lm::gemm`, `lm::recurrent`), all T outputs of the Dense layer in one
+//! LSTM gate kernels (`math::gemm`, `nn::recurrent`), all T outputs of the Dense layer in one
 //! product, and the batch split over rayon's threads in fixed blocks, so results are identical
 //! for any thread count. The parameters and the Adam moments stay float64.
 //!
@@ -46,9 +46,9 @@ use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
-use crate::lm::float::{exp_f32, LmFloat};
-use crate::lm::gemm::{matmul, par_matmul_grid, Op, SyncPtr};
-use crate::lm::recurrent::{lstm_activations, lstm_backward_rows};
+use crate::math::float::{exp_f32, Float};
+use crate::math::gemm::{matmul, par_matmul_grid, Op, SyncPtr};
+use crate::nn::recurrent::{lstm_activations, lstm_backward_rows};
 use crate::optim::Adam;
 use crate::random::RandomState;
 
@@ -383,7 +383,7 @@ impl JazzModel {
         }
     }
 
-    fn fit_in<T: LmFloat>(
+    fn fit_in<T: Float>(
         &mut self,
         batch: &JazzBatch,
         epochs: usize,
@@ -565,7 +565,7 @@ const NO_INPUT: u32 = u32::MAX;
 
 /// Copies rows of `4 n_a` gate columns from `src` to `dst`, swapping the first two blocks:
 /// the public order `[f | i | c | o]` ⇄ the order `[i | f | g | o]` of rnnlab's LSTM kernels
-/// (`lm::recurrent`). The swap is its own inverse.
+/// (`nn::recurrent`). The swap is its own inverse.
 fn copy_gates<S: Copy, D>(src: &[S], dst: &mut [D], n_a: usize, conv: impl Fn(S) -> D) {
     for (s, d) in src.chunks_exact(4 * n_a).zip(dst.chunks_exact_mut(4 * n_a)) {
         for j in 0..n_a {
@@ -599,7 +599,7 @@ const LANES: usize = 16;
 
 /// Lane-wise reduction of `row` with `op` (associative up to rounding; fixed order).
 #[inline(always)]
-fn reduce_lanes<T: LmFloat>(row: &[T], init: T, op: impl Fn(T, T) -> T) -> T {
+fn reduce_lanes<T: Float>(row: &[T], init: T, op: impl Fn(T, T) -> T) -> T {
     let mut acc = [init; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for ch in &mut chunks {
@@ -621,7 +621,7 @@ fn reduce_lanes<T: LmFloat>(row: &[T], init: T, op: impl Fn(T, T) -> T) -> T {
 /// `log Σ e^(z − max) − (z_y − max)` into `loss`, whether the argmax (first of ties) is the
 /// target into `hit`, and leave `dLogits = (ŷ − onehot(y)) · inv_m` in the row.
 #[inline(always)]
-fn softmax_rows_with<T: LmFloat>(
+fn softmax_rows_with<T: Float>(
     p: &mut [T],
     by: &[T],
     y: &[u32],
@@ -682,7 +682,7 @@ unsafe fn softmax_rows_avx512(
 }
 
 /// [`softmax_rows_with`] with the vectorised `exp_f32` on AVX-512 for f32, the exact `exp` otherwise.
-fn softmax_rows<T: LmFloat>(
+fn softmax_rows<T: Float>(
     p: &mut [T],
     by: &[T],
     y: &[u32],
@@ -718,7 +718,7 @@ fn softmax_rows<T: LmFloat>(
 /// each running its whole time loop on one thread with one GEMM per step; the weight
 /// gradients are products cut into blocks of [`COLS`] output columns, and every other
 /// reduction runs in one fixed order: results do not depend on the number of threads.
-struct Workspace<T: LmFloat> {
+struct Workspace<T: Float> {
     m: usize,
     t_x: usize,
     n_a: usize,
@@ -762,7 +762,7 @@ struct Workspace<T: LmFloat> {
     dby: Vec<T>,
 }
 
-impl<T: LmFloat> Workspace<T> {
+impl<T: Float> Workspace<T> {
     /// Buffers for `batch` (already validated against `model`).
     fn new(model: &JazzModel, batch: &JazzBatch) -> Self {
         let (m, t_x, n_a, n_v) = (batch.m, batch.t_x, model.n_a(), model.n_values());
@@ -1066,7 +1066,7 @@ impl<T: LmFloat> Workspace<T> {
 /// no other thread.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn input_grads_with<T: LmFloat>(
+unsafe fn input_grads_with<T: Float>(
     z: &[T],
     x: &[u32],
     db: *mut T,
@@ -1116,7 +1116,7 @@ unsafe fn input_grads_avx512(
 /// # Safety
 /// As [`input_grads_with`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn input_grads<T: LmFloat>(
+unsafe fn input_grads<T: Float>(
     z: &[T],
     x: &[u32],
     db: *mut T,

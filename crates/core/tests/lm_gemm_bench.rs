@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use rnnlab_core::lm::gemm::{matmul, par_matmul, set_backend, Backend, Op};
+use rnnlab_core::math::gemm::{matmul, par_matmul, set_backend, Backend, Op};
 use rnnlab_core::lm::{
     Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer, Vocab,
 };

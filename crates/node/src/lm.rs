@@ -423,7 +423,7 @@ impl NativeCharLm {
     }
 }
 
-fn dtype_of<T: rnnlab_core::lm::LmFloat>(_: &CharLm<T>) -> String {
+fn dtype_of<T: rnnlab_core::lm::Float>(_: &CharLm<T>) -> String {
     T::DTYPE.to_string()
 }
 

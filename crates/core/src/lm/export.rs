@@ -16,9 +16,9 @@
 use std::path::Path;
 
 use super::corpus::Tokens;
-use super::float::LmFloat;
+use crate::math::Float;
 use super::model::{Cell, CharLm, LmConfig};
-use super::optim::Optimizer;
+use crate::nn::optim::Optimizer;
 use super::trainer::{TrainConfig, Trainer};
 use super::vocab::Vocab;
 use crate::checkpoint::{Checkpoint, Dtype};
@@ -28,7 +28,7 @@ use crate::random::{RandomState, RandomStateSnapshot, MT_N};
 /// The checkpoint kind of character models.
 pub const KIND: &str = "charlm";
 
-fn put<T: LmFloat>(ckpt: &mut Checkpoint, name: &str, shape: &[usize], data: &[T]) -> Result<()> {
+fn put<T: Float>(ckpt: &mut Checkpoint, name: &str, shape: &[usize], data: &[T]) -> Result<()> {
     if T::DTYPE == "float32" {
         let v: Vec<f32> = data.iter().map(|x| x.to_f64() as f32).collect();
         ckpt.put_f32(name, shape, &v)
@@ -56,7 +56,7 @@ fn get_f64(ckpt: &Checkpoint, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
     }
 }
 
-fn get_into<T: LmFloat>(ckpt: &Checkpoint, name: &str, len: usize) -> Result<Vec<T>> {
+fn get_into<T: Float>(ckpt: &Checkpoint, name: &str, len: usize) -> Result<Vec<T>> {
     let (shape, v) = get_f64(ckpt, name)?;
     if v.len() != len {
         return Err(CoreError::BadFile(format!(
@@ -77,7 +77,7 @@ fn parse_json<S: serde::de::DeserializeOwned>(ckpt: &Checkpoint, key: &str) -> R
         .map_err(|e| CoreError::BadFile(format!("checkpoint metadata \"{key}\": {e}")))
 }
 
-impl<T: LmFloat> CharLm<T> {
+impl<T: Float> CharLm<T> {
     /// The model as a checkpoint: weights (in `T`'s precision) plus architecture and vocabulary.
     pub fn to_checkpoint(&self) -> Result<Checkpoint> {
         let mut ckpt = Checkpoint::new(KIND);
@@ -216,7 +216,7 @@ fn fingerprint(a: &Tokens, b: &Tokens) -> String {
     format!("{:016x}:{}", h, a.len() + b.len())
 }
 
-impl<T: LmFloat> Trainer<T> {
+impl<T: Float> Trainer<T> {
     /// Everything needed to resume exactly: the model checkpoint plus optimizer, RNG, cursor
     /// and (mid-epoch) the window order or the carried hidden state.
     pub fn to_checkpoint(&self) -> Result<Checkpoint> {

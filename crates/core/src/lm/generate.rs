@@ -2,9 +2,9 @@
 //! one at a time (temperature, top-k, or greedy) with numpy's `RandomState`, each fed back as
 //! the next input. One sequence, so the products are matrix–vector loops written to vectorise.
 
-use super::float::LmFloat;
+use crate::math::Float;
 use super::model::{Cell, CharLm};
-use super::recurrent::{lstm_activations, rnn_activations};
+use crate::nn::recurrent::{lstm_activations, rnn_activations};
 use crate::error::{CoreError, Result};
 use crate::random::RandomState;
 
@@ -25,7 +25,7 @@ pub struct SampleOptions {
 /// contiguous axpy's `out += x[c]·Wᵀ[c, :]`, in the order of c — vectorises across the
 /// outputs without horizontal reductions.
 #[inline(always)]
-fn matvec_t_generic<T: LmFloat>(out: &mut [T], wt: &[T], x: &[T]) {
+fn matvec_t_generic<T: Float>(out: &mut [T], wt: &[T], x: &[T]) {
     let rows = out.len();
     for (c, &xc) in x.iter().enumerate() {
         let col = &wt[c * rows..(c + 1) * rows];
@@ -45,7 +45,7 @@ unsafe fn matvec_t_f32_avx512(out: &mut [f32], wt: &[f32], x: &[f32]) {
 }
 
 /// out += W·x from Wᵀ, on the widest vector unit available.
-fn matvec_t<T: LmFloat>(out: &mut [T], wt: &[T], x: &[T]) {
+fn matvec_t<T: Float>(out: &mut [T], wt: &[T], x: &[T]) {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
         && std::arch::is_x86_feature_detected!("avx512f")
@@ -62,7 +62,7 @@ fn matvec_t<T: LmFloat>(out: &mut [T], wt: &[T], x: &[T]) {
 }
 
 /// Transpose of a row-major (rows × cols) matrix.
-fn transpose<T: LmFloat>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
+fn transpose<T: Float>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
     let mut t = vec![T::ZERO; rows * cols];
     for r in 0..rows {
         for c in 0..cols {
@@ -74,7 +74,7 @@ fn transpose<T: LmFloat>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
 
 /// The running state of one sequence through the model (h and c of every layer).
 #[derive(Clone, Debug)]
-pub struct Stepper<'m, T: LmFloat> {
+pub struct Stepper<'m, T: Float> {
     model: &'m CharLm<T>,
     h: Vec<Vec<T>>,
     c: Vec<Vec<T>>,
@@ -91,7 +91,7 @@ pub struct Stepper<'m, T: LmFloat> {
     tc: Vec<T>,
 }
 
-impl<'m, T: LmFloat> Stepper<'m, T> {
+impl<'m, T: Float> Stepper<'m, T> {
     /// Zero state.
     pub fn new(model: &'m CharLm<T>) -> Self {
         let hs: Vec<usize> = model.layers.iter().map(|l| l.hidden).collect();
@@ -172,7 +172,7 @@ impl<'m, T: LmFloat> Stepper<'m, T> {
 
 /// The logits after each character of `text` from a zero state ((len, V), f64), e.g. to
 /// compare with another implementation.
-pub fn logits_for<T: LmFloat>(model: &CharLm<T>, text: &str) -> Result<Vec<Vec<f64>>> {
+pub fn logits_for<T: Float>(model: &CharLm<T>, text: &str) -> Result<Vec<Vec<f64>>> {
     let ids = model.vocab.encode(text, "text")?;
     let mut s = Stepper::new(model);
     Ok(ids
@@ -182,7 +182,7 @@ pub fn logits_for<T: LmFloat>(model: &CharLm<T>, text: &str) -> Result<Vec<Vec<f
 }
 
 /// Index of the next character from `logits` under `opts` (`probs` is scratch, length V).
-fn pick<T: LmFloat>(
+fn pick<T: Float>(
     logits: &[T],
     opts: &SampleOptions,
     probs: &mut Vec<f64>,
@@ -240,7 +240,7 @@ pub fn validate_options(opts: &SampleOptions) -> Result<()> {
 /// Completes `prompt` with `opts.length` characters (returned without the prompt). An empty
 /// prompt starts from `'\n'` if the vocabulary has it, else from its first character.
 /// Characters of the prompt outside the vocabulary give an error naming them.
-pub fn generate<T: LmFloat>(
+pub fn generate<T: Float>(
     model: &CharLm<T>,
     prompt: &str,
     opts: &SampleOptions,

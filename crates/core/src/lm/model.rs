@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::float::LmFloat;
+use crate::math::Float;
 use super::vocab::Vocab;
 use crate::error::{CoreError, Result};
 use crate::random::RandomState;
@@ -130,7 +130,7 @@ pub(crate) struct LayerSlots {
 
 /// A stacked LSTM/RNN character model with a dense softmax head.
 #[derive(Clone, Debug)]
-pub struct CharLm<T: LmFloat> {
+pub struct CharLm<T: Float> {
     pub(crate) config: LmConfig,
     pub(crate) vocab: Vocab,
     pub(crate) params: Vec<T>,
@@ -144,7 +144,7 @@ pub struct CharLm<T: LmFloat> {
     pub(crate) out_b: usize,
 }
 
-impl<T: LmFloat> CharLm<T> {
+impl<T: Float> CharLm<T> {
     /// A freshly initialised model. Initialisation (seeded, numpy `RandomState`): recurrent
     /// weights and biases U(−1/√H, 1/√H) and the output layer U(−1/√H_last, 1/√H_last) as in
     /// PyTorch; the embedding N(0, 1) as `nn.Embedding`.
@@ -311,7 +311,7 @@ impl<T: LmFloat> CharLm<T> {
     }
 
     /// The same model in another float type (f32 ↔ f64).
-    pub fn cast<U: LmFloat>(&self) -> CharLm<U> {
+    pub fn cast<U: Float>(&self) -> CharLm<U> {
         CharLm {
             config: self.config.clone(),
             vocab: self.vocab.clone(),

@@ -4,10 +4,10 @@
 
 use rayon::prelude::*;
 
-use super::float::LmFloat;
-use super::gemm::{par_matmul, Op, ROW_BLOCK};
+use crate::math::Float;
+use crate::math::gemm::{par_matmul, Op, ROW_BLOCK};
 use super::model::{Cell, CharLm};
-use super::recurrent::{self, Dims};
+use crate::nn::recurrent::{self, Dims};
 use crate::error::{CoreError, Result};
 use crate::random::RandomState;
 
@@ -37,7 +37,7 @@ struct LayerWs<T> {
 
 /// Everything one mini-batch step needs, allocated once for a (T, B) shape.
 #[derive(Clone, Debug)]
-pub struct Workspace<T: LmFloat> {
+pub struct Workspace<T: Float> {
     t_len: usize,
     batch: usize,
     last_only: bool,
@@ -62,7 +62,7 @@ pub struct Workspace<T: LmFloat> {
     pub grads: Vec<T>,
 }
 
-impl<T: LmFloat> Workspace<T> {
+impl<T: Float> Workspace<T> {
     /// Buffers for `batch` sequences of `t_len` steps. `last_only`: predict only after the last
     /// step (the course's many-to-one windows) instead of after every step (many-to-many).
     pub fn new(model: &CharLm<T>, t_len: usize, batch: usize, last_only: bool) -> Result<Self> {
@@ -255,7 +255,7 @@ impl<T: LmFloat> Workspace<T> {
 
 /// Fills `mask` with inverted-dropout scales: 0 with probability p, else 1/(1−p). One 32-bit
 /// MT19937 draw per element, kept when `draw < (1−p)·2³²`.
-fn draw_mask<T: LmFloat>(mask: &mut [T], p: f64, rng: &mut RandomState) {
+fn draw_mask<T: Float>(mask: &mut [T], p: f64, rng: &mut RandomState) {
     let keep = ((1.0 - p) * 4_294_967_296.0).min(4_294_967_295.0) as u64;
     let scale = T::from_f64(1.0 / (1.0 - p));
     for m in mask.iter_mut() {
@@ -268,7 +268,7 @@ fn draw_mask<T: LmFloat>(mask: &mut [T], p: f64, rng: &mut RandomState) {
 }
 
 /// out (rows, H) = src rows ∘ mask (or a plain copy when `mask` is empty).
-fn apply_mask<T: LmFloat>(out: &mut [T], src: &[T], mask: &[T]) {
+fn apply_mask<T: Float>(out: &mut [T], src: &[T], mask: &[T]) {
     if mask.is_empty() {
         out.copy_from_slice(src);
     } else {
@@ -284,7 +284,7 @@ fn apply_mask<T: LmFloat>(out: &mut [T], src: &[T], mask: &[T]) {
 }
 
 /// dst[j] += Σ_rows src[row, j], rows summed in order (deterministic).
-fn add_column_sums<T: LmFloat>(dst: &mut [T], src: &[T], cols: usize) {
+fn add_column_sums<T: Float>(dst: &mut [T], src: &[T], cols: usize) {
     for row in src.chunks_exact(cols) {
         for (d, &s) in dst.iter_mut().zip(row) {
             *d += s;
@@ -294,7 +294,7 @@ fn add_column_sums<T: LmFloat>(dst: &mut [T], src: &[T], cols: usize) {
 
 /// Forward pass over the batch in `ws`; returns the mean cross-entropy (nats per predicted
 /// character). `train` with `rng` draws fresh dropout masks; otherwise dropout is off.
-pub fn forward<T: LmFloat>(
+pub fn forward<T: Float>(
     model: &CharLm<T>,
     ws: &mut Workspace<T>,
     train: bool,
@@ -434,7 +434,7 @@ pub fn forward<T: LmFloat>(
 
 /// Backward pass after [`forward`] (same batch, same masks): writes the gradient of the mean
 /// loss into `ws.grads` (overwriting it).
-pub fn backward<T: LmFloat>(model: &CharLm<T>, ws: &mut Workspace<T>) {
+pub fn backward<T: Float>(model: &CharLm<T>, ws: &mut Workspace<T>) {
     let (t_len, bsz) = (ws.t_len, ws.batch);
     let n = t_len * bsz;
     let cell = model.config.cell;

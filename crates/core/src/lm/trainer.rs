@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::batches::{fill_windows, window_count, window_starts, Mode, Streams};
 use super::corpus::Tokens;
-use super::float::LmFloat;
+use crate::math::Float;
 use super::model::CharLm;
 use super::network::{backward, forward, Workspace};
-use super::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig};
+use crate::nn::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig};
 use crate::error::{CoreError, Result};
 use crate::random::RandomState;
 
@@ -91,7 +91,7 @@ pub struct Progress {
 
 /// A training run in progress.
 #[derive(Debug)]
-pub struct Trainer<T: LmFloat> {
+pub struct Trainer<T: Float> {
     pub(crate) model: CharLm<T>,
     pub(crate) config: TrainConfig,
     pub(crate) opt: Optimizer<T>,
@@ -111,7 +111,7 @@ pub struct Trainer<T: LmFloat> {
     batch_targets: Vec<u32>,
 }
 
-impl<T: LmFloat> Trainer<T> {
+impl<T: Float> Trainer<T> {
     /// A trainer for `model` on `text` (every character must be in the model's vocabulary).
     pub fn new(model: CharLm<T>, text: &str, config: TrainConfig) -> Result<Self> {
         config.validate()?;
@@ -350,7 +350,7 @@ impl<T: LmFloat> Trainer<T> {
 }
 
 /// Mean loss of `model` on `data` in the form of `config.mode` (see [`Trainer::validate`]).
-pub fn validation_loss<T: LmFloat>(
+pub fn validation_loss<T: Float>(
     model: &CharLm<T>,
     data: &Tokens,
     config: &TrainConfig,

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::float::LmFloat;
+use crate::math::Float;
 use crate::error::{CoreError, Result};
 
 const CHUNK: usize = 16_384;
@@ -109,7 +109,7 @@ pub struct Clip {
 }
 
 /// Clips `grads` in place; returns the global L2 norm before clipping (summed in a fixed order).
-pub fn clip_gradients<T: LmFloat>(grads: &mut [T], clip: &Clip) -> f64 {
+pub fn clip_gradients<T: Float>(grads: &mut [T], clip: &Clip) -> f64 {
     // per-chunk sums of squares in parallel, then added in chunk order: thread-count independent
     let partial: Vec<f64> = grads
         .par_chunks(CHUNK)
@@ -141,7 +141,7 @@ pub fn clip_gradients<T: LmFloat>(grads: &mut [T], clip: &Clip) -> f64 {
 
 /// Optimizer state: step count and (for Adam) the first and second moments.
 #[derive(Clone, Debug)]
-pub struct Optimizer<T: LmFloat> {
+pub struct Optimizer<T: Float> {
     pub config: OptimizerConfig,
     /// Updates applied so far.
     pub step: u64,
@@ -151,7 +151,7 @@ pub struct Optimizer<T: LmFloat> {
     pub v: Vec<T>,
 }
 
-impl<T: LmFloat> Optimizer<T> {
+impl<T: Float> Optimizer<T> {
     /// Fresh state for `n` parameters.
     pub fn new(config: OptimizerConfig, n: usize) -> Result<Self> {
         config.validate()?;

@@ -5,7 +5,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 
 /// What the model needs from a float: arithmetic, a few transcendental functions and exact
 /// conversion to/from `f64` (losses, learning rates and checkpoints go through `f64`).
-pub trait LmFloat:
+pub trait Float:
     Copy
     + Send
     + Sync
@@ -50,7 +50,7 @@ pub trait LmFloat:
     /// σ(x) for the hot loops: exact for f64; for f32 a branch-free polynomial `exp` that the
     /// compiler vectorises (max relative error ≈ 2e-7, see tests).
     fn sigmoid_fast(self) -> Self;
-    /// tanh(x) for the hot loops (as [`LmFloat::sigmoid_fast`]; absolute error ≈ 1e-7 for f32).
+    /// tanh(x) for the hot loops (as [`Float::sigmoid_fast`]; absolute error ≈ 1e-7 for f32).
     fn tanh_fast(self) -> Self;
 }
 
@@ -84,7 +84,7 @@ pub fn exp_f32(x: f32) -> f32 {
 
 macro_rules! impl_float {
     ($t:ty, $name:expr, $fast_sigmoid:expr, $fast_tanh:expr) => {
-        impl LmFloat for $t {
+        impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const DTYPE: &'static str = $name;

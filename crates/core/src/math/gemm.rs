@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::float::LmFloat;
+use crate::math::Float;
 
 /// Rows of output per parallel block. Fixed, so results are identical for any thread count.
 pub const ROW_BLOCK: usize = 64;
@@ -64,7 +64,7 @@ pub(crate) struct Operand<T> {
 /// All pointers must address valid memory for the given shapes and strides, and C must not
 /// overlap A or B.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_raw<T: LmFloat>(
+pub(crate) unsafe fn gemm_raw<T: Float>(
     m: usize,
     n: usize,
     k: usize,
@@ -152,7 +152,7 @@ fn operand<T>(x: &[T], op: Op, rows: usize, cols: usize) -> Operand<T> {
 
 /// C (m×n) = [C +] op(A)·op(B), single-threaded. op(A) is m×k, op(B) is k×n; all row-major.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul<T: LmFloat>(
+pub fn matmul<T: Float>(
     c: &mut [T],
     m: usize,
     n: usize,
@@ -184,7 +184,7 @@ pub fn matmul<T: LmFloat>(
 /// Same as [`matmul`], cut into blocks of [`ROW_BLOCK`] output rows run on rayon's pool
 /// (results are bit-identical for any number of threads).
 #[allow(clippy::too_many_arguments)]
-pub fn par_matmul<T: LmFloat>(
+pub fn par_matmul<T: Float>(
     c: &mut [T],
     m: usize,
     n: usize,
@@ -207,7 +207,7 @@ pub fn par_matmul<T: LmFloat>(
 /// in the same order for any thread count. (`par_matmul` cuts rows only, in blocks of 64: too
 /// small for the tall products here, and no split at all for the 64-row weight gradients.)
 #[allow(clippy::too_many_arguments)]
-pub fn par_matmul_grid<T: LmFloat>(
+pub fn par_matmul_grid<T: Float>(
     c: &mut [T],
     m: usize,
     n: usize,

@@ -13,9 +13,9 @@
 
 use rayon::prelude::*;
 
-use super::float::LmFloat;
-use super::gemm::{gemm_raw, Operand, SyncPtr, ROW_BLOCK};
-use super::model::Cell;
+use crate::math::Float;
+use crate::math::gemm::{gemm_raw, Operand, SyncPtr, ROW_BLOCK};
+use crate::lm::model::Cell;
 
 /// Shapes of one layer's time loop.
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +39,7 @@ fn blocks(batch: usize) -> usize {
 /// `c = f∘c_prev + i∘g`, `tc = tanh(c)`, `h = o∘tc`. Written as flat loops over the hidden
 /// units so the compiler vectorises them (with AVX-512 when the CPU has it).
 #[inline(always)]
-fn lstm_kernel<T: LmFloat>(
+fn lstm_kernel<T: Float>(
     z: &mut [T],
     c_prev: &[T],
     c_new: &mut [T],
@@ -67,7 +67,7 @@ fn lstm_kernel<T: LmFloat>(
 /// not overlap, and equal lengths remove the bounds checks: the loop vectorises.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn lstm_row<T: LmFloat>(
+fn lstm_row<T: Float>(
     zi: &mut [T],
     zf: &mut [T],
     zg: &mut [T],
@@ -105,7 +105,7 @@ fn lstm_row<T: LmFloat>(
 }
 
 #[inline(always)]
-fn rnn_kernel<T: LmFloat>(z: &[T], h_new: &mut [T]) {
+fn rnn_kernel<T: Float>(z: &[T], h_new: &mut [T]) {
     for (hn, &zv) in h_new.iter_mut().zip(z) {
         *hn = zv.tanh_fast();
     }
@@ -116,7 +116,7 @@ fn rnn_kernel<T: LmFloat>(z: &[T], h_new: &mut [T]) {
 /// the cell gradient for step t−1 into `dc_nx`. `a = o∘tanh(c)`, `c = f∘c_prev + i∘g`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn lstm_back_row<T: LmFloat>(
+fn lstm_back_row<T: Float>(
     zi: &mut [T],
     zf: &mut [T],
     zg: &mut [T],
@@ -157,7 +157,7 @@ type BackFn<T> =
     unsafe fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]);
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn lstm_back_plain<T: LmFloat>(
+unsafe fn lstm_back_plain<T: Float>(
     zi: &mut [T],
     zf: &mut [T],
     zg: &mut [T],
@@ -173,7 +173,7 @@ unsafe fn lstm_back_plain<T: LmFloat>(
 
 /// The backward row kernel for this CPU and element type (safe to call: chosen by features).
 #[allow(clippy::type_complexity)]
-fn lstm_back_fn<T: LmFloat>(
+fn lstm_back_fn<T: Float>(
 ) -> impl Fn(&mut [T], &mut [T], &mut [T], &mut [T], &[T], &mut [T], &mut [T], &[T], &[T]) {
     #[allow(unused_mut)]
     let mut f: BackFn<T> = lstm_back_plain::<T>;
@@ -195,7 +195,7 @@ fn lstm_back_fn<T: LmFloat>(
 /// `[i | f | g | o]` (width 4·hs) and receives their gradients; `dh_nx`, `dc_nx` carry the
 /// gradients to the previous step (see [`lstm_back_row`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn lstm_backward_rows<T: LmFloat>(
+pub(crate) fn lstm_backward_rows<T: Float>(
     z: &mut [T],
     hs: usize,
     dh: &[T],
@@ -288,7 +288,7 @@ mod f32_rows {
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn lstm_row_plain<T: LmFloat>(
+unsafe fn lstm_row_plain<T: Float>(
     zi: &mut [T],
     zf: &mut [T],
     zg: &mut [T],
@@ -303,13 +303,13 @@ unsafe fn lstm_row_plain<T: LmFloat>(
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-unsafe fn rnn_kernel_avx512<T: LmFloat>(z: &[T], h_new: &mut [T]) {
+unsafe fn rnn_kernel_avx512<T: Float>(z: &[T], h_new: &mut [T]) {
     rnn_kernel(z, h_new)
 }
 
 /// [`lstm_kernel`] on the widest vector unit the CPU has. Rust never fuses `a*b+c` into an
 /// FMA implicitly, so every variant gives bit-identical results.
-pub(crate) fn lstm_activations<T: LmFloat>(
+pub(crate) fn lstm_activations<T: Float>(
     z: &mut [T],
     c_prev: &[T],
     c_new: &mut [T],
@@ -341,7 +341,7 @@ pub(crate) fn lstm_activations<T: LmFloat>(
 }
 
 /// [`rnn_kernel`] on the widest vector unit the CPU has.
-pub(crate) fn rnn_activations<T: LmFloat>(z: &[T], h_new: &mut [T]) {
+pub(crate) fn rnn_activations<T: Float>(z: &[T], h_new: &mut [T]) {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {
         if std::arch::is_x86_feature_detected!("avx512f")
@@ -355,7 +355,7 @@ pub(crate) fn rnn_activations<T: LmFloat>(z: &[T], h_new: &mut [T]) {
 }
 
 /// Forward time loop. `w_hh`: (G·H, H). See the module docs for the buffers.
-pub(crate) fn forward<T: LmFloat>(
+pub(crate) fn forward<T: Float>(
     cell: Cell,
     d: Dims,
     w_hh: &[T],
@@ -422,7 +422,7 @@ pub(crate) fn forward<T: LmFloat>(
 /// dZ (gradient with respect to the gate pre-activations) on exit. Scratch (B, H) each:
 /// `dh_cur`, `dh_next`, `dc_next`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward<T: LmFloat>(
+pub(crate) fn backward<T: Float>(
     cell: Cell,
     d: Dims,
     w_hh: &[T],
