@@ -10,7 +10,7 @@ console.log(
   `loss ${history.loss[0].toFixed(2)} -> ${history.loss.at(-1).toFixed(2)}, accuracy ${history.accuracy.at(-1).toFixed(2)}`,
 )
 const solo = improviser.improvise({ temperature: 0.5, seed: 7 })
-console.log(`${solo.notes.length} notes over ${solo.indices.length} measures at ${solo.bpm} bpm`)
+console.log(`${solo.notes.length} notes over ${solo.indices.length} measures at ${Math.round(solo.bpm)} bpm`)
 improviser.toMidi('solo.mid', solo)
 writeFileSync('solo.svg', improviser.toSvg(solo))
 console.log('wrote solo.mid and solo.svg (piano roll)')

@@ -4,7 +4,10 @@ import { readFileSync } from 'node:fs'
 import { CharLanguageModel } from 'rnnlab'
 
 const [file, secs = '60'] = process.argv.slice(2)
-if (!file) throw new Error('usage: node examples/shakespeare.mjs TEXT_FILE [seconds]')
+if (!file) {
+  process.stderr.write('usage: node examples/shakespeare.mjs TEXT_FILE [seconds]\n')
+  process.exit(2)
+}
 const text = readFileSync(file, 'utf8')
 
 const model = new CharLanguageModel({ cell: 'lstm', layers: 2, hidden: 128, dropout: 0.2 })

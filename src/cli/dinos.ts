@@ -1,16 +1,37 @@
 // `rnnlab dinos` (train and print what the course prints) and `rnnlab sample`.
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 
-import { command, interruptible, intOption, numberOption, UsageError } from '../cli'
+import {
+  ArgumentError,
+  command,
+  interruptible,
+  intOption,
+  isAbort,
+  numberOption,
+  resumeCommand,
+  UsageError,
+  type Values,
+} from '../cli'
 import { NameModel, capitalise } from '../nameModel'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
+import { greedyNames } from './greedy'
+import {
+  checkDistinctOutputs,
+  checkInputPath,
+  checkOutputPath,
+  expectFileKind,
+  keepWorkingWhenPipeCloses,
+  print,
+  printError,
+} from './io'
 
 const DINOS_USAGE = `Usage: rnnlab dinos [options]
 
 Trains the course's character-level RNN on dinosaur names (one example per
 iteration) and prints, every --every iterations, the smoothed loss and names
 sampled with seeds 0..names-1, exactly as the Dinosaurus Island notebook.
+Ctrl-C stops after the current step and writes --checkpoint and --plot.
 
 Options:
   --data FILE        one name per line (default: the npm package 'dinosaurs')
@@ -23,26 +44,36 @@ Options:
   --fast             sum in the fastest order, not numpy's: about twice as fast;
                      the same reports as numpy through iteration 12000, then a
                      drift in the last bits (default: numpy's order, every report)
-  --save FILE        write a checkpoint at the end (atomic); on Ctrl-C too
+  --checkpoint FILE  training state, written at the end and on Ctrl-C (atomic);
+                     'rnnlab sample' reads it (old spelling: --save)
   --resume FILE      continue from a checkpoint (bit-identical to an unbroken run)
-  --plot FILE        write the smoothed-loss curve as SVG
+                     and write the progress back to it unless --checkpoint says
+                     where; --resume alone continues from --checkpoint if it exists
+  --out FILE         the trained model at the end (a checkpoint 'rnnlab sample' reads)
+  --plot FILE        write the smoothed-loss curve as SVG (this run's iterations)
   --quiet            no reports, only the final line`
 
 const SAMPLE_USAGE = `Usage: rnnlab sample --model FILE [options]
 
-Invents names with a trained model (a checkpoint from 'rnnlab dinos --save').
+Invents names with a trained model (a checkpoint from 'rnnlab dinos --checkpoint').
 
 Options:
   --model FILE       checkpoint to load (required)
   --count N          how many names (default 20)
-  --temperature T    softmax temperature (default 1)
+  --temperature T    softmax temperature; 0 = greedy, the most likely character
+                     at each step (the same name every time) (default 1)
   --prefix TEXT      start every name with TEXT
-  --max-length N     at most N characters (default 50)
+  --max-length N     at most N characters, the prefix included (default 50)
   --seed S           same seed, same names`
+
+/** Flags a checkpoint fixes: refused with --resume, left out of the resume command. */
+const FIXED_BY_CHECKPOINT = ['data', 'hidden', 'lr', 'seed', 'fast'] as const
 
 command('dinos', {
   summary: 'train the dinosaur-name RNN (Dinosaurus Island) and print names',
   usage: DINOS_USAGE,
+  aliases: { save: 'checkpoint' },
+  optionalValue: ['resume'],
   options: {
     data: { type: 'string' },
     iterations: { type: 'string' },
@@ -52,23 +83,48 @@ command('dinos', {
     names: { type: 'string' },
     seed: { type: 'string' },
     fast: { type: 'boolean' },
-    save: { type: 'string' },
+    checkpoint: { type: 'string' },
     resume: { type: 'string' },
+    out: { type: 'string' },
     plot: { type: 'string' },
     quiet: { type: 'boolean' },
   },
-  async run(v) {
+  async run(v, inv) {
     const iterations = intOption(v, 'iterations', 35000)
     const every = intOption(v, 'every', 2000, 1)
     const nNames = intOption(v, 'names', 7)
-    let model: NameModel
-    if (v.resume !== undefined) {
-      for (const flag of ['data', 'hidden', 'lr', 'seed', 'fast'] as const) {
+    const resumeFrom = resumeSource(v, inv.spelled('checkpoint'))
+    if (resumeFrom !== undefined) {
+      for (const flag of FIXED_BY_CHECKPOINT) {
         if (v[flag] !== undefined)
           throw new UsageError(`--${flag} cannot be combined with --resume (the checkpoint fixes it)`)
       }
-      model = NameModel.load(String(v.resume))
+    }
+    // a resume writes its progress back to the checkpoint it came from unless told otherwise
+    const checkpoint = str(v.checkpoint) ?? resumeFrom
+    const checkpointFlag = v.checkpoint !== undefined ? inv.spelled('checkpoint') : '--resume'
+    const out = str(v.out)
+    const plot = str(v.plot)
+    if (checkpoint !== undefined) checkOutputPath(checkpointFlag, checkpoint)
+    if (out !== undefined) checkOutputPath('--out', out)
+    if (plot !== undefined) checkOutputPath('--plot', plot)
+    checkDistinctOutputs([
+      [checkpointFlag, checkpoint],
+      ['--out', out],
+      ['--plot', plot],
+    ])
+    let model: NameModel
+    if (resumeFrom !== undefined) {
+      checkInputPath('--resume', resumeFrom)
+      expectFileKind('--resume', resumeFrom, 'dinos')
+      model = NameModel.load(resumeFrom)
+      if (iterations <= model.iteration)
+        throw new ArgumentError(
+          `--iterations ${iterations}: ${resumeFrom} is already at iteration ${model.iteration}, and --iterations ` +
+            `is the total to reach; ask for more than ${model.iteration}`,
+        )
     } else {
+      if (v.data !== undefined) checkInputPath('--data', String(v.data))
       const options = {
         hidden: intOption(v, 'hidden', 50, 1),
         learningRate: numberOption(v, 'lr', 0.01, 0),
@@ -77,12 +133,21 @@ command('dinos', {
       }
       model = v.data !== undefined ? NameModel.fromFile(String(v.data), options) : NameModel.dinosaurs(options)
     }
-    const out = process.stdout
-    const bar = new ProgressBar(iterations, 'it')
+    if (checkpoint !== undefined || out !== undefined || plot !== undefined) keepWorkingWhenPipeCloses()
+    const bar = new ProgressBar({ unit: 'it', total: iterations, startDone: model.iteration })
     const controller = new AbortController()
     const uninstall = interruptible(controller)
     const losses: number[] = []
     const iters: number[] = []
+    const writePlot = () => {
+      if (plot === undefined) return
+      const svg = lineChartSvg([{ label: 'smoothed loss', x: iters, y: losses }], {
+        title: 'Dinosaurus Island: training loss',
+        xLabel: 'iteration',
+        yLabel: 'smoothed loss (nats per name)',
+      })
+      writeFileSync(plot, svg)
+    }
     try {
       await model.train({
         iterations,
@@ -101,40 +166,61 @@ command('dinos', {
           ? undefined
           : (r) => {
               bar.clear()
-              out.write(`Iteration: ${r.iteration}, Loss: ${r.loss.toFixed(6)}\n`)
+              let text = `Iteration: ${r.iteration}, Loss: ${r.loss.toFixed(6)}\n`
               // The course prints each sample with its terminating '\n'.
-              for (const name of r.names) out.write(capitalise(name))
-              out.write('\n')
+              for (const name of r.names) text += capitalise(name)
+              print(`${text}\n`)
             },
       })
     } catch (e) {
       bar.clear()
       // only the stop asked for is saved; a failure (a diverged run) never is, even during Ctrl-C
-      if (!controller.signal.aborted || (e as Error)?.name !== 'AbortError') throw e
-      const path = v.save !== undefined ? String(v.save) : 'dinos-interrupted.safetensors'
-      model.save(path)
-      process.stderr.write(
-        `interrupted at iteration ${model.iteration}; checkpoint saved to ${path}\n` +
-          `continue with: rnnlab dinos --resume ${path} --iterations ${iterations}\n`,
-      )
+      if (!controller.signal.aborted || !isAbort(e)) throw e
+      if (checkpoint !== undefined) model.save(checkpoint)
+      if (out !== undefined) model.save(out)
+      writePlot()
+      const wrote = [checkpoint, out, plot].filter((p) => p !== undefined)
+      if (checkpoint !== undefined) {
+        const again = resumeCommand(inv, ['resume', 'checkpoint', ...FIXED_BY_CHECKPOINT], [['resume', checkpoint]])
+        printError(
+          `interrupted at iteration ${model.iteration}; checkpoint saved to ${checkpoint}` +
+            `${wrote.length > 1 ? ` (also wrote ${wrote.slice(1).join(', ')})` : ''}\ncontinue with: ${again}\n`,
+        )
+      } else {
+        printError(
+          `interrupted at iteration ${model.iteration}; no checkpoint was saved` +
+            `${wrote.length > 0 ? ` (wrote ${wrote.join(', ')})` : ''}: ` +
+            `add --checkpoint FILE to keep the progress of the next run\n`,
+        )
+      }
       return 130
     } finally {
       uninstall()
     }
     bar.clear()
-    if (v.save !== undefined) model.save(String(v.save))
-    if (v.plot !== undefined) {
-      const svg = lineChartSvg([{ label: 'smoothed loss', x: iters, y: losses }], {
-        title: 'Dinosaurus Island: training loss',
-        xLabel: 'iteration',
-        yLabel: 'smoothed loss (nats per name)',
-      })
-      writeFileSync(String(v.plot), svg)
-    }
-    if (v.quiet) out.write(`Iteration: ${model.iteration - 1}, Loss: ${model.loss.toFixed(6)}\n`)
+    if (checkpoint !== undefined) model.save(checkpoint)
+    if (out !== undefined) model.save(out)
+    writePlot()
+    if (v.quiet) print(`Iteration: ${model.iteration - 1}, Loss: ${model.loss.toFixed(6)}\n`)
     return 0
   },
 })
+
+/** The checkpoint `--resume` reads: its value, or --checkpoint's for `--resume` alone. */
+function resumeSource(v: Values, checkpointSpelling: string): string | undefined {
+  if (v.resume === undefined) return undefined
+  if (v.resume !== '') return String(v.resume)
+  if (v.checkpoint === undefined || v.checkpoint === '')
+    throw new UsageError(`--resume without a file needs ${checkpointSpelling} FILE (or give --resume FILE)`)
+  const path = String(v.checkpoint)
+  if (existsSync(path)) return path
+  printError(`no checkpoint at ${path} yet: starting from scratch\n`)
+  return undefined
+}
+
+function str(value: string | boolean | undefined): string | undefined {
+  return value === undefined ? undefined : String(value)
+}
 
 command('sample', {
   summary: 'invent names with a trained name model',
@@ -149,15 +235,40 @@ command('sample', {
   },
   async run(v) {
     if (v.model === undefined) throw new UsageError('--model FILE is required')
-    const model = NameModel.load(String(v.model))
-    const names = model.sample({
-      count: intOption(v, 'count', 20),
-      temperature: numberOption(v, 'temperature', 1, Number.MIN_VALUE),
-      prefix: v.prefix === undefined ? undefined : String(v.prefix),
-      maxLength: intOption(v, 'max-length', 50, 1),
-      seed: v.seed === undefined ? undefined : intOption(v, 'seed', 0),
-    })
-    for (const name of names) process.stdout.write(`${capitalise(name)}\n`)
+    const count = intOption(v, 'count', 20)
+    const temperature = numberOption(v, 'temperature', 1, 0)
+    const prefix = v.prefix === undefined ? '' : String(v.prefix)
+    const maxLength = intOption(v, 'max-length', 50, 1)
+    const seed = v.seed === undefined ? undefined : intOption(v, 'seed', 0)
+    // the prefix counts toward --max-length, and at least one character is drawn after it
+    const prefixLength = Array.from(prefix).length
+    if (maxLength <= prefixLength)
+      throw new ArgumentError(
+        `--max-length ${maxLength}: the prefix '${prefix}' is ${prefixLength} characters and counts toward ` +
+          `--max-length; give at least ${prefixLength + 1}`,
+      )
+    const file = String(v.model)
+    checkInputPath('--model', file)
+    expectFileKind('--model', file, 'dinos')
+    const model = NameModel.load(file)
+    const options = { count, temperature, prefix: prefix || undefined, maxLength: maxLength - prefixLength, seed }
+    const names = temperature === 0 ? sampleGreedy(model, options) : model.sample(options)
+    print(names.map((name) => `${capitalise(name)}\n`).join(''))
     return 0
   },
 })
+
+/** Temperature 0: the model's own greedy decoding when it has one, else the CLI's. */
+function sampleGreedy(
+  model: NameModel,
+  options: { count: number; prefix?: string; maxLength: number; seed?: number },
+): string[] {
+  try {
+    return model.sample({ ...options, temperature: 0 })
+  } catch (e) {
+    // model classes that still refuse 0 say so about the temperature
+    if (!/temperature/.test(String((e as Error)?.message))) throw e
+  }
+  const name = greedyNames(model, options.prefix ?? '', options.maxLength)
+  return Array(options.count).fill(name)
+}

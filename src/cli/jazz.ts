@@ -1,15 +1,25 @@
 // `rnnlab jazz`: train the djmodel on a MIDI performance and write an improvised solo.
 import { writeFileSync } from 'node:fs'
 
-import { command, intOption, numberOption, UsageError } from '../cli'
+import { command, interruptible, intOption, isAbort, numberOption, UsageError } from '../cli'
 import { DEFAULT_JAZZ_MIDI, JazzImproviser } from '../jazz'
+import { ProgressBar } from '../progress'
+import {
+  checkDistinctOutputs,
+  checkInputPath,
+  checkOutputPath,
+  keepWorkingWhenPipeCloses,
+  print,
+  printError,
+} from './io'
 
 const USAGE = `Usage: rnnlab jazz --out solo.mid [options]
 
 Improvise a jazz solo (the course's third notebook, deepjazz's pipeline): the
 melody of a MIDI performance becomes a corpus of grammar values, one LSTM cell
 (n_a = 64) is trained over windows of 30 values with Adam, and the trained cell
-improvises value after value over the source's chords.
+improvises value after value over the source's chords. Ctrl-C stops the training
+after the current epoch and improvises with the model as trained so far.
 
 Options:
   --out FILE          MIDI file to write (required): solo track + chord track
@@ -18,7 +28,7 @@ Options:
   --melody-track N    melody track index in the file (default: preset or automatic)
   --chord-tracks LIST comma-separated chord track indices
   --start Q --end Q   section in quarter notes
-  --epochs N          training epochs (default 100)
+  --epochs N          training epochs, at least 1 (default 100)
   --length N          values generated per measure at most, Ty (default 50)
   --temperature T     0 = argmax as the course (default), > 0 samples
   --seed S            seed of windows, weights, sampling and note choices (default 0)
@@ -45,7 +55,7 @@ command('jazz', {
   async run(v) {
     const out = v.out as string | undefined
     if (!out) throw new UsageError('--out FILE is required')
-    const epochs = intOption(v, 'epochs', 100)
+    const epochs = intOption(v, 'epochs', 100, 1)
     const length = intOption(v, 'length', 50, 1)
     const temperature = numberOption(v, 'temperature', 0, 0)
     const seed = intOption(v, 'seed', 0)
@@ -65,36 +75,68 @@ command('jazz', {
     const end = v.end === undefined ? undefined : numberOption(v, 'end', 0, 0)
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
-      if (!quiet) process.stdout.write(s + '\n')
+      if (!quiet) print(s + '\n')
     }
+    const plot = v.plot as string | undefined
+    checkOutputPath('--out', out)
+    if (plot !== undefined) checkOutputPath('--plot', plot)
+    checkDistinctOutputs([
+      ['--out', out],
+      ['--plot', plot],
+    ])
+    if (v.midi !== undefined) checkInputPath('--midi', String(v.midi))
+    keepWorkingWhenPipeCloses()
 
     const file = (v.midi as string | undefined) ?? DEFAULT_JAZZ_MIDI
     const jazz = JazzImproviser.fromMidi(file, { melodyTrack, chordTracks, start, end, seed })
     const s = jazz.section
     say(
-      `${file}: melody track ${s.melodyTrack}, chord tracks ${s.chordTracks.join(',')}, quarter notes ${s.start}–${s.end}, ${s.bpm.toFixed(1)} bpm`,
+      `${file}: melody track ${s.melodyTrack}, chord tracks ${s.chordTracks.join(',')}, quarter notes ${s.start}–${s.end}, ${Math.round(s.bpm)} bpm`,
     )
     say(
       `corpus length: ${jazz.corpus.corpus.length}, unique values: ${jazz.nValues}, measures: ${jazz.corpus.perMeasure.length}`,
     )
     const t0 = Date.now()
-    const history = await jazz.fit({
-      epochs,
-      chunk: 10,
-      onProgress: (p) =>
-        say(
-          `Epoch ${String(p.epoch).padStart(3)}/${p.epochs}  loss ${p.loss.toFixed(4)}  accuracy ${p.accuracy.toFixed(4)}`,
-        ),
-    })
-    if (history.loss.length) say(`trained ${history.loss.length} epochs in ${((Date.now() - t0) / 1000).toFixed(2)} s`)
+    const bar = new ProgressBar({ unit: 'epochs', total: epochs, startDone: 0 })
+    const controller = new AbortController()
+    const uninstall = interruptible(controller)
+    let trained = 0
+    let interrupted = false
+    try {
+      await jazz.fit({
+        epochs,
+        // a lively bar in a terminal; the course's report every 10 epochs either way
+        chunk: bar.active ? 1 : 10,
+        signal: controller.signal,
+        onProgress: (p) => {
+          trained = p.epoch
+          if (p.epoch % 10 === 0 || p.epoch === p.epochs) {
+            bar.clear()
+            say(
+              `Epoch ${String(p.epoch).padStart(3)}/${p.epochs}  loss ${p.loss.toFixed(4)}  accuracy ${p.accuracy.toFixed(4)}`,
+            )
+          }
+          if (!quiet) bar.update(p.epoch, { loss: p.loss.toFixed(4) })
+        },
+      })
+    } catch (e) {
+      if (!(controller.signal.aborted && isAbort(e))) throw e
+      interrupted = true
+    } finally {
+      bar.clear()
+      uninstall()
+    }
+    if (trained > 0) say(`trained ${trained} epochs in ${((Date.now() - t0) / 1000).toFixed(2)} s`)
     const solo = jazz.improvise({ length, temperature, seed })
     jazz.toMidi(out, solo)
-    if (v.plot) writeFileSync(String(v.plot), jazz.toSvg(solo))
-    process.stdout.write(
-      `wrote ${out}: ${solo.notes.length} solo notes over ${solo.values.length} measures at ${solo.bpm.toFixed(1)} bpm` +
-        (v.plot ? `; piano roll ${v.plot}` : '') +
+    if (plot) writeFileSync(plot, jazz.toSvg(solo))
+    print(
+      `wrote ${out}: ${solo.notes.length} solo notes over ${solo.values.length} measures at ${Math.round(solo.bpm)} bpm` +
+        (plot ? `; piano roll ${plot}` : '') +
         '\n',
     )
-    return 0
+    if (!interrupted) return 0
+    printError(`interrupted after ${trained} of ${epochs} epochs: the solo comes from the model trained so far\n`)
+    return 130
   },
 })

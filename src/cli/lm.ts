@@ -1,15 +1,36 @@
 // `rnnlab train` and `rnnlab generate`: the stacked character language model on any text.
-import { writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 
-import { command, interruptible, intOption, numberOption, UsageError } from '../cli'
-import { CharLanguageModel } from '../lm'
+import {
+  command,
+  errorCode,
+  errorMessage,
+  interruptible,
+  intOption,
+  isAbort,
+  numberOption,
+  resumeCommand,
+  UsageError,
+} from '../cli'
+import { CharLanguageModel, type FitProgress } from '../lm'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
+import {
+  checkDistinctOutputs,
+  checkInputPath,
+  checkOutputPath,
+  expectFileKind,
+  keepWorkingWhenPipeCloses,
+  print,
+  printError,
+} from './io'
+import { withUnixNewlines } from './text'
 
 const TRAIN_USAGE = `Usage: rnnlab train --text FILE --out MODEL [options]
 
 Train a stacked LSTM (or RNN) character language model on a text, in mini-batches,
-on the Rust core. Ctrl-C stops cleanly (the checkpoint and the model are written).
+on the Rust core. Ctrl-C stops after the current step and writes --out, --checkpoint
+and --plot. A run whose loss blows up stops with an error and writes nothing.
 
 Model:
   --cell lstm|rnn       recurrent cell (default lstm)
@@ -25,7 +46,7 @@ Training:
   --stride N            window stride in windows mode (default 3)
   --batch-size N        sequences per mini-batch (default 128)
   --epochs N            epochs in total (default 10; unbounded with --seconds only)
-  --seconds S           wall-clock budget
+  --seconds S           wall-clock budget (> 0)
   --optimizer adam|sgd  (default adam)
   --lr X                learning rate (default 0.002)
   --decay X             Keras-style decay: lr/(1 + decay·step) (default 0)
@@ -36,14 +57,48 @@ Training:
 Output:
   --out FILE            the trained model (safetensors, PyTorch nn.LSTM names)
   --checkpoint FILE     training state, written each epoch and on stop
-  --resume              continue from --checkpoint when it exists
+  --resume FILE         continue from a checkpoint and write the progress back to it
+                        unless --checkpoint says where; --resume alone continues from
+                        --checkpoint if that file exists
   --plot FILE           SVG chart of training and validation loss
   --sample N            print N generated characters after each epoch (default 0)
-  --quiet               only the final line`
+  --quiet               only the final line
+The text's CR and CRLF line endings are read as '\\n'.`
+
+/**
+ * A loss this far above the uniform guess (ln V nats/char, where every fresh model starts) is
+ * a run that blew up, not one that learns: twice ln V is never reached by a run that learns.
+ */
+function divergedLoss(loss: number | undefined, vocabSize: number): boolean {
+  if (loss === undefined) return false
+  return !Number.isFinite(loss) || loss > 2 * Math.log(Math.max(vocabSize, 2))
+}
+
+/** Settings a training checkpoint holds: a resumed run takes them from it. */
+const FIXED_BY_CHECKPOINT = [
+  'cell',
+  'layers',
+  'hidden',
+  'embedding',
+  'dropout',
+  'dtype',
+  'mode',
+  'seq-length',
+  'stride',
+  'batch-size',
+  'optimizer',
+  'lr',
+  'decay',
+  'clip',
+  'clip-norm',
+  'validation',
+  'seed',
+] as const
 
 command('train', {
   summary: 'train a character language model (stacked LSTM/RNN) on a text',
   usage: TRAIN_USAGE,
+  optionalValue: ['resume'],
   options: {
     text: { type: 'string' },
     out: { type: 'string' },
@@ -67,12 +122,12 @@ command('train', {
     validation: { type: 'string' },
     seed: { type: 'string' },
     checkpoint: { type: 'string' },
-    resume: { type: 'boolean' },
+    resume: { type: 'string' },
     plot: { type: 'string' },
     sample: { type: 'string' },
     quiet: { type: 'boolean' },
   },
-  async run(v) {
+  async run(v, inv) {
     const textFile = v.text as string | undefined
     const out = v.out as string | undefined
     if (!textFile) throw new UsageError('--text FILE is required')
@@ -91,96 +146,189 @@ command('train', {
     const hidden = intOption(v, 'hidden', 128, 1)
     const embedding = intOption(v, 'embedding', 0)
     const dropout = numberOption(v, 'dropout', 0.2, 0)
-    const seconds = v.seconds === undefined ? undefined : numberOption(v, 'seconds', 0, 0)
+    const seconds = v.seconds === undefined ? undefined : numberOption(v, 'seconds', 0, 0, true)
     const epochs = v.epochs === undefined ? (seconds !== undefined ? undefined : 10) : intOption(v, 'epochs', 10, 1)
     const clip = numberOption(v, 'clip', 5, 0)
     const clipNorm = v['clip-norm'] === undefined ? undefined : numberOption(v, 'clip-norm', 0, 0)
     const sample = intOption(v, 'sample', 0)
     const seed = intOption(v, 'seed', 0)
+    const fitNumbers = {
+      seqLength: intOption(v, 'seq-length', 40, 1),
+      stride: intOption(v, 'stride', 3, 1),
+      batchSize: intOption(v, 'batch-size', 128, 1),
+      lr: numberOption(v, 'lr', 0.002, 0),
+      decay: numberOption(v, 'decay', 0, 0),
+      validation: numberOption(v, 'validation', 0.1, 0),
+    }
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
-      if (!quiet) process.stdout.write(s + '\n')
+      if (!quiet) print(s + '\n')
     }
+
+    // where the run starts from and where its progress goes, all checked before any work
+    let resumeFrom: string | undefined
+    if (v.resume === '') {
+      if (v.checkpoint === undefined) throw new UsageError('--resume without a file needs --checkpoint FILE')
+      if (existsSync(String(v.checkpoint))) resumeFrom = String(v.checkpoint)
+      else printError(`no checkpoint at ${v.checkpoint} yet: starting from scratch\n`)
+    } else if (v.resume !== undefined) {
+      resumeFrom = String(v.resume)
+    }
+    const checkpoint = (v.checkpoint as string | undefined) ?? resumeFrom
+    const checkpointFlag = v.checkpoint !== undefined ? '--checkpoint' : '--resume'
+    const plot = v.plot as string | undefined
+    checkOutputPath('--out', out)
+    if (checkpoint !== undefined) checkOutputPath(checkpointFlag, checkpoint)
+    if (plot !== undefined) checkOutputPath('--plot', plot)
+    checkDistinctOutputs([
+      ['--out', out],
+      [checkpointFlag, checkpoint],
+      ['--plot', plot],
+    ])
+    checkInputPath('--text', textFile)
+    if (resumeFrom !== undefined) {
+      checkInputPath('--resume', resumeFrom)
+      expectFileKind('--resume', resumeFrom, 'charlm', true)
+      const fixed = FIXED_BY_CHECKPOINT.filter((flag) => v[flag] !== undefined)
+      if (fixed.length > 0)
+        printError(`note: ${fixed.map((f) => `--${f}`).join(', ')} come from the checkpoint when resuming\n`)
+    }
+    keepWorkingWhenPipeCloses()
+
+    // The model class writes its checkpoint at every epoch end and on stop; it writes into a
+    // working file next to the real one, which replaces the real one only while the run is
+    // sound, so a run that blows up leaves the last good checkpoint untouched.
+    const working = checkpoint !== undefined ? `${checkpoint}.${process.pid}.running` : undefined
+    const promote = () => {
+      if (working !== undefined && checkpoint !== undefined && existsSync(working)) renameSync(working, checkpoint)
+    }
+    const discard = () => {
+      if (working !== undefined) rmSync(working, { force: true })
+    }
+    if (resumeFrom !== undefined && working !== undefined) copyFileSync(resumeFrom, working)
+
+    const text = await withUnixNewlines(textFile)
     const model = new CharLanguageModel({ cell, layers, hidden, embedding, dropout, dtype, seed })
     const ac = new AbortController()
     const uninstall = interruptible(ac)
-    const bar = new ProgressBar(epochs ?? 0, 'epochs')
+    const bar = new ProgressBar({ unit: 'epochs', total: epochs, seconds })
     const trainX: number[] = [],
       trainY: number[] = [],
       valX: number[] = [],
       valY: number[] = []
     let info = ''
+    let vocabSize = 0
+    let last: FitProgress | undefined
+    let diverged: string | undefined
+    let stopped: string | undefined
     try {
-      const history = await model.fit(
-        { file: textFile },
-        {
-          epochs,
-          seconds,
-          mode,
-          seqLength: intOption(v, 'seq-length', 40, 1),
-          stride: intOption(v, 'stride', 3, 1),
-          batchSize: intOption(v, 'batch-size', 128, 1),
-          optimizer,
-          lr: numberOption(v, 'lr', 0.002, 0),
-          decay: numberOption(v, 'decay', 0, 0),
-          clip: { value: clip > 0 ? clip : undefined, norm: clipNorm },
-          validation: numberOption(v, 'validation', 0.1, 0),
-          seed,
-          checkpoint: v.checkpoint as string | undefined,
-          resume: Boolean(v.resume),
-          signal: ac.signal,
-          onProgress: (p) => {
-            if (!info) {
-              const i = model.info!
-              info = `${i.cell} ${i.hidden.join('×')}, vocabulary ${Array.from(i.vocab).length}, ${i.numParams} parameters, ${i.dtype}`
-              const c = model.corpus
-              say(
-                `${textFile}: ${c ? c.train + c.validation : '?'} characters; ${info}; ${mode}, ${p.batchesPerEpoch} batches/epoch`,
-              )
-            }
-            if (Number.isFinite(p.loss)) {
-              trainX.push(p.epoch)
-              trainY.push(p.loss)
-            }
-            const fields: Record<string, string> = { loss: p.loss.toFixed(3), 'chars/s': p.charsPerSecond.toFixed(0) }
-            if (p.epochEnd) {
-              bar.clear()
-              let line = `Epoch ${p.epoch.toFixed(0)}${epochs ? `/${epochs}` : ''}  loss ${p.loss.toFixed(4)}`
-              if (p.valLoss !== undefined) {
-                valX.push(p.epoch)
-                valY.push(p.valLoss)
-                line += `  val ${p.valLoss.toFixed(4)} nats/char (perplexity ${p.valPerplexity!.toFixed(2)})`
+      try {
+        const history = await model.fit(
+          { file: text.path },
+          {
+            epochs,
+            seconds,
+            mode,
+            ...fitNumbers,
+            optimizer,
+            clip: { value: clip > 0 ? clip : undefined, norm: clipNorm },
+            seed,
+            checkpoint: working,
+            resume: resumeFrom !== undefined,
+            signal: ac.signal,
+            onProgress: (p) => {
+              if (!info) {
+                const i = model.info!
+                vocabSize = Array.from(i.vocab).length
+                info = `${i.cell} ${i.hidden.join('×')}, vocabulary ${vocabSize}, ${i.numParams} parameters, ${i.dtype}`
+                const c = model.corpus
+                say(
+                  `${textFile}: ${c ? c.train + c.validation : '?'} characters; ${info}; ${mode}, ${p.batchesPerEpoch} batches/epoch`,
+                )
               }
-              say(`${line}  ${(p.charsPerSecond / 1000).toFixed(1)}k chars/s  ${p.elapsed.toFixed(1)} s`)
-              if (sample > 0)
-                say(model.generate({ prompt: '', length: sample, temperature: 0.8, seed }).replace(/^/gm, '    '))
-            } else if (!quiet) {
-              bar.update(p.epoch, fields)
-            }
+              last = p
+              if (diverged === undefined && (divergedLoss(p.loss, vocabSize) || divergedLoss(p.valLoss, vocabSize))) {
+                diverged =
+                  `the training diverged at epoch ${p.epoch.toFixed(2)} (loss ${p.loss.toFixed(4)}` +
+                  `${p.valLoss !== undefined ? `, validation ${p.valLoss.toFixed(4)}` : ''} nats/char, ` +
+                  `where a uniform guess is ${Math.log(vocabSize).toFixed(4)}): try a smaller --lr or a --clip`
+                ac.abort()
+                return
+              }
+              if (p.epochEnd) promote()
+              if (Number.isFinite(p.loss)) {
+                trainX.push(p.epoch)
+                trainY.push(p.loss)
+              }
+              const fields = { loss: p.loss.toFixed(3), 'chars/s': `${(p.charsPerSecond / 1000).toFixed(1)}k` }
+              if (p.epochEnd) {
+                bar.clear()
+                let line = `Epoch ${p.epoch.toFixed(0)}${epochs ? `/${epochs}` : ''}  loss ${p.loss.toFixed(4)}`
+                if (p.valLoss !== undefined) {
+                  valX.push(p.epoch)
+                  valY.push(p.valLoss)
+                  line += `  val ${p.valLoss.toFixed(4)} nats/char (perplexity ${p.valPerplexity!.toFixed(2)})`
+                }
+                say(`${line}  ${(p.charsPerSecond / 1000).toFixed(1)}k chars/s  ${p.elapsed.toFixed(1)} s`)
+                if (sample > 0)
+                  say(model.generate({ prompt: '', length: sample, temperature: 0.8, seed }).replace(/^/gm, '    '))
+              }
+              // redrawn under each epoch line too, so that short epochs still show it
+              if (!quiet) bar.update(p.epoch, fields, { elapsed: p.elapsed, force: p.epochEnd })
+            },
           },
-        },
-      )
-      bar.clear()
-      model.save(out)
-      if (v.plot) {
-        const series = [{ label: 'training loss', x: trainX, y: trainY }]
-        if (valX.length) series.push({ label: 'validation loss', x: valX, y: valY })
-        writeFileSync(
-          String(v.plot),
-          lineChartSvg(series, { title: `rnnlab train — ${info}`, xLabel: 'epoch', yLabel: 'loss (nats/char)' }),
         )
+        stopped = history.stopped
+      } catch (e) {
+        // a model class that rejects on abort (as `fetch` does) stopped where it was asked to
+        if (!(ac.signal.aborted && isAbort(e))) {
+          if (errorCode(e) === 'ERR_DIVERGED' && diverged === undefined) diverged = errorMessage(e)
+          else throw e
+        }
+        stopped = 'aborted'
       }
-      const val = history.valLoss.length
-        ? `, validation ${history.valLoss[history.valLoss.length - 1].toFixed(4)} nats/char`
-        : ''
-      process.stdout.write(
-        `wrote ${out}: ${history.epochs} epochs, ${history.steps} steps (${history.stopped}) in ${history.seconds.toFixed(1)} s, ` +
-          `${(history.charsPerSecond / 1000).toFixed(1)}k chars/s${val}\n`,
-      )
-      return 0
+    } catch (e) {
+      bar.clear()
+      discard()
+      throw e
     } finally {
       uninstall()
+      text.remove()
     }
+    bar.clear()
+    if (diverged !== undefined) {
+      discard()
+      process.stderr.write(
+        `rnnlab train: ${diverged}; nothing was written` +
+          `${checkpoint !== undefined && existsSync(checkpoint) ? ` (${checkpoint} keeps the last good epoch)` : ''}\n`,
+      )
+      return 1
+    }
+    promote()
+    model.save(out)
+    if (plot) {
+      const series = [{ label: 'training loss', x: trainX, y: trainY }]
+      if (valX.length) series.push({ label: 'validation loss', x: valX, y: valY })
+      writeFileSync(
+        plot,
+        lineChartSvg(series, { title: `rnnlab train — ${info}`, xLabel: 'epoch', yLabel: 'loss (nats/char)' }),
+      )
+    }
+    const done = last ? `${Math.floor(last.epoch)} epochs, ${last.step} steps` : '0 epochs'
+    const val = valY.length ? `, validation ${valY[valY.length - 1].toFixed(4)} nats/char` : ''
+    const speed = last ? `${(last.charsPerSecond / 1000).toFixed(1)}k chars/s` : ''
+    print(`wrote ${out}: ${done} (${stopped}) in ${(last?.elapsed ?? 0).toFixed(1)} s, ${speed}${val}\n`)
+    if (stopped !== 'aborted') return 0
+    if (checkpoint !== undefined) {
+      const again = resumeCommand(inv, ['resume'], v.checkpoint !== undefined ? [['resume']] : [['resume', checkpoint]])
+      printError(`interrupted; checkpoint saved to ${checkpoint}\ncontinue with: ${again}\n`)
+    } else {
+      printError(
+        `interrupted; no checkpoint was saved (the model so far is in ${out}): ` +
+          `add --checkpoint FILE to keep the progress of the next run and continue it with --resume\n`,
+      )
+    }
+    return 130
   },
 })
 
@@ -213,16 +361,18 @@ command('generate', {
   async run(v) {
     const file = v.model as string | undefined
     if (!file) throw new UsageError('--model FILE is required')
-    const model = CharLanguageModel.load(file, { vocab: v.vocab as string | undefined })
     const prompt = (v.prompt as string | undefined) ?? ''
-    const text = model.generate({
+    const options = {
       prompt,
       length: intOption(v, 'length', 400),
       temperature: numberOption(v, 'temperature', 0.8, 0),
       topK: intOption(v, 'top-k', 0),
       seed: intOption(v, 'seed', 0),
-    })
-    process.stdout.write(prompt + text + '\n')
+    }
+    checkInputPath('--model', file)
+    expectFileKind('--model', file, 'charlm')
+    const model = CharLanguageModel.load(file, { vocab: v.vocab as string | undefined })
+    print(prompt + model.generate(options) + '\n')
     return 0
   },
 })

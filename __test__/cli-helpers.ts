@@ -1,0 +1,110 @@
+// Drives the `rnnlab` command as a user does: in a pseudo-terminal (util-linux `script`,
+// which every Linux has; no native npm module to build), piped into `head`, or plainly.
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export const ROOT = process.cwd()
+export const CLI = join(ROOT, 'bin', 'rnnlab.js')
+/** The shared test texts (sonnets, dinosaur names, a MIDI file). */
+export const DATA = process.env.RNNLAB_TEST_DATA ?? join(ROOT, '..', 'shared', 'data')
+
+export function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'rnnlab-cli-'))
+}
+
+/** The environment of a terminal user: no $CI (which turns the bar off). */
+function userEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env, TERM: 'xterm' }
+  delete env.CI
+  return env
+}
+
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
+}
+
+/** The shell words that run `rnnlab args…`. */
+export function rnnlabCommand(args: string[]): string {
+  return [process.execPath, CLI, ...args].map(shellQuote).join(' ')
+}
+
+/** Runs `rnnlab args…` with pipes (stdout not a terminal). */
+export function cli(args: string[], cwd = ROOT) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, cwd, env: userEnv() })
+}
+
+/** Runs a shell pipeline with `pipefail`, so that its status is rnnlab's when rnnlab fails. */
+export function pipeline(line: string, cwd = ROOT) {
+  return spawnSync('bash', ['-c', `set -o pipefail; ${line}`], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    cwd,
+    env: userEnv(),
+  })
+}
+
+export interface PtyResult {
+  /** Everything the terminal showed (stdout and stderr), with '\r\n' read as '\n'. */
+  output: string
+  /** The command's exit status. */
+  status: number | null
+}
+
+export interface PtyOptions {
+  /** Terminal width (default 100). */
+  columns?: number
+  cwd?: string
+  /**
+   * Called with all output so far after each piece; `interrupt()` types Ctrl-C into the
+   * terminal (the line discipline sends SIGINT to the command, as a keyboard does).
+   */
+  onOutput?: (output: string, interrupt: () => void) => void
+}
+
+/** Runs a shell command line in a pseudo-terminal of `columns` columns. */
+export function inPty(line: string, options: PtyOptions = {}): Promise<PtyResult> {
+  const columns = options.columns ?? 100
+  const child = spawn('script', ['-qfec', `stty cols ${columns} rows 30; ${line}`, '/dev/null'], {
+    cwd: options.cwd ?? ROOT,
+    env: userEnv(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let raw = ''
+  const interrupt = () => child.stdin.write('\x03')
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (d: string) => {
+    raw += d
+    options.onOutput?.(raw.replace(/\r\n/g, '\n'), interrupt)
+  })
+  child.stderr.on('data', (d) => {
+    raw += d
+  })
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (status) => {
+      child.stdin.destroy()
+      resolve({ output: raw.replace(/\r\n/g, '\n'), status })
+    })
+  })
+}
+
+/** Runs `rnnlab args…` in a pseudo-terminal. */
+export function rnnlabInPty(args: string[], options: PtyOptions = {}): Promise<PtyResult> {
+  return inPty(rnnlabCommand(args), options)
+}
+
+/**
+ * The progress-bar lines a terminal output drew: each redraw is "\r\x1b[2K" then the line,
+ * which the next redraw or clear ends with "\r" (ordinary lines end with a newline).
+ */
+export function barLines(output: string): string[] {
+  const lines: string[] = []
+  for (const piece of output.split('\x1b[2K').slice(1)) {
+    const cr = piece.indexOf('\r')
+    const nl = piece.indexOf('\n')
+    if (cr > 0 && (nl < 0 || cr < nl)) lines.push(piece.slice(0, cr))
+  }
+  return lines
+}
