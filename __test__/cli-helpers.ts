@@ -92,7 +92,7 @@ export function inPty(line: string, options: PtyOptions = {}): Promise<PtyResult
 
 /** Runs `rnnlab args…` in a pseudo-terminal. */
 export function rnnlabInPty(args: string[], options: PtyOptions = {}): Promise<PtyResult> {
-  return inPty(rnnlabCommand(args), options)
+  return inPty(`exec ${rnnlabCommand(args)}`, options)
 }
 
 /**
