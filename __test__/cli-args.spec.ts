@@ -293,3 +293,28 @@ test('finding 10: CR and CRLF line endings train as "\\n"', (t) => {
   const g = cli(['generate', '--model', join(d, 'crlf.txt.safetensors'), '--length', '300', '--temperature', '1'])
   t.notRegex(g.stdout, /\r/)
 })
+
+test('errors from the binding are read by their code, in the new and the old form', async (t) => {
+  const { errorCode, errorMessage, isAbort } = await import('../dist/cli.js')
+  const modern = Object.assign(new Error('checkpoint: truncated'), { code: 'ERR_BAD_FILE' })
+  t.is(errorCode(modern), 'ERR_BAD_FILE')
+  t.is(errorMessage(modern), 'checkpoint: truncated')
+  const old = new Error('[ERR_BAD_FILE] checkpoint: truncated')
+  t.is(errorCode(old), 'ERR_BAD_FILE')
+  t.is(errorMessage(old), 'checkpoint: truncated')
+  t.is(errorCode(new Error('plain')), undefined)
+  t.true(isAbort(new DOMException('stopped', 'AbortError')))
+  t.true(isAbort(Object.assign(new Error('jazz fit: aborted'), { code: 'ABORT_ERR' })))
+  t.false(isAbort(new Error('x')))
+})
+
+test('a failure from the model is one line with its code, no stack', (t) => {
+  const d = tmp()
+  const bad = join(d, 'bad.safetensors')
+  writeFileSync(bad, 'not a checkpoint at all')
+  const r = cli(['sample', '--model', bad])
+  t.is(r.status, 1)
+  t.is(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr)
+  t.regex(r.stderr, /^rnnlab sample: .*\[ERR_[A-Z_]+\]\n$/)
+  t.notRegex(r.stderr, /\bat /)
+})

@@ -205,6 +205,8 @@ command('train', {
     const discard = () => {
       if (working !== undefined) rmSync(working, { force: true })
     }
+    // a second Ctrl-C quits at once: the working file goes, the last promoted checkpoint stays
+    process.once('exit', discard)
     if (resumeFrom !== undefined && working !== undefined) copyFileSync(resumeFrom, working)
 
     const text = await withUnixNewlines(textFile)
