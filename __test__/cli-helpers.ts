@@ -16,7 +16,7 @@ export function tmp(): string {
 
 /** The environment of a terminal user: no $CI (which turns the bar off). */
 function userEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env, TERM: 'xterm' }
+  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm' }
   delete env.CI
   return env
 }

@@ -46,7 +46,7 @@ function help(): string {
     '',
     'Run `rnnlab <command> --help` for the options of a command.',
   ]
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 /** A mistake in the command line: one line naming it, then a pointer to `--help`; exit 2. */
@@ -230,8 +230,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${cmd.usage}\n`)
     return 0
   }
-  let parsed
-  let normalised
+  let parsed: { values: Record<string, unknown>; positionals: string[] }
+  let normalised: ReturnType<typeof normaliseWords>
   try {
     normalised = normaliseWords(cmd, rest)
     parsed = parseArgs({ args: normalised.words, options: cmd.options, allowPositionals: true, strict: true })

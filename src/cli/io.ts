@@ -1,6 +1,6 @@
 // What the commands share about the outside world: a reader that stops reading (`| head`),
 // output paths checked before any work, and the kind of a checkpoint file.
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs'
+import { accessSync, closeSync, constants, openSync, readSync, type Stats, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 
 import { ArgumentError } from '../cli'
@@ -54,7 +54,7 @@ export function isClosed(stream: NodeJS.WriteStream): boolean {
 export function checkOutputPath(flag: string, path: string): void {
   if (path === '') throw new ArgumentError(`${flag}: expected a file path, got ''`)
   const dir = dirname(resolve(path))
-  let stat
+  let stat: Stats
   try {
     stat = statSync(dir)
   } catch {
@@ -66,7 +66,7 @@ export function checkOutputPath(flag: string, path: string): void {
   } catch {
     throw new ArgumentError(`${flag} ${path}: folder ${dirname(path)} is not writable`)
   }
-  let target
+  let target: Stats
   try {
     target = statSync(path)
   } catch {
@@ -94,7 +94,7 @@ export function checkDistinctOutputs(outputs: [flag: string, path: string | unde
 
 /** Checks that an input file exists, naming the flag. */
 export function checkInputPath(flag: string, path: string): void {
-  let stat
+  let stat: Stats
   try {
     stat = statSync(path)
   } catch {
@@ -111,7 +111,7 @@ export interface FileKind {
 
 /** Reads the kind of a safetensors file from its header, or undefined when it is not one. */
 export function readFileKind(path: string): FileKind | undefined {
-  let fd
+  let fd: number
   try {
     fd = openSync(path, 'r')
   } catch {

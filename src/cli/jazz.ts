@@ -75,7 +75,7 @@ command('jazz', {
     const end = v.end === undefined ? undefined : numberOption(v, 'end', 0, 0)
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
-      if (!quiet) print(s + '\n')
+      if (!quiet) print(`${s}\n`)
     }
     const plot = v.plot as string | undefined
     checkOutputPath('--out', out)

@@ -162,7 +162,7 @@ command('train', {
     }
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
-      if (!quiet) print(s + '\n')
+      if (!quiet) print(`${s}\n`)
     }
 
     // where the run starts from and where its progress goes, all checked before any work
@@ -374,7 +374,7 @@ command('generate', {
     checkInputPath('--model', file)
     expectFileKind('--model', file, 'charlm')
     const model = CharLanguageModel.load(file, { vocab: v.vocab as string | undefined })
-    print(prompt + model.generate(options) + '\n')
+    print(`${prompt + model.generate(options)}\n`)
     return 0
   },
 })
