@@ -248,8 +248,11 @@ command('train', {
                   `${textFile}: ${c ? c.train + c.validation : '?'} characters; ${info}; ${mode}, ${p.batchesPerEpoch} batches/epoch`,
                 )
               }
+              // a chunk cut short by Ctrl-C may run no batch: its loss is NaN and says nothing
+              const ranBatches = last === undefined ? !ac.signal.aborted : p.step !== last.step
               last = p
-              if (diverged === undefined && (divergedLoss(p.loss, vocabSize) || divergedLoss(p.valLoss, vocabSize))) {
+              const blewUp = (ranBatches && divergedLoss(p.loss, vocabSize)) || divergedLoss(p.valLoss, vocabSize)
+              if (diverged === undefined && blewUp) {
                 diverged =
                   `the training diverged at epoch ${p.epoch.toFixed(2)} (loss ${p.loss.toFixed(4)}` +
                   `${p.valLoss !== undefined ? `, validation ${p.valLoss.toFixed(4)}` : ''} nats/char, ` +
