@@ -1,14 +1,16 @@
 // Drives the `rnnlab` command as a user does: in a pseudo-terminal (util-linux `script`,
 // which every Linux has; no native npm module to build), piped into `head`, or plainly.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export const ROOT = process.cwd()
 export const CLI = join(ROOT, 'bin', 'rnnlab.js')
-/** The shared test texts (sonnets, dinosaur names, a MIDI file). */
-export const DATA = process.env.RNNLAB_TEST_DATA ?? join(ROOT, '..', 'shared', 'data')
+/** The test texts (sonnets, dinosaur names, a MIDI file): the repository's fixtures/. */
+export const DATA =
+  process.env.RNNLAB_TEST_DATA ??
+  (existsSync(join(ROOT, 'fixtures')) ? join(ROOT, 'fixtures') : join(ROOT, '..', 'shared', 'data'))
 
 export function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'rnnlab-cli-'))
