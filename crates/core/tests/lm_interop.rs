@@ -7,9 +7,10 @@ use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::lm::{logits_for, CharLm};
 use serde_json::Value;
 
+mod common;
+
 fn cases() -> Vec<Value> {
-    let raw =
-        std::fs::read_to_string("tests/data/lm_torch_reference.json").expect("reference data");
+    let raw = common::test_data("lm_torch_reference.json");
     let v: Value = serde_json::from_str(&raw).unwrap();
     v["cases"].as_array().unwrap().clone()
 }
