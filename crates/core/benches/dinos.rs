@@ -20,6 +20,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    println!(
+        "SIMD level {} (RNNLAB_SIMD caps it)",
+        rnnlab_core::math::SimdLevel::current().as_str()
+    );
     let (vocab, examples) = course_corpus("dinos_course.txt");
     let chars: usize = examples.iter().map(|e| e.len() + 1).sum();
     let repeats = env_usize("DINOS_BENCH_REPEATS", 5);

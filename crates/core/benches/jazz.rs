@@ -11,6 +11,10 @@ mod common;
 use common::{env_usize, toy_corpus};
 
 fn main() {
+    println!(
+        "SIMD level {} (RNNLAB_SIMD caps it)",
+        rnnlab_core::math::SimdLevel::current().as_str()
+    );
     let (n_values, n_a, t_x, m) = (90, 64, 30, 60);
     let epochs = env_usize("JAZZ_BENCH_EPOCHS", 100);
     let repeats = env_usize("JAZZ_BENCH_REPEATS", 5).max(1);

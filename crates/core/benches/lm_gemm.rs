@@ -204,6 +204,10 @@ fn sampling_speed_2x128() {
 }
 
 fn main() {
+    println!(
+        "SIMD level {} (RNNLAB_SIMD caps it)",
+        rnnlab_core::math::SimdLevel::current().as_str()
+    );
     let picked: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
