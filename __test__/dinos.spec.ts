@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { NameModel, RandomState, clip, initializeParameters, optimize, sample, Tensor } from '../dist/index.js'
+import { NameModel, RandomState, clip, initializeParameters, optimize, sample, type Tensor } from '../dist/index.js'
 import { ROOT, fixture, tempDir, testData } from './helpers.js'
 
 const CLI = join(ROOT, 'bin', 'rnnlab.js')

@@ -69,7 +69,7 @@ for (const [name, path] of Object.entries(FILES)) {
     for (let c = 0; c < CASES; c++) {
       const bytes = mutate(r, src)
       const label = `${name}-mutant-${c}.mid`
-      let song
+      let song: ReturnType<typeof music.parseMidiBytes>
       try {
         song = music.parseMidiBytes(bytes, label)
         parsed++
