@@ -6,7 +6,7 @@ use rnnlab_core::optim::Adam;
 use rnnlab_core::random::RandomState;
 
 mod common;
-use common::toy_corpus;
+use common::{max_abs_diff, toy_corpus};
 
 #[test]
 fn gradients_match_finite_differences() {
@@ -265,12 +265,7 @@ fn float32_training_follows_float64() {
         h64.last().unwrap().loss < 0.5 * h64[0].loss,
         "the run must actually train"
     );
-    let max_dw = m32
-        .wa
-        .iter()
-        .zip(m64.wa.iter())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let max_dw = max_abs_diff(m32.wa.iter().copied(), m64.wa.iter().copied());
     assert!(max_dw < 1e-3, "Wa drifted by {max_dw}");
     println!("float32 vs float64 over {epochs} epochs: worst relative loss difference {worst:.2e}, max |ΔWa| {max_dw:.2e}");
 }

@@ -62,12 +62,10 @@ fn pytorch_state_dict_gives_pytorch_logits() {
         let m32 =
             CharLm::<f32>::from_checkpoint(&parsed, Some(case["vocab"].as_str().unwrap())).unwrap();
         let got32 = logits_for(&m32, case["text"].as_str().unwrap()).unwrap();
-        let worst32 = got32
-            .iter()
-            .flatten()
-            .zip(got.iter().flatten())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let worst32 = common::max_abs_diff(
+            got32.iter().flatten().copied(),
+            got.iter().flatten().copied(),
+        );
         assert!(worst32 < 1e-4, "f32 logits differ from f64 by {worst32}");
     }
 }
