@@ -5,9 +5,10 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { cli, DATA, ROOT, tmp } from './cli-helpers'
+import { cli, ROOT, tmp } from './cli-helpers'
+import { fixture } from './helpers'
 
-const SONNETS = join(DATA, 'shakespeare.txt')
+const SONNETS = fixture('shakespeare.txt')
 const SMALL_LM = ['--hidden', '16', '--layers', '1', '--batch-size', '32', '--seq-length', '20']
 const dir = tmp()
 const names = join(dir, 'names.txt')
@@ -257,7 +258,7 @@ test('finding 10: sample --max-length counts the prefix, and is refused below it
 
 test('finding 10: the jazz tempo prints rounded, in the CLI and the example', (t) => {
   const d = tmp()
-  const midi = join(DATA, 'original_metheny.mid')
+  const midi = fixture('original_metheny.mid')
   const r = cli(['jazz', '--midi', midi, '--epochs', '1', '--out', join(d, 's.mid')])
   t.is(r.status, 0, r.stderr)
   t.regex(r.stdout, /, 112 bpm\n/)

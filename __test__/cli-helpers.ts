@@ -1,19 +1,15 @@
 // Drives the `rnnlab` command as a user does: in a pseudo-terminal (util-linux `script`,
 // which every Linux has; no native npm module to build), piped into `head`, or plainly.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-export const ROOT = process.cwd()
+import { ROOT, tempDir } from './helpers'
+
+export { ROOT }
 export const CLI = join(ROOT, 'bin', 'rnnlab.js')
-/** The test texts (sonnets, dinosaur names, a MIDI file): the repository's fixtures/. */
-export const DATA =
-  process.env.RNNLAB_TEST_DATA ??
-  (existsSync(join(ROOT, 'fixtures')) ? join(ROOT, 'fixtures') : join(ROOT, '..', 'shared', 'data'))
 
 export function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'rnnlab-cli-'))
+  return tempDir('cli')
 }
 
 /** The environment of a terminal user: no $CI (which turns the bar off). */

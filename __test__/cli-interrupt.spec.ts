@@ -5,9 +5,10 @@ import test from 'ava'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { barLines, cli, CLI, DATA, inPty, rnnlabInPty, shellQuote, tmp } from './cli-helpers'
+import { barLines, cli, CLI, inPty, rnnlabInPty, shellQuote, tmp } from './cli-helpers'
+import { fixture } from './helpers'
 
-const SONNETS = join(DATA, 'shakespeare.txt')
+const SONNETS = fixture('shakespeare.txt')
 const SMALL_LM = ['--hidden', '16', '--layers', '1', '--batch-size', '32', '--seq-length', '20']
 const FOREVER = '100000000'
 

@@ -4,9 +4,10 @@ import test from 'ava'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { cli, DATA, inPty, pipeline, rnnlabCommand, tmp } from './cli-helpers'
+import { cli, inPty, pipeline, rnnlabCommand, tmp } from './cli-helpers'
+import { fixture } from './helpers'
 
-const SONNETS = join(DATA, 'shakespeare.txt')
+const SONNETS = fixture('shakespeare.txt')
 const SMALL_LM = ['--hidden', '16', '--layers', '1', '--batch-size', '32', '--seq-length', '20']
 const dir = tmp()
 const names = join(dir, 'names.txt')

@@ -6,9 +6,10 @@ import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { ProgressBar } from '../dist/progress.js'
-import { barLines, cli, DATA, rnnlabInPty, tmp } from './cli-helpers'
+import { barLines, cli, rnnlabInPty, tmp } from './cli-helpers'
+import { fixture } from './helpers'
 
-const SONNETS = join(DATA, 'shakespeare.txt')
+const SONNETS = fixture('shakespeare.txt')
 const SMALL_LM = ['--hidden', '16', '--layers', '1', '--batch-size', '32', '--seq-length', '20']
 
 /** A bar that draws into a string, on a clock the test sets. */
