@@ -7,8 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rnnlab_core::dinos::{DinoConfig, DinoEvent, DinoTrainer};
-use rnnlab_core::fast_step::Arithmetic;
+use rnnlab_core::dinos::{Arithmetic, DinoConfig, DinoEvent, DinoTrainer};
 
 /// The course's corpus handling (as tests/dinos_course.rs): vocabulary = sorted unique
 /// characters of the lower-cased text, examples = stripped lines as indices.

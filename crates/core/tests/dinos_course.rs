@@ -5,14 +5,13 @@
 use std::path::PathBuf;
 
 use ndarray::Array2;
-use rnnlab_core::char_rnn::{
-    clip, clip_global_norm, initialize_parameters, npy_exp, npy_tanh, optimize, pairwise_sum,
-    rnn_backward, rnn_forward, sample, sample_many, CharRnnGradients, CharRnnParams, Clip,
-    SampleOptions,
-};
 use rnnlab_core::checkpoint::{Checkpoint, Dtype};
-use rnnlab_core::dinos::{DinoConfig, DinoEvent, DinoTrainer};
-use rnnlab_core::fast_step::Arithmetic;
+use rnnlab_core::dinos::{
+    clip, clip_global_norm, initialize_parameters, optimize, rnn_backward, rnn_forward, sample,
+    sample_many, Arithmetic, CharRnnGradients, CharRnnParams, Clip, DinoConfig, DinoEvent,
+    DinoTrainer, SampleOptions,
+};
+use rnnlab_core::math::npy::{npy_exp, npy_tanh, pairwise_sum};
 use rnnlab_core::random::RandomState;
 use rnnlab_core::CoreError;
 use serde_json::Value;

@@ -13,13 +13,14 @@
 
 use ndarray::Array2;
 
-use crate::char_rnn::{
-    initial_loss, initialize_parameters_seeded, optimize_step, sample_many, smooth, CharRnnParams,
-    CharRnnWorkspace, Clip, OnNonFinite, SampleOptions, COURSE_CLIP, COURSE_MAX_SAMPLE_LENGTH,
+use super::course::{
+    initial_loss, initialize_parameters_seeded, optimize_step, smooth, OnNonFinite,
 };
+use super::fast::{Arithmetic, FastCharRnn};
+use super::sample::{sample_many, SampleOptions};
+use super::{CharRnnParams, CharRnnWorkspace, Clip, COURSE_CLIP, COURSE_MAX_SAMPLE_LENGTH};
 use crate::checkpoint::Checkpoint;
 use crate::error::{CoreError, Result};
-use crate::fast_step::{Arithmetic, FastCharRnn};
 use crate::random::RandomState;
 
 /// `metadata["kind"]` of a Dinosaurus checkpoint.
