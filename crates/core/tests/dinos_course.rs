@@ -601,7 +601,10 @@ fn checkpoint_arithmetic_entry() {
     assert!(err.contains("global-norm clip of 5"), "{err}");
     let (vocab, examples) = course_corpus("dinos_course.txt");
     let config = DinoConfig {
-        clip: Clip::GlobalNorm(5.0),
+        clip: Clip {
+            value: None,
+            norm: Some(5.0),
+        },
         ..config_with(Arithmetic::Fast)
     };
     let err = DinoTrainer::new(&vocab, examples, config)

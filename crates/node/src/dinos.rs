@@ -292,9 +292,12 @@ impl NativeNameTrainer {
             n_a: n_a as usize,
             learning_rate: options.learning_rate.unwrap_or(0.01),
             clip: if clip_value == 0.0 {
-                Clip::None
+                Clip::default()
             } else {
-                Clip::ElementWise(clip_value)
+                Clip {
+                    value: Some(clip_value),
+                    norm: None,
+                }
             },
             shuffle_seed: options.shuffle_seed.unwrap_or(0),
             arithmetic: Arithmetic::parse(options.arithmetic.as_deref().unwrap_or("numpy"))

@@ -9,8 +9,8 @@ use super::numpy_order::{
     CharRnnWorkspace, ParamsMut,
 };
 use super::{
-    check_clip_value, check_learning_rate, check_sequence, clip_value, flat_mut, CharRnnGradients,
-    CharRnnParams, Clip, COURSE_CLIP,
+    check_clip, check_clip_value, check_learning_rate, check_sequence, clip_value, flat_mut,
+    CharRnnGradients, CharRnnParams, Clip, COURSE_CLIP,
 };
 use crate::error::{CoreError, Result};
 use crate::random::RandomState;
@@ -180,12 +180,14 @@ pub fn update_parameters(
     Ok(())
 }
 
-/// Clip in place according to `mode`.
+/// Clip in place according to `mode` (checked by `check_clip`: at most one bound).
 fn apply_clip(grads: &mut CharRnnGradients, mode: Clip) -> Result<()> {
-    match mode {
-        Clip::None => Ok(()),
-        Clip::ElementWise(v) => clip(grads, v),
-        Clip::GlobalNorm(v) => clip_global_norm(grads, v).map(|_| ()),
+    if let Some(norm) = mode.norm {
+        clip_global_norm(grads, norm)?;
+    }
+    match mode.value {
+        Some(value) => clip(grads, value),
+        None => Ok(()),
     }
 }
 
@@ -206,7 +208,10 @@ pub fn optimize(
         a_prev,
         params,
         learning_rate,
-        Clip::ElementWise(COURSE_CLIP),
+        Clip {
+            value: Some(COURSE_CLIP),
+            norm: None,
+        },
     )?;
     let a_last = ws.a_last().to_vec();
     Ok((loss, ws.grads, a_last))
@@ -252,7 +257,7 @@ pub(crate) fn optimize_step(
     clip_mode: Clip,
     on_non_finite: OnNonFinite,
 ) -> Result<f64> {
-    clip_mode.validate()?;
+    check_clip(&clip_mode)?;
     check_learning_rate(learning_rate)?;
     {
         let p = params.view()?;
@@ -261,8 +266,8 @@ pub(crate) fn optimize_step(
     }
     // the course's element-wise clip: each gradient block is clipped and applied as soon as
     // it is summed (the same operations per element as clip, then update_parameters)
-    let fused = matches!(clip_mode, Clip::ElementWise(_));
-    let loss = if fused {
+    let fused = clip_mode.value.filter(|_| clip_mode.norm.is_none());
+    let loss = if fused.is_some() {
         forward_recurrence(ws, &params.view()?, x, y, a_prev)
     } else {
         forward_backward(ws, &params.view()?, x, y, a_prev)?
@@ -270,7 +275,7 @@ pub(crate) fn optimize_step(
     if !loss.is_finite() && on_non_finite == OnNonFinite::Keep {
         return Ok(loss);
     }
-    if let Clip::ElementWise(max_value) = clip_mode {
+    if let Some(max_value) = fused {
         let mut pm = ParamsMut {
             wax: flat_mut("wax", &mut params.wax)?,
             waa: flat_mut("waa", &mut params.waa)?,

@@ -110,24 +110,22 @@ pub struct CharRnnGradients {
     pub dby: Array2<f64>,
 }
 
-/// How `optimize` limits the gradients before the update.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Clip {
-    /// No clipping.
-    None,
-    /// The course's clip: every element into `[−max, max]`.
-    ElementWise(f64),
-    /// Scale all gradients together so that their global L2 norm is at most `max`.
-    GlobalNorm(f64),
-}
+/// How `optimize` limits the gradients before the update: the optimizers' one `Clip`.
+/// `value` is the course's element-wise clip (every element into `[−value, value]`), `norm`
+/// scales all gradients together so that their global L2 norm is at most `norm`; the name
+/// model takes one of the two (or neither), see [`check_clip`].
+pub use crate::nn::optim::Clip;
 
-impl Clip {
-    fn validate(self) -> Result<()> {
-        match self {
-            Clip::None => Ok(()),
-            Clip::ElementWise(v) | Clip::GlobalNorm(v) => check_clip_value(v),
-        }
+/// A clip the name model runs: each bound a number >= 0, and not both (its checkpoints
+/// name one mode: `none`, `elementwise:v` or `global_norm:v`).
+pub(crate) fn check_clip(clip: &Clip) -> Result<()> {
+    if let (Some(value), Some(norm)) = (clip.value, clip.norm) {
+        return Err(CoreError::invalid(format!(
+            "clip: the name model clips by value (element-wise) or by global norm, not both; \
+             got value {value} and norm {norm}"
+        )));
     }
+    clip.value.or(clip.norm).map_or(Ok(()), check_clip_value)
 }
 
 /// A finite learning rate (the update is `W − lr·dW`).

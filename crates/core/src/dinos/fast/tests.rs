@@ -56,7 +56,10 @@ fn fast_step_is_the_course_optimize_to_rounding() {
         let fast = FastCharRnn::pack(&params, 2).unwrap();
         for (clip, lr) in [(Some(5.0), 0.01), (Some(1e-3), 0.5), (None, 0.1)] {
             let mut exact = params.clone();
-            let mode = clip.map_or(Clip::None, Clip::ElementWise);
+            let mode = Clip {
+                value: clip,
+                norm: None,
+            };
             let mut ws = CharRnnWorkspace::new(n_a, v, v, steps);
             let loss = optimize_in(&mut ws, &x, &y, &a_prev, &mut exact, lr, mode).unwrap();
             let a_last = ws.a_last().to_vec();
@@ -172,7 +175,10 @@ fn tiny_probabilities_keep_an_exact_loss() {
             &a,
             &mut exact,
             0.01,
-            Clip::ElementWise(5.0),
+            Clip {
+                value: Some(5.0),
+                norm: None,
+            },
         )
         .unwrap();
         let mut f = FastCharRnn::pack(&params, 2).unwrap();
@@ -208,7 +214,10 @@ fn infinite_gradients_leave_the_padding_zero() {
             &a,
             &mut exact,
             1e-300,
-            Clip::ElementWise(5.0),
+            Clip {
+                value: Some(5.0),
+                norm: None,
+            },
         )
         .unwrap();
         let lf = f.step(&x, &y, &a, 1e-300, Some(5.0), false).unwrap();
