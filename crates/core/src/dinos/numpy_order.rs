@@ -18,6 +18,8 @@ use crate::math::SimdLevel;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 
 /// `y = A x` for a C-order `A` of shape `(rows, m)`: `np.dot(A, x)` as OpenBLAS's x86-64
 /// `dgemv_t` computes it. Rows in blocks of four use four FMA lanes over the columns
@@ -718,6 +720,12 @@ fn clip_update_body<L: Level>(w: &mut [f64], dw: &mut [f64], max_value: f64, neg
     if L::SIMD == SimdLevel::Avx512 {
         // SAFETY: as in `gemv_t`, with avx512f.
         unsafe { avx512::clip_update(w, dw, max_value, neg_lr) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if L::SIMD >= SimdLevel::Avx2 {
+        // SAFETY: as in `gemv_t`.
+        unsafe { avx2::clip_update(w, dw, max_value, neg_lr) };
         return;
     }
     for (wi, di) in w.iter_mut().zip(dw.iter_mut()) {

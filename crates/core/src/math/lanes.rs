@@ -81,6 +81,19 @@ pub(crate) trait Lanes: Copy {
     fn min(self, o: Self) -> Self;
 }
 
+/// Lanes with partial loads and stores: a kernel covers a row of any length with whole
+/// vectors, the last one masked (x86-64 SIMD types only).
+#[cfg(target_arch = "x86_64")]
+pub(crate) trait MaskedLanes: Lanes {
+    type Mask: Copy;
+    /// Lanes `0..n` (all of them when `n >= WIDTH`).
+    fn first(n: usize) -> Self::Mask;
+    /// The lanes of `mask` at `p` (any alignment), the others +0; only those lanes are read.
+    unsafe fn load_masked(p: *const f64, mask: Self::Mask) -> Self;
+    /// Store the lanes of `mask` at `p`; the others are not touched.
+    unsafe fn store_masked(self, p: *mut f64, mask: Self::Mask);
+}
+
 /// Eight f64 lanes with the reductions of the fast dinos kernels. The portable type defines
 /// every operation; a SIMD type must give the same bits.
 pub(crate) trait Lanes8: Lanes {
@@ -251,6 +264,23 @@ mod avx512 {
         #[inline(always)]
         unsafe fn storeu(self, p: *mut f64) {
             unsafe { _mm512_storeu_pd(p, self.0) }
+        }
+    }
+
+    // SAFETY (every method): as for `Lanes`; masked lanes are neither read nor written.
+    impl super::MaskedLanes for Zmm {
+        type Mask = __mmask8;
+        #[inline(always)]
+        fn first(n: usize) -> __mmask8 {
+            super::mask8(n)
+        }
+        #[inline(always)]
+        unsafe fn load_masked(p: *const f64, mask: __mmask8) -> Self {
+            Zmm(unsafe { _mm512_maskz_loadu_pd(mask, p) })
+        }
+        #[inline(always)]
+        unsafe fn store_masked(self, p: *mut f64, mask: __mmask8) {
+            unsafe { _mm512_mask_storeu_pd(p, mask, self.0) }
         }
     }
 
@@ -542,6 +572,30 @@ mod avx2 {
         #[inline(always)]
         fn mul_add(self, b: Self, c: Self) -> Self {
             Ymm(unsafe { _mm256_fmadd_pd(self.0, b.0, c.0) })
+        }
+    }
+
+    // SAFETY (every method): as for `Lanes`; `vmaskmovpd` neither reads nor writes (nor
+    // faults on) the masked lanes.
+    impl super::MaskedLanes for Ymm {
+        /// All-ones 64-bit lanes where the lane is in.
+        type Mask = __m256i;
+        #[inline(always)]
+        fn first(n: usize) -> __m256i {
+            unsafe {
+                _mm256_cmpgt_epi64(
+                    _mm256_set1_epi64x(n.min(4) as i64),
+                    _mm256_set_epi64x(3, 2, 1, 0),
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn load_masked(p: *const f64, mask: __m256i) -> Self {
+            Ymm(unsafe { _mm256_maskload_pd(p, mask) })
+        }
+        #[inline(always)]
+        unsafe fn store_masked(self, p: *mut f64, mask: __m256i) {
+            unsafe { _mm256_maskstore_pd(p, mask, self.0) }
         }
     }
 }

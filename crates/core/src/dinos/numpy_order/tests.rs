@@ -10,7 +10,7 @@ fn data(rs: &mut RandomState, n: usize) -> Vec<f64> {
 
 type Outputs = Vec<Vec<u64>>;
 
-/// gemv_t, gemv_n, sum_outer_rev, tanh and exp at level `L`, as bit patterns.
+/// gemv_t, gemv_n, sum_outer_rev, clip + update, tanh and exp at level `L`, as bit patterns.
 #[inline(always)]
 fn kernels<L: Level>(
     a: &[f64],
@@ -51,11 +51,17 @@ fn kernels<L: Level>(
         steps,
         Some(fuse),
     );
+    // the element-wise clip + update of the biases (at 0.5, with a NaN and both infinities)
+    let mut g: Vec<f64> = x.iter().map(|t| t * 2.0).collect();
+    g.extend([f64::NAN, f64::INFINITY, f64::NEG_INFINITY]);
+    let mut wb: Vec<f64> = g.iter().map(|t| t * 0.5).collect();
+    wb.iter_mut().rev().take(3).for_each(|w| *w = 1.0);
+    clip_update_body::<L>(&mut wb, &mut g, 0.5, -0.01);
     let mut th: Vec<f64> = x.iter().map(|t| t * 3.0).collect();
     tanh_in_place::<L>(&mut th);
     let mut ex: Vec<f64> = x.iter().map(|t| t * 30.0).collect();
     exp_in_place::<L>(&mut ex);
-    [yt, yn, out, fused, w, th, ex]
+    [yt, yn, out, fused, w, g, wb, th, ex]
         .iter()
         .map(|v| v.iter().map(|f| f.to_bits()).collect())
         .collect()
