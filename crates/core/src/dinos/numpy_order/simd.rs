@@ -190,15 +190,17 @@ unsafe fn outer_rows<S: MaskedLanes, const R: usize, const G: usize>(
         while v0 < nvec {
             let n = (nvec - v0).min(G);
             let args = (op, lp, stride, cols, rp, steps, fuse, v0);
+            // only the row's last vector can be partial (then masked)
+            let partial = v0 + n == nvec && !cols.is_multiple_of(S::WIDTH);
             match n {
-                1 => outer_group::<S, R, 1>(args),
-                2 => outer_group::<S, R, 2>(args),
-                3 => outer_group::<S, R, 3>(args),
-                4 => outer_group::<S, R, 4>(args),
-                5 => outer_group::<S, R, 5>(args),
-                6 => outer_group::<S, R, 6>(args),
-                7 => outer_group::<S, R, 7>(args),
-                _ => outer_group::<S, R, 8>(args),
+                1 => outer_group_of::<S, R, 1>(args, partial),
+                2 => outer_group_of::<S, R, 2>(args, partial),
+                3 => outer_group_of::<S, R, 3>(args, partial),
+                4 => outer_group_of::<S, R, 4>(args, partial),
+                5 => outer_group_of::<S, R, 5>(args, partial),
+                6 => outer_group_of::<S, R, 6>(args, partial),
+                7 => outer_group_of::<S, R, 7>(args, partial),
+                _ => outer_group_of::<S, R, 8>(args, partial),
             }
             v0 += n;
         }
@@ -216,20 +218,38 @@ type OuterArgs = (
     usize,
 );
 
-/// Column vectors `v0..v0+N` of `R` rows (see `outer_rows`): vector `v` covers columns
-/// `WIDTH·v .. min(WIDTH·(v + 1), cols)`, its lanes past `cols` masked off.
+/// `outer_group` with its last vector masked or not.
 #[inline(always)]
-unsafe fn outer_group<S: MaskedLanes, const R: usize, const N: usize>(
+unsafe fn outer_group_of<S: MaskedLanes, const R: usize, const N: usize>(
+    args: OuterArgs,
+    partial: bool,
+) {
+    // SAFETY: forwarded.
+    unsafe {
+        if partial {
+            outer_group::<S, R, N, true>(args)
+        } else {
+            outer_group::<S, R, N, false>(args)
+        }
+    }
+}
+
+/// Column vectors `v0..v0+N` of `R` rows (see `outer_rows`): vector `v` covers columns
+/// `WIDTH·v .. min(WIDTH·(v + 1), cols)`; with `PARTIAL`, the last one has lanes past `cols`,
+/// masked off. (The full vectors use plain loads and stores: AVX2's masked ones are slower.)
+#[inline(always)]
+unsafe fn outer_group<S: MaskedLanes, const R: usize, const N: usize, const PARTIAL: bool>(
     (op, lp, stride, cols, rp, steps, fuse, v0): OuterArgs,
 ) {
     let start: [usize; N] = std::array::from_fn(|q| S::WIDTH * (v0 + q));
-    let mask: [S::Mask; N] = std::array::from_fn(|q| S::first(cols - start[q]));
+    let mask: [Option<S::Mask>; N] =
+        std::array::from_fn(|q| (PARTIAL && q + 1 == N).then(|| S::first(cols - start[q])));
     // SAFETY: as in `sum_outer_rev`: every lane loaded or stored lies in columns 0..cols.
     unsafe {
         let mut acc = [[S::zero(); N]; R];
         for t in (0..steps).rev() {
             let row = rp.add(t * cols);
-            let rv: [S; N] = std::array::from_fn(|q| S::load_masked(row.add(start[q]), mask[q]));
+            let rv: [S; N] = std::array::from_fn(|q| load(row.add(start[q]), mask[q]));
             for (q, accq) in acc.iter_mut().enumerate() {
                 let d = S::splat(*lp.add(t * stride + q));
                 for (s, &r) in accq.iter_mut().zip(&rv) {
@@ -242,9 +262,33 @@ unsafe fn outer_group<S: MaskedLanes, const R: usize, const N: usize>(
                 let o = op.add(q * cols + b);
                 match fuse {
                     Some(f) => fuse_lanes(*s, o, f.w.add(q * cols + b), f, m),
-                    None => s.store_masked(o, m),
+                    None => store(*s, o, m),
                 }
             }
+        }
+    }
+}
+
+/// `WIDTH` values at `p`, or the lanes of `mask` only.
+#[inline(always)]
+unsafe fn load<S: MaskedLanes>(p: *const f64, mask: Option<S::Mask>) -> S {
+    // SAFETY: the caller guarantees the lanes at p.
+    unsafe {
+        match mask {
+            None => S::loadu(p),
+            Some(m) => S::load_masked(p, m),
+        }
+    }
+}
+
+/// Store `WIDTH` values at `p`, or the lanes of `mask` only.
+#[inline(always)]
+unsafe fn store<S: MaskedLanes>(v: S, p: *mut f64, mask: Option<S::Mask>) {
+    // SAFETY: the caller guarantees the lanes at p.
+    unsafe {
+        match mask {
+            None => v.storeu(p),
+            Some(m) => v.store_masked(p, m),
         }
     }
 }
@@ -253,13 +297,19 @@ unsafe fn outer_group<S: MaskedLanes, const R: usize, const N: usize>(
 /// for a NaN, like the portable `clip_value`'s comparisons), store them at `gp`, and add
 /// `neg_lr ·` them to the weights at `wp`, in the lanes of `mask` only.
 #[inline(always)]
-unsafe fn fuse_lanes<S: MaskedLanes>(g: S, gp: *mut f64, wp: *mut f64, f: Fuse, mask: S::Mask) {
+unsafe fn fuse_lanes<S: MaskedLanes>(
+    g: S,
+    gp: *mut f64,
+    wp: *mut f64,
+    f: Fuse,
+    mask: Option<S::Mask>,
+) {
     let d = S::splat(-f.max).max(S::splat(f.max).min(g));
     // SAFETY: the caller guarantees the lanes of `mask` at gp and wp.
     unsafe {
-        d.store_masked(gp, mask);
-        let w = S::load_masked(wp, mask);
-        w.add(S::splat(f.neg_lr).mul(d)).store_masked(wp, mask);
+        store(d, gp, mask);
+        let w = load::<S>(wp, mask);
+        store(w.add(S::splat(f.neg_lr).mul(d)), wp, mask);
     }
 }
 
@@ -282,10 +332,11 @@ pub(super) unsafe fn clip_update<S: MaskedLanes>(
     };
     let mut i = 0;
     while i < n {
-        // SAFETY: the masked loads/stores touch only lanes below n - i.
+        // the last vector masked when partial
+        let mask = (n - i < S::WIDTH).then(|| S::first(n - i));
+        // SAFETY: the loads/stores touch only lanes below n - i.
         unsafe {
-            let mask = S::first(n - i);
-            let g = S::load_masked(dw.as_ptr().add(i), mask);
+            let g = load::<S>(dw.as_ptr().add(i), mask);
             fuse_lanes(g, dw.as_mut_ptr().add(i), f.w.add(i), f, mask);
         }
         i += S::WIDTH;
