@@ -49,7 +49,7 @@
 //!   `rnn_backward`, `clip`, `optimize`, …);
 //! - `numpy_order.rs`: the workspace and the kernels in numpy's order (`numpy_order/avx2.rs`
 //!   for OpenBLAS's 4-lane orders, `numpy_order/avx512.rs` for the 8-lane products, both over
-//!   [`crate::math::lanes`] where the algorithm is the same at both widths);
+//!   `math/lanes.rs` where the algorithm is the same at both widths);
 //! - `fast.rs`: [`Arithmetic::Fast`]'s packed model and kernels;
 //! - `sample.rs`: `sample`, `sample_many`;
 //! - `trainer.rs`: [`DinoTrainer`], the course's `model()` loop as a resumable trainer.
@@ -113,7 +113,7 @@ pub struct CharRnnGradients {
 /// How `optimize` limits the gradients before the update: the optimizers' one `Clip`.
 /// `value` is the course's element-wise clip (every element into `[−value, value]`), `norm`
 /// scales all gradients together so that their global L2 norm is at most `norm`; the name
-/// model takes one of the two (or neither), see [`check_clip`].
+/// model takes one of the two (or neither), not both.
 pub use crate::nn::optim::Clip;
 
 /// A clip the name model runs: each bound a number >= 0, and not both (its checkpoints
