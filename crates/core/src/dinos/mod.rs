@@ -47,9 +47,9 @@
 //! - `mod.rs`: the parameter and gradient types and their checks;
 //! - `course.rs`: the course's functions (`initialize_parameters`, `rnn_forward`,
 //!   `rnn_backward`, `clip`, `optimize`, …);
-//! - `numpy_order.rs`: the workspace and the kernels in numpy's order (`numpy_order/avx2.rs`
-//!   for OpenBLAS's 4-lane orders, `numpy_order/avx512.rs` for the 8-lane products, both over
-//!   `math/lanes.rs` where the algorithm is the same at both widths);
+//! - `numpy_order.rs`: the workspace and the kernels in numpy's order (`numpy_order/simd.rs`:
+//!   the kernels written once over `math/lanes.rs`; `numpy_order/avx2.rs`: OpenBLAS's 4-lane
+//!   `gemv_t` and the 4-lane instances; `numpy_order/avx512.rs`: the 8-lane instances);
 //! - `fast.rs`: [`Arithmetic::Fast`]'s packed model and kernels;
 //! - `sample.rs`: `sample`, `sample_many`;
 //! - `trainer.rs`: [`DinoTrainer`], the course's `model()` loop as a resumable trainer.

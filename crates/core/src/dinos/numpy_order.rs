@@ -2,10 +2,14 @@
 //! "Exactness"): the workspace, the forward pass, the backward recurrence and the gradient
 //! sums, with the course's element-wise clip fused into the update.
 //!
-//! The portable code here defines every result. `avx2.rs` holds the 4-lane kernels whose
-//! order is OpenBLAS's Haswell order (`gemv_t`) and the AVX2 forms of `gemv_n` and the outer
-//! products; `avx512.rs` the 8-lane ones. Each function is generic over the SIMD level (a
-//! [`Level`] type) and `dispatch!` picks the level once per call.
+//! The portable code here defines every result. `simd.rs` writes the kernels whose algorithm
+//! is the same at every width once, over the lanes trait (`gemv_n`'s register blocks, the
+//! outer-product gradient sums with the fused clip + update, the element-wise clip + update);
+//! `avx2.rs` runs them with 4-lane registers and adds what only exists at that width (`gemv_t`,
+//! whose order is OpenBLAS's Haswell 4-lane order, with its SSE2 remainder kernels);
+//! `avx512.rs` runs them with 8-lane registers and its own blocking of `gemv_n`. Each function
+//! is generic over the SIMD level (a [`Level`] type) and `dispatch!` picks the level once per
+//! call.
 
 use super::flat_mut;
 use super::{clip_value, CharRnnGradients, ParamsRef};
