@@ -1,8 +1,8 @@
 //! The jazz djmodel: finite-difference check of the full-model gradients, training lowers the
 //! loss, determinism for a seed, the inference loop and error cases.
 
-use rnnlab_core::jazz_model::{pick_value, EpochStats, JazzBatch, JazzModel, Precision};
-use rnnlab_core::optim::Adam;
+use rnnlab_core::jazz::{pick_value, EpochStats, JazzBatch, JazzModel, Precision};
+use rnnlab_core::nn::optim::Adam;
 use rnnlab_core::random::RandomState;
 
 /// A small corpus with structure (a repeating pattern plus noise) over `n_values` values.
@@ -20,6 +20,7 @@ fn toy_corpus(n_values: usize, len: usize, seed: u32) -> Vec<usize> {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // j indexes both the parameters and the gradients
 fn gradients_match_finite_differences() {
     let (n_values, n_a, t_x, m) = (7, 5, 6, 4);
     let corpus = toy_corpus(n_values, 40, 3);

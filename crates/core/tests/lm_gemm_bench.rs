@@ -5,10 +5,10 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use rnnlab_core::math::gemm::{matmul, par_matmul, set_backend, Backend, Op};
 use rnnlab_core::lm::{
     Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer, Vocab,
 };
+use rnnlab_core::math::gemm::{matmul, par_matmul, set_backend, Backend, Op};
 
 fn gflops(m: usize, n: usize, k: usize, op_a: Op, op_b: Op, par: bool) -> f64 {
     let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.01).collect();

@@ -15,12 +15,12 @@ pub mod network;
 pub mod trainer;
 pub mod vocab;
 
+pub use crate::math::Float;
+pub use crate::nn::optim::{Clip, OptimizerConfig, OptimizerKind};
 pub use batches::Mode;
 pub use corpus::{vocab_of_file, Tokens};
-pub use crate::math::Float;
 pub use generate::{generate, logits_for, SampleOptions, Stepper};
 pub use model::{Cell, CharLm, LmConfig, TensorInfo};
 pub use network::{backward, forward, Workspace};
-pub use crate::nn::optim::{Clip, OptimizerConfig, OptimizerKind};
 pub use trainer::{Progress, TrainConfig, Trainer};
 pub use vocab::Vocab;

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::math::Float;
 use super::vocab::Vocab;
 use crate::error::{CoreError, Result};
+use crate::math::Float;
 use crate::random::RandomState;
 
 /// The recurrent cell of every layer.
