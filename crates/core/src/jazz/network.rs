@@ -8,9 +8,9 @@ use rayon::prelude::*;
 use super::batch::JazzBatch;
 use super::model::{copy_gates, JazzGradients, JazzModel};
 use crate::error::Result;
-use crate::lm::model::Cell;
 use crate::math::gemm::{par_matmul_grid, Op};
 use crate::math::{Float, SimdKernel};
+use crate::nn::cells::Cell;
 use crate::nn::recurrent::{self, token_input_grads, Dims, RecurrentWeights, StepInput};
 
 /// One epoch's report: the loss and accuracy of the full batch BEFORE that epoch's update

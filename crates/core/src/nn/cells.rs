@@ -5,7 +5,49 @@
 //! Gate layout of a row of `z`: `[i | f | g | o]`, each block `hs` wide (PyTorch's order; a
 //! model with another order permutes its weights when it loads them).
 
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
 use crate::math::{Float, SimdKernel};
+
+/// The recurrent cell of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    /// LSTM, gates in PyTorch order (i, f, g, o).
+    Lstm,
+    /// Vanilla tanh RNN.
+    Rnn,
+}
+
+impl Cell {
+    /// Gates per hidden unit: 4 for the LSTM, 1 for the RNN.
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Rnn => 1,
+        }
+    }
+
+    /// The PyTorch module prefix (`lstm` / `rnn`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cell::Lstm => "lstm",
+            Cell::Rnn => "rnn",
+        }
+    }
+
+    /// Parses "lstm" / "rnn".
+    pub fn parse(s: &str) -> Result<Cell> {
+        match s {
+            "lstm" => Ok(Cell::Lstm),
+            "rnn" => Ok(Cell::Rnn),
+            other => Err(CoreError::invalid(format!(
+                "cell: expected 'lstm' or 'rnn', got '{other}'"
+            ))),
+        }
+    }
+}
 
 /// One LSTM row forward: gate activations written over the pre-activations `zi..zo`,
 /// `c = f∘c_prev + i∘g`, `tc = tanh(c)`, `h = o∘tc`. Separate `&mut` arguments tell the

@@ -2,7 +2,7 @@
 //! recurrent time loops ([`recurrent`]) and their row kernels ([`cells`]), the optimizers with
 //! gradient clipping ([`optim`]), and the next-token sampler ([`sample`]).
 
-pub(crate) mod cells;
+pub mod cells;
 pub mod optim;
 pub(crate) mod recurrent;
 pub mod sample;

@@ -15,9 +15,9 @@
 
 use rayon::prelude::*;
 
-use crate::lm::model::Cell;
 use crate::math::gemm::{gemm_raw, Operand, SyncPtr, ROW_BLOCK};
 use crate::math::{Float, SimdKernel};
+use crate::nn::cells::Cell;
 pub(crate) use crate::nn::cells::{lstm_activations, lstm_backward_rows, rnn_activations};
 
 /// Shapes of one layer's time loop.
