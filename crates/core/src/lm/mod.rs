@@ -3,8 +3,9 @@
 //!
 //! - [`model`]: architecture and parameters (PyTorch `nn.LSTM` layout, gates i, f, g, o).
 //! - [`network`]: mini-batch forward/backward over a preallocated [`Workspace`].
-//! The float trait and matrix products live in [`crate::math`], the recurrent time loops and the
-//! optimizers in [`crate::nn`].
+//!
+//! The float trait and matrix products live in [`crate::math`], the recurrent time loops, the
+//! optimizers and the sampler in [`crate::nn`].
 
 pub mod batches;
 pub mod corpus;
