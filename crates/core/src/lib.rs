@@ -7,11 +7,10 @@ pub mod checkpoint;
 pub mod course;
 pub mod dinos;
 pub mod error;
-pub mod jazz_model;
+pub mod jazz;
 pub mod lm;
 pub mod math;
 pub mod nn;
-pub mod optim;
 pub mod random;
 
 pub use error::{CoreError, Result};

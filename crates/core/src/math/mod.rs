@@ -8,5 +8,5 @@ pub(crate) mod lanes;
 pub mod npy;
 pub mod simd;
 
-pub use float::Float;
+pub use float::{Float, SimdKernel};
 pub use simd::SimdLevel;
