@@ -8,18 +8,10 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
-use rnnlab_core::jazz_model::{InferenceState, JazzBatch, JazzModel};
-use rnnlab_core::optim::Adam;
+use rnnlab_core::jazz::{InferenceState, JazzModel, JazzTrainer};
 use rnnlab_core::random::RandomState;
 
 use crate::errors::{core_err, guard, int_in, invalid_arg};
-
-struct Trainer {
-    model: JazzModel,
-    batch: JazzBatch,
-    adam: Adam,
-    epochs_done: u32,
-}
 
 /// Result of one `fit` chunk. Errors come back as `errorCode`/`errorMessage` (the TS layer
 /// throws them), so the core's stable codes survive the async boundary.
@@ -41,7 +33,7 @@ pub struct JazzFitReport {
 /// training windows and its Adam optimizer.
 #[napi(js_name = "NativeJazzModel")]
 pub struct NativeJazzModel {
-    inner: Arc<Mutex<Trainer>>,
+    inner: Arc<Mutex<JazzTrainer>>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -89,17 +81,9 @@ impl NativeJazzModel {
             .enumerate()
             .map(|(i, &v)| whole(&format!("corpus[{i}]"), v, 0, n_values - 1))
             .collect::<napi::Result<Vec<usize>, String>>()?;
-        let (n_values, n_a, t_x, m) = (n_values as u32, n_a as u32, t_x as u32, m as u32);
-        let batch = JazzBatch::windows(&corpus, n_values as usize, m as usize, t_x as usize, seed)
-            .map_err(core_err)?;
-        let model = JazzModel::new(n_values as usize, n_a as usize, seed).map_err(core_err)?;
+        let trainer = JazzTrainer::new(&corpus, n_values, n_a, t_x, m, seed).map_err(core_err)?;
         Ok(NativeJazzModel {
-            inner: Arc::new(Mutex::new(Trainer {
-                model,
-                batch,
-                adam: Adam::course(),
-                epochs_done: 0,
-            })),
+            inner: Arc::new(Mutex::new(trainer)),
             cancel: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -126,7 +110,7 @@ impl NativeJazzModel {
     /// Epochs trained so far.
     #[napi(getter, catch_unwind)]
     pub fn epochs_done(&self) -> napi::Result<u32, String> {
-        Ok(self.inner.try_lock().map_err(|_| busy())?.epochs_done)
+        Ok(self.inner.try_lock().map_err(|_| busy())?.epochs_done() as u32)
     }
 
     /// The course's `predict_and_sample`: `tY` steps from zero x, a, c; argmax when
@@ -147,7 +131,7 @@ impl NativeJazzModel {
         }
         let t = self.inner.try_lock().map_err(|_| busy())?;
         let v = t
-            .model
+            .model()
             .predict_and_sample(t_y as usize, temperature, seed)
             .map_err(core_err)?;
         Ok(v.into_iter().map(|i| i as u32).collect())
@@ -163,9 +147,9 @@ impl NativeJazzModel {
             )));
         }
         let t = self.inner.try_lock().map_err(|_| busy())?;
-        let state = t.model.zero_state();
+        let state = t.model().zero_state();
         Ok(NativeJazzSampler {
-            model: t.model.clone(),
+            model: t.model().clone(),
             state,
             rng: RandomState::new(seed),
             temperature,
@@ -198,7 +182,7 @@ impl NativeJazzSampler {
 
 /// The training chunk run on libuv's pool.
 pub struct JazzFitTask {
-    inner: Arc<Mutex<Trainer>>,
+    inner: Arc<Mutex<JazzTrainer>>,
     cancel: Arc<AtomicBool>,
     epochs: u32,
 }
@@ -220,30 +204,17 @@ impl Task for JazzFitTask {
         let cancel = self.cancel.clone();
         let epochs = self.epochs as usize;
         let run = guard("jazz fit", move || {
-            let mut guard = inner.try_lock().map_err(|_| busy())?;
-            let t = &mut *guard;
-            let mut cancelled = false;
-            let result = t.model.fit(&t.batch, epochs, &mut t.adam, |_, _| {
-                if cancel.load(Ordering::SeqCst) {
-                    cancelled = true;
-                    false
-                } else {
-                    true
-                }
-            });
-            match result {
-                Ok(hist) => {
-                    t.epochs_done += hist.len() as u32;
-                    Ok(FitOutput {
-                        loss: hist.iter().map(|s| s.loss).collect(),
-                        accuracy: hist.iter().map(|s| s.accuracy).collect(),
-                        epochs_done: t.epochs_done,
-                        cancelled,
-                        error: None,
-                    })
-                }
-                Err(e) => Err(core_err(e)),
-            }
+            let mut trainer = inner.try_lock().map_err(|_| busy())?;
+            let report = trainer
+                .fit(epochs, || !cancel.load(Ordering::SeqCst))
+                .map_err(core_err)?;
+            Ok(FitOutput {
+                loss: report.history.iter().map(|s| s.loss).collect(),
+                accuracy: report.history.iter().map(|s| s.accuracy).collect(),
+                epochs_done: trainer.epochs_done() as u32,
+                cancelled: report.cancelled,
+                error: None,
+            })
         });
         Ok(run.unwrap_or_else(|e: napi::Error<String>| FitOutput {
             loss: vec![],
