@@ -7,7 +7,9 @@ mod errors;
 mod jazz;
 mod lm;
 mod random;
+mod record;
 mod step_by_step;
+mod task;
 mod tensor;
 
 use napi_derive::napi;
