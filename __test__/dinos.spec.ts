@@ -2,17 +2,16 @@
 // numbers, the published training trace, exact resume, sampling, checkpoints, the loss plot.
 import test from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { NameModel, RandomState, clip, initializeParameters, optimize, sample, Tensor } from '../dist/index.js'
+import { NameModel, RandomState, clip, initializeParameters, optimize, sample, type Tensor } from '../dist/index.js'
+import { ROOT, fixture, tempDir, testData } from './helpers.js'
 
-const ROOT = process.cwd()
 const CLI = join(ROOT, 'bin', 'rnnlab.js')
-const COURSE_LIST = join(ROOT, '..', 'shared', 'data', 'dinos_course.txt')
-const TRACE = join(ROOT, 'crates', 'core', 'tests', 'data', 'dinos_course_trace.txt')
-const tmp = () => mkdtempSync(join(tmpdir(), 'rnnlab-dinos-'))
+const COURSE_LIST = fixture('dinos_course.txt')
+const TRACE = testData('dinos_course_trace.txt')
+const tmp = () => tempDir('dinos')
 
 const el = (t: Tensor, ...idx: number[]) => t.data[idx.reduce((flat, i, k) => flat * t.shape[k] + i, 0)]
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300)

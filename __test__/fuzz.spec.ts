@@ -4,13 +4,13 @@
 // runs more). The checkpoint reader is fuzzed in crates/core/tests/checkpoint_fuzz.rs.
 import test from 'ava'
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 
 import { DEFAULT_JAZZ_MIDI, JazzImproviser, music } from '../dist/index.js'
+import { fixture } from './helpers.js'
 
 const CASES = Number(process.env.RNNLAB_FUZZ_CASES ?? 600)
 const FILES: Record<string, string> = {
-  metheny: join(process.cwd(), '..', 'shared', 'data', 'original_metheny.mid'),
+  metheny: fixture('original_metheny.mid'),
   blues: DEFAULT_JAZZ_MIDI,
 }
 
@@ -69,7 +69,7 @@ for (const [name, path] of Object.entries(FILES)) {
     for (let c = 0; c < CASES; c++) {
       const bytes = mutate(r, src)
       const label = `${name}-mutant-${c}.mid`
-      let song
+      let song: ReturnType<typeof music.parseMidiBytes>
       try {
         song = music.parseMidiBytes(bytes, label)
         parsed++

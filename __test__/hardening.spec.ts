@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process'
 
 import {
   RandomState,
-  Tensor,
+  type LstmParameters,
+  type Tensor,
   at,
   native,
   tensor,
@@ -44,7 +45,7 @@ function attempt(f: () => unknown): Outcome {
   }
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /** A clean refusal: an `Error` with a non-empty message that is no panic report. */
 function cleanError(o: Outcome, what: string): Error {
@@ -60,7 +61,7 @@ function cleanError(o: Outcome, what: string): Error {
 function refusedNaming(o: Outcome, name: string | string[], what: string): Error {
   const e = cleanError(o, what)
   const names = Array.isArray(name) ? name : [name]
-  if (!names.some((n) => new RegExp(`(^|[^\\w.])${escape(n)}($|[^\\w])`).test(e.message))) {
+  if (!names.some((n) => new RegExp(`(^|[^\\w.])${escapeRegExp(n)}($|[^\\w])`).test(e.message))) {
     throw new Error(`${what}: message does not name ${names.join(' or ')}: ${e.message}`)
   }
   return e
@@ -116,15 +117,21 @@ function rnnParams(d: Dims, rs: RandomState) {
   }
 }
 
-function lstmParams(d: Dims, rs: RandomState) {
-  const p: Record<string, Tensor> = {}
-  for (const k of ['f', 'i', 'c', 'o']) {
-    p[`W${k}`] = rs.randn(d.n_a, d.n_a + d.n_x)
-    p[`b${k}`] = rs.randn(d.n_a, 1)
+function lstmParams(d: Dims, rs: RandomState): LstmParameters {
+  // drawn in the order f, i, c, o (weight, then bias), then Wy, by: an object literal's
+  // properties are evaluated in source order
+  return {
+    Wf: rs.randn(d.n_a, d.n_a + d.n_x),
+    bf: rs.randn(d.n_a, 1),
+    Wi: rs.randn(d.n_a, d.n_a + d.n_x),
+    bi: rs.randn(d.n_a, 1),
+    Wc: rs.randn(d.n_a, d.n_a + d.n_x),
+    bc: rs.randn(d.n_a, 1),
+    Wo: rs.randn(d.n_a, d.n_a + d.n_x),
+    bo: rs.randn(d.n_a, 1),
+    Wy: rs.randn(d.n_y, d.n_a),
+    by: rs.randn(d.n_y, 1),
   }
-  p.Wy = rs.randn(d.n_y, d.n_a)
-  p.by = rs.randn(d.n_y, 1)
-  return p
 }
 
 /** One exported function: its argument names (in order), a valid set-up and the call. */
@@ -572,10 +579,21 @@ test('sizes that would need terabytes, or millions of empty steps, are refused a
     ba: e([n_a, 1]),
     by: e([n_y, 1]),
   })
-  const lstmP = (n_x: number, n_a: number, n_y: number) => {
-    const p: Record<string, any> = { Wy: e([n_y, n_a]), by: e([n_y, 1]) }
-    for (const k of ['f', 'i', 'c', 'o']) Object.assign(p, { [`W${k}`]: e([n_a, n_a + n_x]), [`b${k}`]: e([n_a, 1]) })
-    return p
+  const lstmP = (n_x: number, n_a: number, n_y: number): LstmParameters => {
+    const gate = () => e([n_a, n_a + n_x])
+    const bias = () => e([n_a, 1])
+    return {
+      Wy: e([n_y, n_a]),
+      by: e([n_y, 1]),
+      Wf: gate(),
+      bf: bias(),
+      Wi: gate(),
+      bi: bias(),
+      Wc: gate(),
+      bc: bias(),
+      Wo: gate(),
+      bo: bias(),
+    }
   }
   const rs = new RandomState(0)
   const cases: Array<[string, () => unknown, RegExp]> = [

@@ -1,13 +1,13 @@
 import test from 'ava'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { JazzImproviser, music } from '../dist/index.js'
+import { fixture, tempDir } from './helpers.js'
 
-const METHENY = '../shared/data/original_metheny.mid'
-const tmp = mkdtempSync(join(tmpdir(), 'rnnlab-jazz-'))
+const METHENY = fixture('original_metheny.mid')
+const tmp = tempDir('jazz')
 const require = createRequire(import.meta.url)
 
 /** The second, independent MIDI parser (@tonejs/midi, a devDependency). */

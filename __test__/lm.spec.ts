@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 
 import test from 'ava'
 
 import { CharLanguageModel, vocabularyOf } from '../dist/index.js'
+import { fixture, tempDir } from './helpers.js'
 
-const SONNETS = readFileSync('../shared/data/shakespeare.txt', 'utf8')
+const SONNETS = readFileSync(fixture('shakespeare.txt'), 'utf8')
 const TEXT = SONNETS.slice(0, 20_000)
 const small = () => new CharLanguageModel({ cell: 'lstm', layers: 2, hidden: 32, dropout: 0.1, seed: 1 })
 const fitOptions = { batchSize: 16, seqLength: 32, lr: 0.01, validation: 0.1, chunkSeconds: 0.02 }
@@ -30,7 +30,7 @@ test('fit trains off the JS thread: timers fire, loss falls, validation is repor
 })
 
 test('an AbortSignal stops training cleanly with a checkpoint, and training resumes exactly', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-'))
+  const dir = tempDir('lm')
   try {
     const ckpt = path.join(dir, 'run.safetensors')
     // uninterrupted reference: exactly 2 epochs
@@ -78,7 +78,7 @@ test('generate is seeded, validates the prompt, and survives save/load', async (
   t.is((err as NodeJS.ErrnoException).code, 'ERR_INVALID_ARG')
   t.regex(err!.message, /prompt.*'☃'/)
   t.throws(() => model.generate({ length: -1 }), { message: /length/ })
-  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-'))
+  const dir = tempDir('lm')
   try {
     const file = path.join(dir, 'model.safetensors')
     model.save(file)
@@ -100,7 +100,7 @@ test('bad options are reported with the option name', async (t) => {
 })
 
 test('rnnlab train and rnnlab generate: same seed, same text', (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-'))
+  const dir = tempDir('lm')
   try {
     const textFile = path.join(dir, 'sonnets.txt')
     writeFileSync(textFile, TEXT)
@@ -161,7 +161,7 @@ test('rnnlab train and rnnlab generate: same seed, same text', (t) => {
 })
 
 test('a diverging run stops with ERR_DIVERGED and keeps the last good checkpoint', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-'))
+  const dir = tempDir('lm')
   try {
     const ckpt = path.join(dir, 'run.safetensors')
     await small().fit(TEXT, { ...fitOptions, epochs: 1, checkpoint: ckpt })
@@ -179,7 +179,7 @@ test('a diverging run stops with ERR_DIVERGED and keeps the last good checkpoint
 })
 
 test('a text file trains as its text does (streamed by the core), resumes from it, and bad files are named', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-file-'))
+  const dir = tempDir('lm-file')
   try {
     const file = path.join(dir, 'sonnets.txt')
     writeFileSync(file, TEXT)
@@ -223,7 +223,7 @@ test('a text file trains as its text does (streamed by the core), resumes from i
 
 test('a 100 MB corpus file is held once, at one byte per character', async (t) => {
   if (process.platform !== 'linux') return t.pass('peak memory is read from /proc (Linux)')
-  const dir = mkdtempSync(path.join(tmpdir(), 'rnnlab-lm-big-'))
+  const dir = tempDir('lm-big')
   try {
     const file = path.join(dir, 'big.txt')
     const block = Buffer.from(SONNETS)

@@ -1,12 +1,12 @@
 import test from 'ava'
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { music } from '../dist/index.js'
+import { fixture, tempDir } from './helpers.js'
 
-const METHENY = '../shared/data/original_metheny.mid'
-const tmp = mkdtempSync(join(tmpdir(), 'rnnlab-music-'))
+const METHENY = fixture('original_metheny.mid')
+const tmp = tempDir('music')
 
 test('reads the Metheny file: 25 tracks, tempo, 4/4, named tracks', (t) => {
   const song = music.readMidiFile(METHENY)

@@ -16,7 +16,7 @@ const DIST = path.join(process.cwd(), 'dist', 'index.js')
 const BOUND_MB = 50
 
 /** The child: runs `cycle(i)` `warmup` times, measures, runs it `cycles` times, measures. */
-const CHILD = String.raw`
+const CHILD = `
 const api = require(process.argv[1])
 const mode = process.argv[2]
 const cycles = Number(process.argv[3])
@@ -161,7 +161,7 @@ function runChild(mode: string, cycles: number, warmup: number, timeoutMs: numbe
       if (code !== 0) return reject(new Error(`child exited with ${code ?? signal}: ${err.slice(-2000)}`))
       try {
         resolve(JSON.parse(out.trim().split('\n').pop()!))
-      } catch (e) {
+      } catch {
         reject(new Error(`bad child output: ${out.slice(-500)} ${err.slice(-500)}`))
       }
     })

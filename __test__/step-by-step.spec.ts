@@ -4,7 +4,7 @@ import test from 'ava'
 
 import {
   RandomState,
-  Tensor,
+  type Tensor,
   at,
   tensor,
   zeros,
@@ -61,12 +61,16 @@ test("rnnCellForward gives the course's printed a_next[4] and yt_pred[1]", (t) =
     '0.59584544 0.18141802 0.61311866 0.99808218 0.85016201 0.99980978 -0.18887155 0.99815551 0.6531151 0.82872037'.split(
       ' ',
     )
-  row(a_next, 4).forEach((v, i) => t.true(close(v, want[i]), `a_next[4][${i}] = ${v}`))
+  row(a_next, 4).forEach((v, i) => {
+    t.true(close(v, want[i]), `a_next[4][${i}] = ${v}`)
+  })
   const wantY =
     '0.9888161 0.01682021 0.21140899 0.36817467 0.98988387 0.88945212 0.36920224 0.9966312 0.9982559 0.17746526'.split(
       ' ',
     )
-  row(yt_pred, 1).forEach((v, i) => t.true(close(v, wantY[i]), `yt_pred[1][${i}] = ${v}`))
+  row(yt_pred, 1).forEach((v, i) => {
+    t.true(close(v, wantY[i]), `yt_pred[1][${i}] = ${v}`)
+  })
 })
 
 test("lstmCellForward and lstmCellBackward give the course's printed values", (t) => {
@@ -76,12 +80,16 @@ test("lstmCellForward and lstmCellBackward give the course's printed values", (t
     '-0.66408471 0.0036921 0.02088357 0.22834167 -0.85575339 0.00138482 0.76566531 0.34631421 -0.00215674 0.43827275'.split(
       ' ',
     )
-  row(a_next, 4).forEach((v, i) => t.true(close(v, wantA[i]), `a_next[4][${i}]`))
+  row(a_next, 4).forEach((v, i) => {
+    t.true(close(v, wantA[i]), `a_next[4][${i}]`)
+  })
   const wantC =
     '0.63267805 1.00570849 0.35504474 0.20690913 -1.64566718 0.11832942 0.76449811 -0.0981561 -0.74348425 -0.26810932'.split(
       ' ',
     )
-  row(c_next, 2).forEach((v, i) => t.true(close(v, wantC[i]), `c_next[2][${i}]`))
+  row(c_next, 2).forEach((v, i) => {
+    t.true(close(v, wantC[i]), `c_next[2][${i}]`)
+  })
   const g = lstmCellBackward(rs.randn(5, 10), rs.randn(5, 10), cache)
   t.true(close(at(g.dxt, 1, 2), '3.23055911511'))
   t.true(close(at(g.da_prev, 2, 3), '-0.0639621419711'))

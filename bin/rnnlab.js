@@ -7,6 +7,6 @@ require('../dist/cli.js')
     process.exitCode = code
   })
   .catch((err) => {
-    process.stderr.write(`rnnlab: ${err && err.message ? err.message : String(err)}\n`)
+    process.stderr.write(`rnnlab: ${err?.message ? err.message : String(err)}\n`)
     process.exitCode = 1
   })

@@ -1,6 +1,6 @@
 // The `rnnlab` command line: one sub-command per job. Plain lines off a TTY,
 // a progress bar on a TTY. Returns the process exit code.
-import { parseArgs, ParseArgsConfig } from 'node:util'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 type Values = Record<string, string | boolean | undefined>
@@ -30,7 +30,7 @@ function help(): string {
     '',
     'Run `rnnlab <command> --help` for the options of a command.',
   ]
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 /** Parses an integer option, naming the flag in the error. */
@@ -90,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`rnnlab: unknown command '${name}'\n\n${help()}`)
     return 2
   }
-  let parsed
+  let parsed: ReturnType<typeof parseArgs<ParseArgsConfig>>
   try {
     parsed = parseArgs({
       args: rest,

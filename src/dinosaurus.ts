@@ -3,7 +3,7 @@
 // numerics run in the Rust core, this layer checks records so errors name keys.
 import type { CharRnnGradientRecord, CharRnnParameters } from '../index'
 import { native } from './native'
-import { Tensor, assertTensor, checkRecord } from './tensor'
+import { type Tensor, assertTensor, checkRecord } from './tensor'
 
 /** Parameters of the character-level RNN: `Wax` (n_a, n_x), `Waa` (n_a, n_a), `Wya` (n_y, n_a), `b` (n_a, 1), `by` (n_y, 1). */
 export type CharRnnParams = CharRnnParameters

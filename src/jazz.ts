@@ -6,11 +6,11 @@ import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 
 import { native } from './native'
-import { buildCorpus, Corpus, parseValue, seededRng, tidy, unparseMeasure } from './music/grammar'
-import { buildMidi, Note, parseMidiBytes, readMidiFile, Song } from './music/midi'
+import { buildCorpus, type Corpus, parseValue, seededRng, tidy, unparseMeasure } from './music/grammar'
+import { buildMidi, type Note, parseMidiBytes, readMidiFile, type Song } from './music/midi'
 import { pianoRollSvg } from './music/pianoroll'
-import { Measure, Section, SectionOptions, selectSection } from './music/section'
-import { Chord } from './music/theory'
+import { type Measure, type Section, type SectionOptions, selectSection } from './music/section'
+import type { Chord } from './music/theory'
 
 /** Options of `JazzImproviser.fromMidi`: the section to learn from and the model's sizes. */
 export interface JazzOptions extends SectionOptions {

@@ -166,7 +166,9 @@ export class CharLanguageModel {
     const hidden = Array.isArray(options.hidden) ? options.hidden : Array(layers).fill(options.hidden ?? 128)
     if (hidden.length !== layers)
       throw new RangeError(`hidden: expected ${layers} sizes (one per layer), got ${hidden.length}`)
-    hidden.forEach((h, k) => checkInt(`hidden[${k}]`, h, 1, 65536))
+    hidden.forEach((h, k) => {
+      checkInt(`hidden[${k}]`, h, 1, 65536)
+    })
     const cell = options.cell ?? 'lstm'
     if (cell !== 'lstm' && cell !== 'rnn') throw new RangeError(`cell: expected 'lstm' or 'rnn', got '${cell}'`)
     const dtype = options.dtype ?? 'float32'
@@ -269,7 +271,10 @@ export class CharLanguageModel {
       options.resume && options.checkpoint && existsSync(options.checkpoint) ? options.checkpoint : undefined
     if (typeof text === 'string') {
       if (resume) this.model = native().NativeCharLm.resume(resume, text)
-      else (this.model ??= this.createModel(vocabularyOf(text))).startTraining(text, trainOptions)
+      else {
+        this.model ??= this.createModel(vocabularyOf(text))
+        this.model.startTraining(text, trainOptions)
+      }
     } else {
       // streamed by the core off the JS thread: never held as a JS string
       if (resume) {
@@ -314,7 +319,7 @@ export class CharLanguageModel {
           history.stopped = 'time'
           break
         }
-        let p
+        let p: Awaited<ReturnType<typeof model.train>>
         try {
           p = await model.train(1e12, Math.min(chunkSeconds, Math.max(seconds - elapsed, 1e-3)))
         } catch (e) {

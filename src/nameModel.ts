@@ -4,7 +4,7 @@
 // per-character work in the Rust core and this layer driving it in chunks.
 import { native } from './native'
 import { Vocabulary, defaultDinosaurNames, normaliseNames, readNames } from './corpus'
-import { Tensor } from './tensor'
+import type { Tensor } from './tensor'
 
 type NativeTrainer = InstanceType<ReturnType<typeof native>['NativeNameTrainer']>
 

@@ -128,5 +128,5 @@ export function lineChartSvg(series: Series[], opts: ChartOptions = {}): string 
     out.push(`<text x="${m.left + pw - 120}" y="${ly}" dominant-baseline="middle">${esc(s.label)}</text>`)
   })
   out.push('</svg>')
-  return out.join('\n') + '\n'
+  return `${out.join('\n')}\n`
 }

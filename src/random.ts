@@ -1,7 +1,7 @@
 // numpy's legacy RandomState, bit-exact (the core's MT19937): the course's
 // `np.random.seed`, `rand`, `randn`, `choice(p=...)` and `shuffle` in TypeScript.
 import { native } from './native'
-import { Tensor, describe, show } from './tensor'
+import { type Tensor, describe, show } from './tensor'
 
 const U32_MAX = 0xffffffff
 

@@ -3,7 +3,7 @@
 // this layer only checks that records have their keys so errors name them.
 import type { LstmCacheData, LstmCellCacheData, RnnCacheData, RnnCellCacheData } from '../index'
 import { native } from './native'
-import { Tensor, assertTensor, checkRecord, describe } from './tensor'
+import { type Tensor, assertTensor, checkRecord, describe } from './tensor'
 
 /** RNN parameters, keyed as in the course. */
 export interface RnnParameters {

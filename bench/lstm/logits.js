@@ -11,4 +11,4 @@ if (!file || text === undefined) {
   process.exit(2)
 }
 const model = CharLanguageModel.load(file, { vocab, dtype: 'float64' })
-process.stdout.write(JSON.stringify({ vocab: model.vocab, text, logits: model.logits(text) }) + '\n')
+process.stdout.write(`${JSON.stringify({ vocab: model.vocab, text, logits: model.logits(text) })}\n`)

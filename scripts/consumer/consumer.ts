@@ -1,4 +1,4 @@
-import { NameModel, RandomState, Tensor, rnnForward, tensor } from 'rnnlab'
+import { NameModel, RandomState, type Tensor, rnnForward, tensor } from 'rnnlab'
 
 const rs: RandomState = new RandomState(3)
 const x: Tensor = rs.randn(3, 10, 4)

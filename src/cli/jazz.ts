@@ -65,7 +65,7 @@ command('jazz', {
     const end = v.end === undefined ? undefined : numberOption(v, 'end', 0, 0)
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
-      if (!quiet) process.stdout.write(s + '\n')
+      if (!quiet) process.stdout.write(`${s}\n`)
     }
 
     const file = (v.midi as string | undefined) ?? DEFAULT_JAZZ_MIDI

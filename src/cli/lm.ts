@@ -99,7 +99,7 @@ command('train', {
     const seed = intOption(v, 'seed', 0)
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
-      if (!quiet) process.stdout.write(s + '\n')
+      if (!quiet) process.stdout.write(`${s}\n`)
     }
     const model = new CharLanguageModel({ cell, layers, hidden, embedding, dropout, dtype, seed })
     const ac = new AbortController()
@@ -222,7 +222,7 @@ command('generate', {
       topK: intOption(v, 'top-k', 0),
       seed: intOption(v, 'seed', 0),
     })
-    process.stdout.write(prompt + text + '\n')
+    process.stdout.write(`${prompt + text}\n`)
     return 0
   },
 })

@@ -5,16 +5,16 @@
 //   DUR   length in quarter notes, three decimals ('0.250')
 //   UP, DOWN  (after the first note of a measure) the interval from the previous note widened by a
 //         minor third each way, as directed interval names ('m3', 'M-2', 'P-4')
-import { Note } from './midi'
-import { chordAt, Measure } from './section'
+import type { Note } from './midi'
+import { chordAt, type Measure } from './section'
 import {
-  Chord,
+  type Chord,
   chordPitchClasses,
   classify,
   intervalName,
   intervalSemitones,
   isApproachTone,
-  NoteType,
+  type NoteType,
   pitchClass,
   scalePitchClasses,
 } from './theory'

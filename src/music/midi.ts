@@ -2,7 +2,7 @@
 // and sysex events). This module turns its event lists into notes measured in quarter notes,
 // and checks the chunk structure itself because `midi-file` silently accepts truncated files.
 import { readFileSync, writeFileSync } from 'node:fs'
-import { parseMidi, writeMidi, MidiData, MidiEvent } from 'midi-file'
+import { parseMidi, writeMidi, type MidiData, type MidiEvent } from 'midi-file'
 
 /** One sounding note; times in quarter notes from the start of the piece. */
 export interface Note {

@@ -1,6 +1,6 @@
 // A piano-roll SVG: time across (one column per quarter note), pitch up, the chords as grey
 // blocks behind the solo, bar lines and chord symbols on top.
-import { Note } from './midi'
+import type { Note } from './midi'
 import { pitchName } from './theory'
 
 /** A chord block of the roll. */
@@ -70,5 +70,5 @@ export function pianoRollSvg(
     )
   }
   out.push('</svg>')
-  return out.join('\n') + '\n'
+  return `${out.join('\n')}\n`
 }

@@ -1,6 +1,6 @@
 // Picks the melody and the chords of one section of a song and cuts them into 4-beat measures.
-import { Note, Song, Track } from './midi'
-import { analyseChord, Chord } from './theory'
+import type { Note, Song, Track } from './midi'
+import { analyseChord, type Chord } from './theory'
 
 /** Which tracks and which stretch of the song to learn from. */
 export interface SectionOptions {

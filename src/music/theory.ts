@@ -7,7 +7,8 @@ import type * as Tonal from 'tonal'
 let tonalModule: typeof Tonal | undefined
 function tonalLib(): typeof Tonal {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (tonalModule ??= require('tonal') as typeof Tonal)
+  if (tonalModule === undefined) tonalModule = require('tonal') as typeof Tonal
+  return tonalModule
 }
 
 /** Note type of the deepjazz grammar. */

@@ -2,8 +2,6 @@
 //! the published unit-test values, the training traces, a finite-difference check of the
 //! backward pass, bit-identical resume, the checkpoint container and input validation.
 
-use std::path::PathBuf;
-
 use ndarray::Array2;
 use rnnlab_core::char_rnn::{
     clip, clip_global_norm, initialize_parameters, npy_exp, npy_tanh, optimize, pairwise_sum,
@@ -16,6 +14,9 @@ use rnnlab_core::fast_step::Arithmetic;
 use rnnlab_core::random::RandomState;
 use rnnlab_core::CoreError;
 use serde_json::Value;
+
+mod common;
+use common::{course_corpus, test_data};
 
 // ------------------------------------------------------------------ helpers
 
@@ -45,49 +46,15 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
-fn shared_data(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-fn test_data(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
 fn unit_json() -> Value {
     serde_json::from_str(&test_data("dinos_unit.json")).expect("dinos_unit.json")
 }
 
-/// The course's corpus handling: vocabulary = sorted unique characters of the lower-cased
-/// text ('\n' first); examples = lines lower-cased and stripped, as indices.
 /// A float written by reference.py as its repr string (exact round trip).
 fn json_f64(v: &Value) -> f64 {
     v.as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("expected a float string, got {v}"))
-}
-
-fn course_corpus(file: &str) -> (String, Vec<Vec<usize>>) {
-    let data = shared_data(file).to_lowercase();
-    let mut chars: Vec<char> = data.chars().collect();
-    chars.sort_unstable();
-    chars.dedup();
-    let vocab: String = chars.iter().collect();
-    let examples = data
-        .lines()
-        .map(|l| {
-            l.trim()
-                .chars()
-                .map(|c| chars.binary_search(&c).expect("char in vocab"))
-                .collect()
-        })
-        .collect();
-    (vocab, examples)
 }
 
 /// Split a printed trace into report blocks (each starting with "Iteration: ").

@@ -5,19 +5,8 @@ use rnnlab_core::jazz_model::{pick_value, EpochStats, JazzBatch, JazzModel, Prec
 use rnnlab_core::optim::Adam;
 use rnnlab_core::random::RandomState;
 
-/// A small corpus with structure (a repeating pattern plus noise) over `n_values` values.
-fn toy_corpus(n_values: usize, len: usize, seed: u32) -> Vec<usize> {
-    let mut rng = RandomState::new(seed);
-    (0..len)
-        .map(|k| {
-            if rng.random_sample() < 0.8 {
-                (k * 3) % n_values
-            } else {
-                rng.choice(n_values).unwrap()
-            }
-        })
-        .collect()
-}
+mod common;
+use common::{max_abs_diff, toy_corpus};
 
 #[test]
 fn gradients_match_finite_differences() {
@@ -276,12 +265,7 @@ fn float32_training_follows_float64() {
         h64.last().unwrap().loss < 0.5 * h64[0].loss,
         "the run must actually train"
     );
-    let max_dw = m32
-        .wa
-        .iter()
-        .zip(m64.wa.iter())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let max_dw = max_abs_diff(m32.wa.iter().copied(), m64.wa.iter().copied());
     assert!(max_dw < 1e-3, "Wa drifted by {max_dw}");
     println!("float32 vs float64 over {epochs} epochs: worst relative loss difference {worst:.2e}, max |ΔWa| {max_dw:.2e}");
 }
@@ -319,33 +303,4 @@ fn identical_results_with_1_and_2_threads() {
         );
         assert!(h1.last().unwrap().loss < h1[0].loss);
     }
-}
-
-/// Times 100 full-batch epochs at the Metheny shape (m = 60, Tx = 30, n_a = 64, n_values = 90)
-/// on random windows; prints the median of 5 runs. Run with
-/// `cargo test --release -p rnnlab-core --test jazz_model -- --ignored --nocapture bench_metheny_shape`.
-#[test]
-#[ignore]
-fn bench_metheny_shape() {
-    let (n_values, n_a, t_x, m, epochs) = (90, 64, 30, 60, 100);
-    let corpus = toy_corpus(n_values, 200, 11);
-    let batch = JazzBatch::windows(&corpus, n_values, m, t_x, 0).unwrap();
-    let mut times = Vec::new();
-    let mut last = 0.0;
-    for _ in 0..5 {
-        let mut model = JazzModel::new(n_values, n_a, 1).unwrap();
-        let mut adam = Adam::course();
-        let t0 = std::time::Instant::now();
-        let hist = model.fit(&batch, epochs, &mut adam, |_, _| true).unwrap();
-        times.push(t0.elapsed().as_secs_f64());
-        last = hist.last().unwrap().loss;
-    }
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!(
-        "jazz djmodel {epochs} epochs (m {m}, Tx {t_x}, n_a {n_a}, n_values {n_values}), {} threads: median {:.4} s, min {:.4} s, max {:.4} s; final loss {last:.4}",
-        rayon::current_num_threads(),
-        times[2],
-        times[0],
-        times[4]
-    );
 }

@@ -7,9 +7,10 @@ use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::lm::{logits_for, CharLm};
 use serde_json::Value;
 
+mod common;
+
 fn cases() -> Vec<Value> {
-    let raw =
-        std::fs::read_to_string("tests/data/lm_torch_reference.json").expect("reference data");
+    let raw = common::test_data("lm_torch_reference.json");
     let v: Value = serde_json::from_str(&raw).unwrap();
     v["cases"].as_array().unwrap().clone()
 }
@@ -61,12 +62,10 @@ fn pytorch_state_dict_gives_pytorch_logits() {
         let m32 =
             CharLm::<f32>::from_checkpoint(&parsed, Some(case["vocab"].as_str().unwrap())).unwrap();
         let got32 = logits_for(&m32, case["text"].as_str().unwrap()).unwrap();
-        let worst32 = got32
-            .iter()
-            .flatten()
-            .zip(got.iter().flatten())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let worst32 = common::max_abs_diff(
+            got32.iter().flatten().copied(),
+            got.iter().flatten().copied(),
+        );
         assert!(worst32 < 1e-4, "f32 logits differ from f64 by {worst32}");
     }
 }

@@ -8,11 +8,8 @@ use rnnlab_core::lm::{
     SampleOptions, TrainConfig, Trainer, Vocab, Workspace,
 };
 
-fn sonnets(chars: usize) -> String {
-    let text =
-        std::fs::read_to_string("../../../shared/data/shakespeare.txt").expect("read the sonnets");
-    text.chars().take(chars).collect()
-}
+mod common;
+use common::sonnets;
 
 fn trainer(text: &str, mode: Mode) -> Trainer<f32> {
     let cfg = LmConfig {

@@ -8,12 +8,8 @@ use rnnlab_core::lm::{
     Vocab, Workspace,
 };
 
-const SONNETS: &str = "../../../shared/data/shakespeare.txt";
-
-fn sonnets(chars: usize) -> String {
-    let text = std::fs::read_to_string(SONNETS).expect("read ../shared/data/shakespeare.txt");
-    text.chars().take(chars).collect()
-}
+mod common;
+use common::sonnets;
 
 fn train_cfg(mode: Mode, batch: usize) -> TrainConfig {
     TrainConfig {

@@ -1,14 +1,17 @@
-//! Measurements behind the GEMM choice and the training speed (ignored by default: they are
-//! benchmarks, run them on a quiet machine):
-//! `cargo test --release -p rnnlab-core --test lm_gemm_bench -- --ignored --nocapture --test-threads 1`
+//! Measurements behind the GEMM choice and the training speed of the language model. Run on a
+//! quiet machine with `cargo bench -p rnnlab-core --bench lm_gemm [-- NAME...]`, where NAME picks
+//! some of `gemm_backends`, `training_speed`, `phase_times`, `sampling_speed` (all by default).
 
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use rnnlab_core::math::gemm::{matmul, par_matmul, set_backend, Backend, Op};
 use rnnlab_core::lm::{
     Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig, TrainConfig, Trainer, Vocab,
 };
+use rnnlab_core::math::gemm::{matmul, par_matmul, set_backend, Backend, Op};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn gflops(m: usize, n: usize, k: usize, op_a: Op, op_b: Op, par: bool) -> f64 {
     let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.01).collect();
@@ -31,8 +34,6 @@ fn gflops(m: usize, n: usize, k: usize, op_a: Op, op_b: Op, par: bool) -> f64 {
     flop * iters as f64 / t.elapsed().as_secs_f64() / 1e9
 }
 
-#[test]
-#[ignore]
 fn gemm_backends_on_lstm_shapes() {
     // 2×128 LSTM, batch 128, seq 40 (T·B = 5120), f32
     let shapes = [
@@ -93,10 +94,8 @@ fn gemm_backends_on_lstm_shapes() {
     set_backend(Backend::Gemm);
 }
 
-#[test]
-#[ignore]
 fn training_speed_2x128() {
-    let text = std::fs::read_to_string("../../../shared/data/shakespeare.txt").unwrap();
+    let text = common::fixture("shakespeare.txt");
     for backend in [Backend::Gemm, Backend::Ndarray] {
         set_backend(backend);
         for mode in [
@@ -137,11 +136,9 @@ fn training_speed_2x128() {
     set_backend(Backend::Gemm);
 }
 
-#[test]
-#[ignore]
 fn phase_times_2x128() {
     use rnnlab_core::lm::{backward, forward, Workspace};
-    let text = std::fs::read_to_string("../../../shared/data/shakespeare.txt").unwrap();
+    let text = common::fixture("shakespeare.txt");
     let cfg = LmConfig {
         cell: Cell::Lstm,
         hidden: vec![128, 128],
@@ -175,11 +172,9 @@ fn phase_times_2x128() {
     );
 }
 
-#[test]
-#[ignore]
 fn sampling_speed_2x128() {
     use rnnlab_core::lm::{generate, SampleOptions};
-    let text = std::fs::read_to_string("../../../shared/data/shakespeare.txt").unwrap();
+    let text = common::fixture("shakespeare.txt");
     let cfg = LmConfig {
         cell: Cell::Lstm,
         hidden: vec![128, 128],
@@ -206,4 +201,26 @@ fn sampling_speed_2x128() {
         n as f64 / secs,
         s.chars().count()
     );
+}
+
+fn main() {
+    println!(
+        "SIMD level {} (RNNLAB_SIMD caps it)",
+        rnnlab_core::math::SimdLevel::current().as_str()
+    );
+    let picked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let runs: [(&str, fn()); 4] = [
+        ("gemm_backends", gemm_backends_on_lstm_shapes),
+        ("training_speed", training_speed_2x128),
+        ("phase_times", phase_times_2x128),
+        ("sampling_speed", sampling_speed_2x128),
+    ];
+    for (name, run) in runs {
+        if picked.is_empty() || picked.iter().any(|p| p == name) {
+            run();
+        }
+    }
 }
