@@ -3,8 +3,8 @@
 //! `cargo bench -p rnnlab-core --bench jazz` (`JAZZ_BENCH_EPOCHS`, 100 by default, and
 //! `JAZZ_BENCH_REPEATS`, 5 by default, make it shorter).
 
-use rnnlab_core::jazz_model::{JazzBatch, JazzModel};
-use rnnlab_core::optim::Adam;
+use rnnlab_core::jazz::{JazzBatch, JazzModel};
+use rnnlab_core::nn::optim::Adam;
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -8,15 +8,14 @@ pub mod char_rnn;
 pub mod checkpoint;
 pub mod dinos;
 pub mod error;
-pub mod math;
 pub mod fast_step;
 #[doc(hidden)]
 pub mod gradcheck;
-pub mod jazz_model;
+pub mod jazz;
 pub mod lm;
-pub mod nn;
 pub mod lstm;
-pub mod optim;
+pub mod math;
+pub mod nn;
 pub mod random;
 pub mod rnn;
 

@@ -1,14 +1,15 @@
 //! The jazz djmodel: finite-difference check of the full-model gradients, training lowers the
 //! loss, determinism for a seed, the inference loop and error cases.
 
-use rnnlab_core::jazz_model::{pick_value, EpochStats, JazzBatch, JazzModel, Precision};
-use rnnlab_core::optim::Adam;
+use rnnlab_core::jazz::{pick_value, EpochStats, JazzBatch, JazzModel, Precision};
+use rnnlab_core::nn::optim::Adam;
 use rnnlab_core::random::RandomState;
 
 mod common;
 use common::{max_abs_diff, toy_corpus};
 
 #[test]
+#[allow(clippy::needless_range_loop)] // j indexes both the parameters and the gradients
 fn gradients_match_finite_differences() {
     let (n_values, n_a, t_x, m) = (7, 5, 6, 4);
     let corpus = toy_corpus(n_values, 40, 3);
@@ -303,4 +304,39 @@ fn identical_results_with_1_and_2_threads() {
         );
         assert!(h1.last().unwrap().loss < h1[0].loss);
     }
+}
+
+/// The trainer the bindings hold is `fit` with the course's Adam plus the bookkeeping: same
+/// numbers, epochs counted (a cancelled epoch still counts), parts round-trip.
+#[test]
+fn trainer_is_fit_with_its_state() {
+    use rnnlab_core::jazz::JazzTrainer;
+    let corpus = toy_corpus(8, 80, 6);
+    let mut trainer = JazzTrainer::new(&corpus, 8, 6, 7, 9, 3).unwrap();
+    let first = trainer.fit(4, || true).unwrap();
+    assert_eq!((first.history.len(), first.cancelled), (4, false));
+    let mut calls = 0;
+    let second = trainer
+        .fit(10, || {
+            calls += 1;
+            calls < 2
+        })
+        .unwrap();
+    assert_eq!((second.history.len(), second.cancelled), (2, true));
+    assert_eq!(trainer.epochs_done(), 6);
+    assert_eq!(trainer.optimizer().iterations, 6);
+
+    let batch = JazzBatch::windows(&corpus, 8, 9, 7, 3).unwrap();
+    let mut model = JazzModel::new(8, 6, 3).unwrap();
+    let mut adam = Adam::course();
+    let hist = model.fit(&batch, 6, &mut adam, |_, _| true).unwrap();
+    assert_eq!(&model, trainer.model());
+    assert_eq!(hist[4..], second.history[..]);
+
+    let (model, batch, adam, done, seed) = trainer.clone().into_parts();
+    let back = JazzTrainer::from_parts(model, batch, adam, done, seed).unwrap();
+    assert_eq!(back, trainer);
+    let (model, batch, mut adam, done, seed) = trainer.into_parts();
+    adam.m.pop();
+    assert!(JazzTrainer::from_parts(model, batch, adam, done, seed).is_err());
 }

@@ -6,19 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
-use rnnlab_core::jazz_model::{InferenceState, JazzBatch, JazzModel};
-use rnnlab_core::optim::Adam;
+use rnnlab_core::jazz::{InferenceState, JazzModel, JazzTrainer};
 use rnnlab_core::random::RandomState;
 
 use crate::errors::{core_err, int_in, invalid_arg, Result};
 use crate::task::{ChunkTask, Job, Shared};
-
-pub struct Trainer {
-    model: JazzModel,
-    batch: JazzBatch,
-    adam: Adam,
-    epochs_done: u32,
-}
 
 /// Result of one `fit` chunk (a failed chunk rejects with an `Error` and its `code`).
 #[napi(object)]
@@ -54,7 +46,7 @@ pub struct JazzModelOptions {
 /// training windows and its Adam optimizer.
 #[napi(js_name = "NativeJazzModel")]
 pub struct NativeJazzModel {
-    inner: Shared<Trainer>,
+    inner: Shared<JazzTrainer>,
 }
 
 /// An integer argument in `lo..=hi`.
@@ -95,16 +87,7 @@ impl NativeJazzModel {
             .enumerate()
             .map(|(i, &v)| whole(&format!("corpus[{i}]"), v, 0, n_values - 1))
             .collect::<Result<Vec<usize>>>()?;
-        let (n_values, n_a, t_x, m) = (n_values as u32, n_a as u32, t_x as u32, m as u32);
-        let batch = JazzBatch::windows(&corpus, n_values as usize, m as usize, t_x as usize, seed)
-            .map_err(core_err)?;
-        let model = JazzModel::new(n_values as usize, n_a as usize, seed).map_err(core_err)?;
-        let trainer = Trainer {
-            model,
-            batch,
-            adam: Adam::course(),
-            epochs_done: 0,
-        };
+        let trainer = JazzTrainer::new(&corpus, n_values, n_a, t_x, m, seed).map_err(core_err)?;
         Ok(NativeJazzModel {
             inner: Shared::new(
                 trainer,
@@ -130,7 +113,7 @@ impl NativeJazzModel {
     /// Epochs trained so far.
     #[napi(getter, catch_unwind)]
     pub fn epochs_done(&self) -> Result<u32> {
-        Ok(self.inner.lock()?.epochs_done)
+        Ok(self.inner.lock()?.epochs_done() as u32)
     }
 
     /// The course's `predict_and_sample`: `tY` steps from zero x, a, c; argmax when
@@ -146,7 +129,7 @@ impl NativeJazzModel {
         }
         let t = self.inner.lock()?;
         let v = t
-            .model
+            .model()
             .predict_and_sample(t_y as usize, temperature, seed)
             .map_err(core_err)?;
         Ok(v.into_iter().map(|i| i as u32).collect())
@@ -162,9 +145,9 @@ impl NativeJazzModel {
             )));
         }
         let t = self.inner.lock()?;
-        let state = t.model.zero_state();
+        let state = t.model().zero_state();
         Ok(NativeJazzSampler {
-            model: t.model.clone(),
+            model: t.model().clone(),
             state,
             rng: RandomState::new(seed),
             temperature,
@@ -201,30 +184,20 @@ pub struct JazzFitJob {
 }
 
 impl Job for JazzFitJob {
-    type State = Trainer;
+    type State = JazzTrainer;
     type Output = JazzFitReport;
     type JsValue = JazzFitReport;
     const WHAT: &'static str = "jazz fit";
 
-    fn run(&mut self, t: &mut Trainer, cancel: &AtomicBool) -> Result<JazzFitReport> {
-        let mut cancelled = false;
-        let hist = t
-            .model
-            .fit(&t.batch, self.epochs, &mut t.adam, |_, _| {
-                if cancel.load(Ordering::SeqCst) {
-                    cancelled = true;
-                    false
-                } else {
-                    true
-                }
-            })
+    fn run(&mut self, trainer: &mut JazzTrainer, cancel: &AtomicBool) -> Result<JazzFitReport> {
+        let report = trainer
+            .fit(self.epochs, || !cancel.load(Ordering::SeqCst))
             .map_err(core_err)?;
-        t.epochs_done += hist.len() as u32;
         Ok(JazzFitReport {
-            loss: hist.iter().map(|s| s.loss).collect(),
-            accuracy: hist.iter().map(|s| s.accuracy).collect(),
-            epochs_done: t.epochs_done,
-            cancelled,
+            loss: report.history.iter().map(|s| s.loss).collect(),
+            accuracy: report.history.iter().map(|s| s.accuracy).collect(),
+            epochs_done: trainer.epochs_done() as u32,
+            cancelled: report.cancelled,
         })
     }
 

@@ -16,13 +16,13 @@
 use std::path::Path;
 
 use super::corpus::Tokens;
-use crate::math::Float;
 use super::model::{Cell, CharLm, LmConfig};
-use crate::nn::optim::Optimizer;
 use super::trainer::{TrainConfig, Trainer};
 use super::vocab::Vocab;
 use crate::checkpoint::{Checkpoint, Dtype};
 use crate::error::{CoreError, Result};
+use crate::math::Float;
+use crate::nn::optim::Optimizer;
 use crate::random::{RandomState, RandomStateSnapshot, MT_N};
 
 /// The checkpoint kind of character models.
@@ -222,7 +222,7 @@ impl<T: Float> Trainer<T> {
     pub fn to_checkpoint(&self) -> Result<Checkpoint> {
         let mut ckpt = self.model.to_checkpoint()?;
         ckpt.set_meta("train_config", &json(&self.config));
-        ckpt.set_meta("step", &self.opt.step.to_string());
+        ckpt.set_meta("step", &self.opt.iterations.to_string());
         ckpt.set_meta("epoch", &self.epoch.to_string());
         ckpt.set_meta("batch_in_epoch", &self.batch_in_epoch.to_string());
         ckpt.set_meta("chars", &self.chars.to_string());
@@ -298,7 +298,7 @@ impl<T: Float> Trainer<T> {
             ));
         }
         let mut opt = Optimizer::<T>::new(config.optimizer.clone(), n)?;
-        opt.step = ckpt.meta_parse("step")?;
+        opt.iterations = ckpt.meta_parse("step")?;
         if !opt.m.is_empty() {
             for info in &tr.model.tensors {
                 let m = get_into::<T>(ckpt, &format!("optim.m.{}", info.name), info.len)?;

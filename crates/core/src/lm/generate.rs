@@ -2,10 +2,11 @@
 //! one at a time (temperature, top-k, or greedy) with numpy's `RandomState`, each fed back as
 //! the next input. One sequence, so the products are matrix–vector loops written to vectorise.
 
-use crate::math::Float;
 use super::model::{Cell, CharLm};
-use crate::nn::recurrent::{lstm_activations, rnn_activations};
 use crate::error::{CoreError, Result};
+use crate::math::{Float, SimdKernel};
+use crate::nn::recurrent::{lstm_activations, rnn_activations};
+use crate::nn::sample::{pick, Scores};
 use crate::random::RandomState;
 
 /// How to draw characters.
@@ -24,41 +25,29 @@ pub struct SampleOptions {
 /// out += W·x with W given transposed (`wt`: x.len() × out.len(), row-major): a sum of
 /// contiguous axpy's `out += x[c]·Wᵀ[c, :]`, in the order of c — vectorises across the
 /// outputs without horizontal reductions.
-#[inline(always)]
-fn matvec_t_generic<T: Float>(out: &mut [T], wt: &[T], x: &[T]) {
-    let rows = out.len();
-    for (c, &xc) in x.iter().enumerate() {
-        let col = &wt[c * rows..(c + 1) * rows];
-        for (o, &w) in out.iter_mut().zip(col) {
-            *o += xc * w;
+struct MatvecT<'a, T> {
+    out: &'a mut [T],
+    wt: &'a [T],
+    x: &'a [T],
+}
+
+impl<T: Float> SimdKernel for MatvecT<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let rows = self.out.len();
+        for (c, &xc) in self.x.iter().enumerate() {
+            let col = &self.wt[c * rows..(c + 1) * rows];
+            for (o, &w) in self.out.iter_mut().zip(col) {
+                *o += xc * w;
+            }
         }
     }
 }
 
-/// f32 version compiled with AVX-512 (non-generic so the vector features apply; the
-/// arithmetic is the same, so results do not depend on the variant).
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-#[inline(never)]
-unsafe fn matvec_t_f32_avx512(out: &mut [f32], wt: &[f32], x: &[f32]) {
-    matvec_t_generic(out, wt, x)
-}
-
-/// out += W·x from Wᵀ, on the widest vector unit available.
+/// out += W·x from Wᵀ, on the SIMD level in force.
 fn matvec_t<T: Float>(out: &mut [T], wt: &[T], x: &[T]) {
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && std::arch::is_x86_feature_detected!("avx512f")
-    {
-        // SAFETY: T is f32 (TypeId), so the casts are identities; the CPU has the features.
-        unsafe {
-            let out = std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f32, out.len());
-            let wt = std::slice::from_raw_parts(wt.as_ptr() as *const f32, wt.len());
-            let x = std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len());
-            return matvec_t_f32_avx512(out, wt, x);
-        }
-    }
-    matvec_t_generic(out, wt, x)
+    T::vectorized(MatvecT { out, wt, x })
 }
 
 /// Transpose of a row-major (rows × cols) matrix.
@@ -181,45 +170,6 @@ pub fn logits_for<T: Float>(model: &CharLm<T>, text: &str) -> Result<Vec<Vec<f64
         .collect())
 }
 
-/// Index of the next character from `logits` under `opts` (`probs` is scratch, length V).
-fn pick<T: Float>(
-    logits: &[T],
-    opts: &SampleOptions,
-    probs: &mut Vec<f64>,
-    rng: &mut RandomState,
-) -> Result<u32> {
-    if opts.temperature == 0.0 || opts.top_k == 1 {
-        let mut best = 0;
-        for (i, v) in logits.iter().enumerate() {
-            if *v > logits[best] {
-                best = i;
-            }
-        }
-        return Ok(best as u32);
-    }
-    let inv_t = 1.0 / opts.temperature;
-    probs.clear();
-    probs.extend(logits.iter().map(|v| v.to_f64() * inv_t));
-    if opts.top_k > 0 && opts.top_k < probs.len() {
-        // keep the k largest (ties: lower index first)
-        let mut idx: Vec<usize> = (0..probs.len()).collect();
-        idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-        for &i in &idx[opts.top_k..] {
-            probs[i] = f64::NEG_INFINITY;
-        }
-    }
-    let max = probs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut sum = 0.0;
-    for p in probs.iter_mut() {
-        *p = (*p - max).exp();
-        sum += *p;
-    }
-    for p in probs.iter_mut() {
-        *p /= sum;
-    }
-    Ok(rng.choice_p(probs)? as u32)
-}
-
 /// Validates sampling options.
 pub fn validate_options(opts: &SampleOptions) -> Result<()> {
     if !(opts.temperature.is_finite() && opts.temperature >= 0.0) {
@@ -240,11 +190,7 @@ pub fn validate_options(opts: &SampleOptions) -> Result<()> {
 /// Completes `prompt` with `opts.length` characters (returned without the prompt). An empty
 /// prompt starts from `'\n'` if the vocabulary has it, else from its first character.
 /// Characters of the prompt outside the vocabulary give an error naming them.
-pub fn generate<T: Float>(
-    model: &CharLm<T>,
-    prompt: &str,
-    opts: &SampleOptions,
-) -> Result<String> {
+pub fn generate<T: Float>(model: &CharLm<T>, prompt: &str, opts: &SampleOptions) -> Result<String> {
     validate_options(opts)?;
     let mut ids = model.vocab.encode(prompt, "prompt")?;
     if ids.is_empty() {
@@ -260,7 +206,14 @@ pub fn generate<T: Float>(
     let mut probs = Vec::with_capacity(model.vocab.len());
     for _ in 0..opts.length {
         let logits = stepper.step(x);
-        x = pick(logits, opts, &mut probs, &mut rng)?;
+        x = pick(
+            logits,
+            Scores::Logits,
+            opts.temperature,
+            opts.top_k,
+            &mut probs,
+            &mut rng,
+        )? as u32;
         out.push(x);
     }
     Ok(model.vocab.decode(&out))

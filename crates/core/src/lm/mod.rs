@@ -3,8 +3,9 @@
 //!
 //! - [`model`]: architecture and parameters (PyTorch `nn.LSTM` layout, gates i, f, g, o).
 //! - [`network`]: mini-batch forward/backward over a preallocated [`Workspace`].
-//! The float trait and matrix products live in [`crate::math`], the recurrent time loops and the
-//! optimizers in [`crate::nn`].
+//!
+//! The float trait and matrix products live in [`crate::math`], the recurrent time loops, the
+//! optimizers and the sampler in [`crate::nn`].
 
 pub mod batches;
 pub mod corpus;
@@ -15,12 +16,12 @@ pub mod network;
 pub mod trainer;
 pub mod vocab;
 
+pub use crate::math::Float;
+pub use crate::nn::optim::{Clip, OptimizerConfig, OptimizerKind};
 pub use batches::Mode;
 pub use corpus::{vocab_of_file, Tokens};
-pub use crate::math::Float;
 pub use generate::{generate, logits_for, SampleOptions, Stepper};
 pub use model::{Cell, CharLm, LmConfig, TensorInfo};
 pub use network::{backward, forward, Workspace};
-pub use crate::nn::optim::{Clip, OptimizerConfig, OptimizerKind};
 pub use trainer::{Progress, TrainConfig, Trainer};
 pub use vocab::Vocab;

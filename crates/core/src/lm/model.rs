@@ -4,49 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::math::Float;
 use super::vocab::Vocab;
 use crate::error::{CoreError, Result};
+use crate::math::Float;
 use crate::random::RandomState;
 
-/// The recurrent cell of every layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cell {
-    /// LSTM, gates in PyTorch order (i, f, g, o).
-    Lstm,
-    /// Vanilla tanh RNN.
-    Rnn,
-}
-
-impl Cell {
-    /// Gates per hidden unit: 4 for the LSTM, 1 for the RNN.
-    pub fn gates(self) -> usize {
-        match self {
-            Cell::Lstm => 4,
-            Cell::Rnn => 1,
-        }
-    }
-
-    /// The PyTorch module prefix (`lstm` / `rnn`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Cell::Lstm => "lstm",
-            Cell::Rnn => "rnn",
-        }
-    }
-
-    /// Parses "lstm" / "rnn".
-    pub fn parse(s: &str) -> Result<Cell> {
-        match s {
-            "lstm" => Ok(Cell::Lstm),
-            "rnn" => Ok(Cell::Rnn),
-            other => Err(CoreError::invalid(format!(
-                "cell: expected 'lstm' or 'rnn', got '{other}'"
-            ))),
-        }
-    }
-}
+pub use crate::nn::cells::Cell;
 
 /// Architecture of a [`CharLm`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

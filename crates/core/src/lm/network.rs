@@ -4,11 +4,11 @@
 
 use rayon::prelude::*;
 
-use crate::math::Float;
-use crate::math::gemm::{par_matmul, Op, ROW_BLOCK};
 use super::model::{Cell, CharLm};
-use crate::nn::recurrent::{self, Dims};
 use crate::error::{CoreError, Result};
+use crate::math::gemm::{par_matmul, Op, ROW_BLOCK};
+use crate::math::Float;
+use crate::nn::recurrent::{self, token_input_grads, Dims, RecurrentWeights, StepInput};
 use crate::random::RandomState;
 
 /// Buffers of one recurrent layer (see `recurrent` for the layouts).
@@ -327,7 +327,7 @@ pub fn forward<T: Float>(
         let (b_ih, b_hh) = (model.slot(l.b_ih), model.slot(l.b_hh));
         let (below, rest) = ws.layers.split_at_mut(k);
         let lw = &mut rest[0];
-        if k == 0 && model.emb.is_none() {
+        let input = if k == 0 && model.emb.is_none() {
             // one-hot input: z[row] = W_ih[:, x] + b — a column pick, no product
             // rows of table (V, G·H) = W_ihᵀ + b_ih + b_hh, so each pick is a contiguous copy
             let table = &mut ws.onehot;
@@ -336,12 +336,10 @@ pub fn forward<T: Float>(
                     *tv = w_ih[g * l.input + ch] + b_ih[g] + b_hh[g];
                 }
             }
-            let (table, inputs) = (&ws.onehot, &ws.inputs);
-            lw.z.par_chunks_mut(gh)
-                .zip(inputs.par_iter())
-                .for_each(|(zr, &ch)| {
-                    zr.copy_from_slice(&table[ch as usize * gh..(ch as usize + 1) * gh]);
-                });
+            StepInput::Tokens {
+                ids: &ws.inputs,
+                table: &ws.onehot,
+            }
         } else {
             if k > 0 {
                 // input = output of the layer below (steps 1..=T), dropped out
@@ -370,15 +368,13 @@ pub fn forward<T: Float>(
                     *zv += bi + bh;
                 }
             });
-        }
+            StepInput::Ready
+        };
         recurrent::forward(
             cell,
-            Dims {
-                t_len,
-                batch: bsz,
-                hidden: l.hidden,
-            },
-            w_hh,
+            Dims::new(t_len, bsz, l.hidden),
+            RecurrentWeights { w_hh, w_hh_t: None },
+            input,
             &mut lw.z,
             &mut lw.h,
             &mut lw.c,
@@ -509,11 +505,7 @@ pub fn backward<T: Float>(model: &CharLm<T>, ws: &mut Workspace<T>) {
         let w_hh = model.slot(l.w_hh);
         let (below, rest) = ws.layers.split_at_mut(k);
         let lw = &mut rest[0];
-        let d = Dims {
-            t_len,
-            batch: bsz,
-            hidden: l.hidden,
-        };
+        let d = Dims::new(t_len, bsz, l.hidden);
         recurrent::backward(
             cell,
             d,
@@ -553,15 +545,7 @@ pub fn backward<T: Float>(model: &CharLm<T>, ws: &mut Workspace<T>) {
             // one-hot: dW_ih[:, x] += dZ[row], rows in order, accumulated as dW_ihᵀ (V, G·H)
             // (contiguous rows, vectorised) and transposed once
             let dwt = &mut ws.onehot;
-            dwt.fill(T::ZERO);
-            for (dzr, &ch) in dz.chunks_exact(gh).zip(&ws.inputs) {
-                for (d, &g) in dwt[ch as usize * gh..(ch as usize + 1) * gh]
-                    .iter_mut()
-                    .zip(dzr)
-                {
-                    *d += g;
-                }
-            }
+            token_input_grads(dz, &ws.inputs, gh, dwt, None);
             let info = &tensors[l.w_ih];
             let vin = l.input;
             let dw = &mut ws.grads[info.offset..info.offset + info.len];

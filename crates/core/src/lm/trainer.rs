@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::batches::{fill_windows, window_count, window_starts, Mode, Streams};
 use super::corpus::Tokens;
-use crate::math::Float;
 use super::model::CharLm;
 use super::network::{backward, forward, Workspace};
-use crate::nn::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig};
 use crate::error::{CoreError, Result};
+use crate::math::Float;
+use crate::nn::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig};
 use crate::random::RandomState;
 
 /// Training hyperparameters.
@@ -200,7 +200,7 @@ impl<T: Float> Trainer<T> {
 
     /// Optimizer steps so far.
     pub fn step_count(&self) -> u64 {
-        self.opt.step
+        self.opt.iterations
     }
 
     /// Completed epochs.
@@ -270,7 +270,7 @@ impl<T: Float> Trainer<T> {
         if !loss.is_finite() {
             return Err(CoreError::Diverged(format!(
                 "training loss became {loss} at step {} (lower lr or clip gradients)",
-                self.opt.step
+                self.opt.iterations
             )));
         }
         backward(&self.model, &mut self.ws);
@@ -324,7 +324,7 @@ impl<T: Float> Trainer<T> {
             None
         };
         Ok(Progress {
-            step: self.opt.step,
+            step: self.opt.iterations,
             epoch: self.epoch,
             batch_in_epoch: self.batch_in_epoch,
             batches_per_epoch: self.batches_per_epoch(),

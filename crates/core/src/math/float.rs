@@ -3,6 +3,17 @@
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
+use super::simd::SimdLevel;
+
+/// A hot loop written once, generically, and compiled for each SIMD level by
+/// [`Float::vectorized`]. Implementations mark [`SimdKernel::run`] `#[inline(always)]`, so
+/// the loop is compiled inside the level's `target_feature` function and vectorised for it.
+pub trait SimdKernel {
+    type Output;
+    /// The loop itself.
+    fn run(self) -> Self::Output;
+}
+
 /// What the model needs from a float: arithmetic, a few transcendental functions and exact
 /// conversion to/from `f64` (losses, learning rates and checkpoints go through `f64`).
 pub trait Float:
@@ -52,6 +63,42 @@ pub trait Float:
     fn sigmoid_fast(self) -> Self;
     /// tanh(x) for the hot loops (as [`Float::sigmoid_fast`]; absolute error ≈ 1e-7 for f32).
     fn tanh_fast(self) -> Self;
+    /// e^x for the hot loops: [`exp_f32`] for f32, the exact `exp` for f64.
+    fn exp_fast(self) -> Self;
+    /// Runs `kernel` compiled for the SIMD level in force ([`SimdLevel::current`]): the one
+    /// place where the hot loops of the recurrent engine, the samplers and the models choose
+    /// their CPU path. Rust never fuses `a*b+c` into an FMA on its own and the kernels reduce
+    /// in a fixed order, so every level gives bit-identical results.
+    #[inline]
+    fn vectorized<K: SimdKernel>(kernel: K) -> K::Output {
+        run_at_level(SimdLevel::current(), kernel)
+    }
+}
+
+/// Runs `kernel` compiled for `level` (which must not exceed [`SimdLevel::current`]).
+#[inline]
+fn run_at_level<K: SimdKernel>(level: SimdLevel, kernel: K) -> K::Output {
+    match level {
+        // SAFETY: `SimdLevel::current` only reports levels whose features this CPU has.
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => unsafe { run_avx512(kernel) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => unsafe { run_avx2(kernel) },
+        _ => kernel.run(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+unsafe fn run_avx512<K: SimdKernel>(kernel: K) -> K::Output {
+    kernel.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<K: SimdKernel>(kernel: K) -> K::Output {
+    kernel.run()
 }
 
 /// e^x in f32 without branches or libm calls (Cephes `expf`: range reduction by ln 2 with a
@@ -83,7 +130,7 @@ pub fn exp_f32(x: f32) -> f32 {
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:expr, $fast_sigmoid:expr, $fast_tanh:expr) => {
+    ($t:ty, $name:expr, $fast_sigmoid:expr, $fast_tanh:expr, $fast_exp:expr) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -120,6 +167,10 @@ macro_rules! impl_float {
             fn tanh_fast(self) -> Self {
                 ($fast_tanh)(self)
             }
+            #[inline(always)]
+            fn exp_fast(self) -> Self {
+                ($fast_exp)(self)
+            }
         }
     };
 }
@@ -127,6 +178,13 @@ impl_float!(
     f32,
     "float32",
     |x: f32| 1.0 / (1.0 + exp_f32(-x)),
-    |x: f32| 1.0 - 2.0 / (exp_f32(2.0 * x) + 1.0)
+    |x: f32| 1.0 - 2.0 / (exp_f32(2.0 * x) + 1.0),
+    exp_f32
 );
-impl_float!(f64, "float64", |x: f64| 1.0 / (1.0 + (-x).exp()), f64::tanh);
+impl_float!(
+    f64,
+    "float64",
+    |x: f64| 1.0 / (1.0 + (-x).exp()),
+    f64::tanh,
+    f64::exp
+);

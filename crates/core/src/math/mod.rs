@@ -5,5 +5,5 @@ pub mod float;
 pub mod gemm;
 pub mod simd;
 
-pub use float::Float;
+pub use float::{Float, SimdKernel};
 pub use simd::SimdLevel;

@@ -1,5 +1,8 @@
-//! Building blocks shared by the trained models: the batched recurrent time loops and row
-//! kernels ([`recurrent`]), and the optimizers with gradient clipping ([`optim`]).
+//! Building blocks shared by the trained models (the language model and jazz): the batched
+//! recurrent time loops ([`recurrent`]) and their row kernels ([`cells`]), the optimizers with
+//! gradient clipping ([`optim`]), and the next-token sampler ([`sample`]).
 
+pub mod cells;
 pub mod optim;
 pub(crate) mod recurrent;
+pub mod sample;
