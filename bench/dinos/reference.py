@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Dinosaurus Island, the deeplearning.ai Sequence Models week-1 character-level language model,
 in plain numpy exactly as the course writes it (utils.py + the graded functions `clip`, `sample`,
-`optimize`, `model`). It is the reference for the Rust `DinoTrainer` (crates/core/src/dinos.rs):
+`optimize`, `model`). It is the reference for the Rust `DinoTrainer` (crates/core/src/dinos/trainer.rs):
 traces, unit-test values and the speed baseline. Never a runtime dependency of rnnlab.
 
 Output format (plain, the one the Rust side prints too; the course's extra blank lines dropped):
@@ -29,7 +29,7 @@ Regenerate the test data (from the repository root):
 The committed data come from numpy 2.4 (OpenBLAS 0.3.31, SkylakeX kernels) on an AVX-512
 x86-64 machine. numpy's float64 exp, its BLAS summation order and (without FMA) its tanh
 depend on the CPU, so regenerating elsewhere can change the last bits and, after ~14 000
-iterations, the trace; the Rust side reproduces this machine's numpy (see char_rnn.rs).
+iterations, the trace; the Rust side reproduces this machine's numpy (see crates/core/src/dinos/mod.rs).
 `--libm` swaps in the C library's exp/tanh to show how far a trace survives such changes.
 
 `--seed` is the shuffle seed of the examples (the course's `np.random.seed(0)`); the
@@ -46,7 +46,7 @@ import numpy as np
 # The two transcendental functions that feed back into training. numpy's own (SIMD; Intel
 # SVML for exp on AVX-512 machines) differ from the C library's in the last bit for a few
 # percent of arguments; `--libm` swaps in the C library's, to measure how far a trace
-# survives such last-bit differences (see the Rust side's notes in char_rnn.rs).
+# survives such last-bit differences (see the Rust side's notes in crates/core/src/dinos/mod.rs).
 exp, tanh = np.exp, np.tanh
 
 

@@ -7,8 +7,7 @@
 
 use std::time::Instant;
 
-use rnnlab_core::dinos::{DinoConfig, DinoEvent, DinoTrainer};
-use rnnlab_core::fast_step::Arithmetic;
+use rnnlab_core::dinos::{Arithmetic, DinoConfig, DinoEvent, DinoTrainer};
 
 #[path = "../tests/common/mod.rs"]
 mod common;

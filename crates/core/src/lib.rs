@@ -3,20 +3,14 @@
 //! Shapes follow the deeplearning.ai course: an input sequence is `(n_x, m, T_x)`,
 //! a hidden state `(n_a, m)`, stored C-order (row-major) exactly like numpy.
 
-pub mod activations;
-pub mod char_rnn;
 pub mod checkpoint;
+pub mod course;
 pub mod dinos;
 pub mod error;
-pub mod fast_step;
-#[doc(hidden)]
-pub mod gradcheck;
 pub mod jazz;
 pub mod lm;
-pub mod lstm;
 pub mod math;
 pub mod nn;
 pub mod random;
-pub mod rnn;
 
 pub use error::{CoreError, Result};

@@ -3,14 +3,13 @@
 //! backward pass, bit-identical resume, the checkpoint container and input validation.
 
 use ndarray::Array2;
-use rnnlab_core::char_rnn::{
-    clip, clip_global_norm, initialize_parameters, npy_exp, npy_tanh, optimize, pairwise_sum,
-    rnn_backward, rnn_forward, sample, sample_many, CharRnnGradients, CharRnnParams, Clip,
-    SampleOptions,
-};
 use rnnlab_core::checkpoint::{Checkpoint, Dtype};
-use rnnlab_core::dinos::{DinoConfig, DinoEvent, DinoTrainer};
-use rnnlab_core::fast_step::Arithmetic;
+use rnnlab_core::dinos::{
+    clip, clip_global_norm, initialize_parameters, optimize, rnn_backward, rnn_forward, sample,
+    sample_many, Arithmetic, CharRnnGradients, CharRnnParams, Clip, DinoConfig, DinoEvent,
+    DinoTrainer, SampleOptions,
+};
+use rnnlab_core::math::npy::{npy_exp, npy_tanh, pairwise_sum};
 use rnnlab_core::random::RandomState;
 use rnnlab_core::CoreError;
 use serde_json::Value;
@@ -569,7 +568,10 @@ fn checkpoint_arithmetic_entry() {
     assert!(err.contains("global-norm clip of 5"), "{err}");
     let (vocab, examples) = course_corpus("dinos_course.txt");
     let config = DinoConfig {
-        clip: Clip::GlobalNorm(5.0),
+        clip: Clip {
+            value: None,
+            norm: Some(5.0),
+        },
         ..config_with(Arithmetic::Fast)
     };
     let err = DinoTrainer::new(&vocab, examples, config)

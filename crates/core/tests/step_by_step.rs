@@ -7,9 +7,9 @@
 //! (d) error cases: wrong shapes name the argument and both shapes, non-finite inputs are refused.
 
 use ndarray::{s, Array, Array2, Array3, ArrayView, Axis, Dimension, IntoDimension, Ix2, Ix3};
-use rnnlab_core::gradcheck::{numerical_gradient, project, relative_error, TestRng};
-use rnnlab_core::lstm::*;
-use rnnlab_core::rnn::*;
+use rnnlab_core::course::gradcheck::{numerical_gradient, project, relative_error, TestRng};
+use rnnlab_core::course::lstm::*;
+use rnnlab_core::course::rnn::*;
 use rnnlab_core::CoreError;
 use serde_json::Value;
 

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint32Array};
 use napi_derive::napi;
-use rnnlab_core::char_rnn::{self, CharRnnGradients, CharRnnParams, Clip, SampleOptions};
 use rnnlab_core::checkpoint::Checkpoint;
-use rnnlab_core::dinos::{DinoConfig, DinoTrainer};
-use rnnlab_core::fast_step::Arithmetic;
+use rnnlab_core::dinos::{
+    self, Arithmetic, CharRnnGradients, CharRnnParams, Clip, DinoConfig, DinoTrainer, SampleOptions,
+};
 
 use crate::errors::{core_err, int_in, invalid_arg, Error, Result};
 use crate::record::course_record;
@@ -79,7 +79,7 @@ pub fn initialize_parameters(
     check_matrix("Wax", n_a, n_x)?;
     check_matrix("Waa", n_a, n_a)?;
     check_matrix("Wya", n_y, n_a)?;
-    let p = char_rnn::initialize_parameters_seeded(
+    let p = dinos::initialize_parameters_seeded(
         n_a as usize,
         n_x as usize,
         n_y as usize,
@@ -93,7 +93,7 @@ pub fn initialize_parameters(
 #[napi(catch_unwind)]
 pub fn clip(gradients: CharRnnGradientRecord, max_value: f64) -> Result<CharRnnGradientRecord> {
     let mut g = gradients.to_core("gradients")?;
-    char_rnn::clip(&mut g, max_value).map_err(core_err)?;
+    dinos::clip(&mut g, max_value).map_err(core_err)?;
     Ok(CharRnnGradientRecord::from_core(&g))
 }
 
@@ -106,7 +106,7 @@ pub fn sample_indices(
 ) -> Result<Vec<u32>> {
     let p = parameters.to_core("parameters")?;
     let nl = index("newline index", newline_index, p.by.nrows())?;
-    let ix = char_rnn::sample(&p, nl, seed).map_err(core_err)?;
+    let ix = dinos::sample(&p, nl, seed).map_err(core_err)?;
     Ok(ix.into_iter().map(|i| i as u32).collect())
 }
 
@@ -150,7 +150,7 @@ pub fn optimize(
         .as_slice()
         .ok_or_else(|| invalid_arg("a_prev: not contiguous"))?;
     let (loss, grads, a_last) =
-        char_rnn::optimize(&xs, &ys, a0, &mut p, learning_rate).map_err(core_err)?;
+        dinos::optimize(&xs, &ys, a0, &mut p, learning_rate).map_err(core_err)?;
     let n_a = a_last.len();
     let a_last = ndarray::Array2::from_shape_vec((n_a, 1), a_last)
         .map_err(|e| invalid_arg(e.to_string()))?;
@@ -231,14 +231,17 @@ impl NativeNameTrainer {
         let v = vocabulary.chars().count() as u32;
         check_matrix("Wax", n_a, v)?;
         check_matrix("Waa", n_a, n_a)?;
-        let clip_value = options.clip.unwrap_or(char_rnn::COURSE_CLIP);
+        let clip_value = options.clip.unwrap_or(dinos::COURSE_CLIP);
         let config = DinoConfig {
             n_a: n_a as usize,
             learning_rate: options.learning_rate.unwrap_or(0.01),
             clip: if clip_value == 0.0 {
-                Clip::None
+                Clip::default()
             } else {
-                Clip::ElementWise(clip_value)
+                Clip {
+                    value: Some(clip_value),
+                    norm: None,
+                }
             },
             shuffle_seed: options.shuffle_seed.unwrap_or(0),
             arithmetic: Arithmetic::parse(options.arithmetic.as_deref().unwrap_or("numpy"))
@@ -325,7 +328,7 @@ impl NativeNameTrainer {
     #[napi(catch_unwind)]
     pub fn sample_course(&self, seed: u32) -> Result<Uint32Array> {
         self.with(|t| {
-            let ix = char_rnn::sample(&t.params, t.newline_ix(), seed).map_err(core_err)?;
+            let ix = dinos::sample(&t.params, t.newline_ix(), seed).map_err(core_err)?;
             Ok(Uint32Array::new(ix.into_iter().map(|i| i as u32).collect()))
         })
     }
@@ -355,7 +358,7 @@ impl NativeNameTrainer {
                 course_mode: false,
             };
             let names =
-                char_rnn::sample_many(&t.params, t.newline_ix(), &opts, options.count as usize)
+                dinos::sample_many(&t.params, t.newline_ix(), &opts, options.count as usize)
                     .map_err(core_err)?;
             Ok(names
                 .into_iter()

@@ -2,7 +2,7 @@
 //! by Step") for JS: records keyed by the course's names, caches as opaque handles.
 
 use napi_derive::napi;
-use rnnlab_core::{lstm, rnn};
+use rnnlab_core::course::{lstm, rnn};
 
 use crate::errors::{core_err, invalid_arg, Result};
 use crate::record::course_record;

@@ -17,7 +17,7 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, Array3, ArrayView, ArrayView2, ArrayView3, Axis, Dimension, Zip};
 
-use crate::activations::softmax_inplace;
+use crate::course::activations::softmax_inplace;
 use crate::error::{CoreError, Result};
 
 // ------------------------------------------------------------------------------------------

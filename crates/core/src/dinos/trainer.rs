@@ -13,13 +13,16 @@
 
 use ndarray::Array2;
 
-use crate::char_rnn::{
-    initial_loss, initialize_parameters_seeded, optimize_step, sample_many, smooth, CharRnnParams,
-    CharRnnWorkspace, Clip, OnNonFinite, SampleOptions, COURSE_CLIP, COURSE_MAX_SAMPLE_LENGTH,
+use super::course::{
+    initial_loss, initialize_parameters_seeded, optimize_step, smooth, OnNonFinite,
+};
+use super::fast::{Arithmetic, FastCharRnn};
+use super::sample::{sample_many, SampleOptions};
+use super::{
+    check_clip, CharRnnParams, CharRnnWorkspace, Clip, COURSE_CLIP, COURSE_MAX_SAMPLE_LENGTH,
 };
 use crate::checkpoint::Checkpoint;
 use crate::error::{CoreError, Result};
-use crate::fast_step::{Arithmetic, FastCharRnn};
 use crate::random::RandomState;
 
 /// `metadata["kind"]` of a Dinosaurus checkpoint.
@@ -53,7 +56,10 @@ impl Default for DinoConfig {
         DinoConfig {
             n_a: 50,
             learning_rate: 0.01,
-            clip: Clip::ElementWise(COURSE_CLIP),
+            clip: Clip {
+                value: Some(COURSE_CLIP),
+                norm: None,
+            },
             shuffle_seed: 0,
             init_seed: 1,
             names_per_report: 7,
@@ -76,15 +82,9 @@ impl DinoConfig {
                 self.learning_rate
             )));
         }
-        if let Clip::ElementWise(v) | Clip::GlobalNorm(v) = self.clip {
-            if v.is_nan() || v < 0.0 {
-                return Err(CoreError::invalid(format!(
-                    "clip: max value must be a number >= 0, got {v}"
-                )));
-            }
-        }
+        check_clip(&self.clip)?;
         if self.arithmetic == Arithmetic::Fast {
-            if let Clip::GlobalNorm(v) = self.clip {
+            if let Some(v) = self.clip.norm {
                 return Err(CoreError::invalid(format!(
                     "clip: the fast arithmetic clips element-wise (or not at all), got a \
                      global-norm clip of {v}; use arithmetic numpy for it"
@@ -281,10 +281,7 @@ impl DinoTrainer {
         let cur = match kernel.as_deref_mut() {
             Some(k) => {
                 // `validate` allows only element-wise or no clipping with the fast kernel
-                let clip = match self.config.clip {
-                    Clip::ElementWise(v) => Some(v),
-                    _ => None,
-                };
+                let clip = self.config.clip.value;
                 k.step(&self.x_buf, &self.y_buf, &self.a_prev, lr, clip, true)?
             }
             None => optimize_step(
@@ -579,11 +576,12 @@ fn check_examples(examples: &[Vec<usize>], vocab_size: usize) -> Result<()> {
     Ok(())
 }
 
+/// `none`, `elementwise:v` or `global_norm:v` (a clip passed `check_clip`: at most one bound).
 fn clip_to_string(clip: Clip) -> String {
-    match clip {
-        Clip::None => "none".into(),
-        Clip::ElementWise(v) => format!("elementwise:{v}"),
-        Clip::GlobalNorm(v) => format!("global_norm:{v}"),
+    match (clip.value, clip.norm) {
+        (Some(v), _) => format!("elementwise:{v}"),
+        (None, Some(v)) => format!("global_norm:{v}"),
+        (None, None) => "none".into(),
     }
 }
 
@@ -594,13 +592,58 @@ fn clip_from_string(s: &str) -> Result<Clip> {
         ))
     };
     if s == "none" {
-        return Ok(Clip::None);
+        return Ok(Clip::default());
     }
     let (mode, value) = s.split_once(':').ok_or_else(bad)?;
     let v: f64 = value.parse().map_err(|_| bad())?;
     match mode {
-        "elementwise" => Ok(Clip::ElementWise(v)),
-        "global_norm" => Ok(Clip::GlobalNorm(v)),
+        "elementwise" => Ok(Clip {
+            value: Some(v),
+            norm: None,
+        }),
+        "global_norm" => Ok(Clip {
+            value: None,
+            norm: Some(v),
+        }),
         _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_strings_read_and_write_as_before() {
+        for s in ["none", "elementwise:5", "elementwise:0.25", "global_norm:5"] {
+            let clip = clip_from_string(s).unwrap();
+            assert_eq!(clip_to_string(clip), s);
+        }
+        let course = clip_from_string("elementwise:5").unwrap();
+        assert_eq!((course.value, course.norm), (Some(5.0), None));
+        let norm = clip_from_string("global_norm:1.5").unwrap();
+        assert_eq!((norm.value, norm.norm), (None, Some(1.5)));
+        assert!(clip_from_string("both:1").is_err());
+    }
+
+    #[test]
+    fn a_clip_by_value_and_norm_is_refused() {
+        let config = DinoConfig {
+            clip: Clip {
+                value: Some(5.0),
+                norm: Some(1.0),
+            },
+            ..DinoConfig::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+        let negative = DinoConfig {
+            clip: Clip {
+                value: None,
+                norm: Some(-1.0),
+            },
+            ..DinoConfig::default()
+        };
+        assert!(negative.validate().is_err());
     }
 }

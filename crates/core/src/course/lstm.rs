@@ -32,9 +32,9 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis, Zip};
 
-use crate::activations::{sigmoid_inplace, softmax_inplace};
+use crate::course::activations::{sigmoid_inplace, softmax_inplace};
+use crate::course::rnn::{expect_array, expect_shape, shape_text};
 use crate::error::{CoreError, Result};
-use crate::rnn::{expect_array, expect_shape, shape_text};
 
 // ------------------------------------------------------------------------------------------
 // Parameters
@@ -674,7 +674,7 @@ pub fn lstm_backward(da: ArrayView3<f64>, cache: &LstmCache) -> Result<LstmGradi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gradcheck::TestRng;
+    use crate::course::gradcheck::TestRng;
 
     fn params(rng: &mut TestRng, d: LstmDims) -> LstmParams {
         let g = (d.n_a, d.n_a + d.n_x);

@@ -34,7 +34,7 @@ pub fn tanh_inplace<D: Dimension>(mut z: ArrayViewMut<f64, D>) {
 ///
 /// ```
 /// use ndarray::array;
-/// let p = rnnlab_core::activations::softmax(array![[0.0, 1000.0], [0.0, 1000.0]].view());
+/// let p = rnnlab_core::course::activations::softmax(array![[0.0, 1000.0], [0.0, 1000.0]].view());
 /// assert_eq!(p, array![[0.5, 0.5], [0.5, 0.5]]);
 /// ```
 pub fn softmax(z: ArrayView2<f64>) -> Array2<f64> {
