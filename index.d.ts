@@ -57,8 +57,8 @@ export declare class NativeCharLm {
   finishTraining(): void
   /** Writes the weights (safetensors, PyTorch names, with architecture and vocabulary). */
   save(path: string): void
-  /** Completes `prompt` with `length` sampled characters (temperature 0 = greedy). */
-  generate(prompt: string, length: number, temperature: number, topK: number, seed: number): string
+  /** Completes `options.prompt` with `options.length` sampled characters. */
+  generate(options: LmGenerateOptions): string
   /** Logits after each character of `text` from a zero state, flattened (len × V). */
   logits(text: string): Array<number>
 }
@@ -73,7 +73,7 @@ export declare class NativeJazzModel {
    * (value indices < `nValues`) with `RandomState(seed)`; weights initialised from
    * `RandomState(seed)` (Glorot-uniform, see the core docs). Adam: lr 0.01, β 0.9/0.999, decay 0.01.
    */
-  constructor(corpus: Array<number>, nValues: number, nA: number, tX: number, m: number, seed: number)
+  constructor(options: JazzModelOptions)
   /** Trains `epochs` more full-batch epochs off the JS thread. */
   fit(epochs: number): Promise<JazzFitReport>
   /** Asks a running `fit` to stop after its current epoch. */
@@ -191,10 +191,7 @@ export declare function clip(gradients: CharRnnGradientRecord, maxValue: number)
  */
 export declare function initializeParameters(nA: number, nX: number, nY: number, seed?: number | undefined | null): CharRnnParameters
 
-/**
- * Result of one `fit` chunk. Errors come back as `errorCode`/`errorMessage` (the TS layer
- * throws them), so the core's stable codes survive the async boundary.
- */
+/** Result of one `fit` chunk (a failed chunk rejects with an `Error` and its `code`). */
 export interface JazzFitReport {
   /** Loss of every epoch of this chunk (before its update, as Keras prints). */
   loss: Array<number>
@@ -204,8 +201,35 @@ export interface JazzFitReport {
   epochsDone: number
   /** True when `cancel()` stopped the chunk early. */
   cancelled: boolean
-  errorCode?: string
-  errorMessage?: string
+}
+
+/** What the model is made from: `m` windows of `tX` values drawn from `corpus`. */
+export interface JazzModelOptions {
+  /** The corpus as value indices (each below `nValues`). */
+  corpus: Array<number>
+  /** Number of distinct values (the one-hot width). */
+  nValues: number
+  /** Hidden size of the LSTM. */
+  nA: number
+  /** Steps per training window. */
+  tX: number
+  /** Number of training windows. */
+  m: number
+  /** Seed of the windows and of the initial weights. */
+  seed: number
+}
+
+/** What `generate` samples. Integers arrive as numbers and are checked in the binding. */
+export interface LmGenerateOptions {
+  /** The text to complete (every character must be in the vocabulary). */
+  prompt: string
+  /** Characters to sample. */
+  length: number
+  /** 0 = greedy. */
+  temperature: number
+  /** Sample among the `topK` most likely characters (0 = all). */
+  topK: number
+  seed: number
 }
 
 /** Description of a model. */
@@ -375,17 +399,12 @@ export interface LstmParameters {
   by: Tensor
 }
 
-/**
- * Result of one `run` chunk. Errors come back as `errorCode`/`errorMessage` (the TS layer
- * throws them) so the core's stable codes survive the async boundary.
- */
+/** Result of one `run` chunk (a failed chunk rejects with an `Error` and its `code`). */
 export interface NameRunReport {
   /** Smoothed loss after each iteration of the chunk. */
   losses: Float64Array
   /** True when `cancel()` stopped the chunk early (the state is consistent). */
   cancelled: boolean
-  errorCode?: string
-  errorMessage?: string
 }
 
 /** Options of `NativeNameTrainer.sample`. */

@@ -231,15 +231,13 @@ test('NativeCharLm: garbage architecture, training and generation options are re
       num,
       num,
       (prompt, length, temperature, topK, seed) => {
-        const r = outcome(() =>
-          lm.generate(prompt as string, length as number, temperature as number, topK as number, seed as number),
-        )
+        const r = outcome(() => lm.generate({ prompt, length, temperature, topK, seed } as never))
         if (r === 'ok' && typeof length === 'number' && length > 1e7) throw new Error(`length ${length} accepted`)
       },
     ),
     { numRuns: RUNS },
   )
-  t.throws(() => lm.generate('xyz', 5, 1, 0, 0), { message: /x/ })
+  t.throws(() => lm.generate({ prompt: 'xyz', length: 5, temperature: 1, topK: 0, seed: 0 }), { message: /x/ })
   lm.startTraining(text, {
     mode: 'tbptt',
     seqLength: 5,
@@ -317,24 +315,14 @@ test('NativeJazzModel: garbage corpus, sizes and sampler options are refused', a
       num,
       num,
       (corpus, nValues, nA, tX, m, seed) => {
-        const r = outcome(
-          () =>
-            new n.NativeJazzModel(
-              corpus as number[],
-              nValues as number,
-              nA as number,
-              tX as number,
-              m as number,
-              seed as number,
-            ),
-        )
+        const r = outcome(() => new n.NativeJazzModel({ corpus, nValues, nA, tX, m, seed } as never))
         const big = [nValues, nA, tX, m].some((v) => typeof v === 'number' && (v > 1e6 || v < 0))
         if (r === 'ok' && big) throw new Error(`sizes ${[nValues, nA, tX, m].map(String)} accepted`)
       },
     ),
     { numRuns: RUNS },
   )
-  const jm = new n.NativeJazzModel([0, 1, 2, 1, 0, 2, 1, 1, 2], 3, 4, 3, 2, 0)
+  const jm = new n.NativeJazzModel({ corpus: [0, 1, 2, 1, 0, 2, 1, 1, 2], nValues: 3, nA: 4, tX: 3, m: 2, seed: 0 })
   fc.assert(
     fc.property(num, num, num, (tY, temperature, seed) => {
       outcome(() => jm.predictAndSample(tY as number, temperature as number, seed as number))
@@ -345,6 +333,6 @@ test('NativeJazzModel: garbage corpus, sizes and sampler options are refused', a
   t.is(await outcomeAsync(() => jm.fit(2)), 'ok')
   for (const bad of [-1, 0.5, NaN, 2 ** 32])
     t.throws(() => jm.fit(bad), { message: /epochs: expected an integer/ }, String(bad))
-  t.throws(() => new n.NativeJazzModel([0, 1, 2], 3, -1, 3, 2, 0))
-  t.throws(() => new n.NativeJazzModel([0, 1, 2], 3, 2 ** 31, 3, 2, 0))
+  t.throws(() => new n.NativeJazzModel({ corpus: [0, 1, 2], nValues: 3, nA: -1, tX: 3, m: 2, seed: 0 }))
+  t.throws(() => new n.NativeJazzModel({ corpus: [0, 1, 2], nValues: 3, nA: 2 ** 31, tX: 3, m: 2, seed: 0 }))
 })

@@ -87,7 +87,14 @@ export class JazzImproviser {
     }
     const seed = options.seed ?? 0
     const idx = this.corpus.corpus.map((v) => this.corpus.indices.get(v)!)
-    this.model = new (native().NativeJazzModel)(idx, this.corpus.values.length, this.nA, this.tX, this.m, seed)
+    this.model = new (native().NativeJazzModel)({
+      corpus: idx,
+      nValues: this.corpus.values.length,
+      nA: this.nA,
+      tX: this.tX,
+      m: this.m,
+      seed,
+    })
   }
 
   /** Reads a MIDI file (default: the package's original blues head) and prepares the model. */
@@ -127,12 +134,8 @@ export class JazzImproviser {
     try {
       for (let done = 0; done < epochs; ) {
         if (options.signal?.aborted) throw abortError()
+        // a failed chunk rejects with the native Error and its `code`
         const report = await this.model.fit(Math.min(chunk, epochs - done))
-        if (report.errorCode) {
-          const err = new Error(report.errorMessage ?? 'jazz fit failed') as NodeJS.ErrnoException
-          err.code = report.errorCode
-          throw err
-        }
         history.loss.push(...report.loss)
         history.accuracy.push(...report.accuracy)
         done += report.loss.length

@@ -142,18 +142,6 @@ function checkNumber(name: string, v: number, min: number, max = Infinity): numb
   return v
 }
 
-function fromNative(e: unknown): Error {
-  // async task errors arrive as "[ERR_CODE] message": restore the code
-  const err = e as NodeJS.ErrnoException
-  const m = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/.exec(err?.message ?? '')
-  if (m) {
-    const out = new Error(m[2]) as NodeJS.ErrnoException
-    out.code = m[1]
-    return out
-  }
-  return err
-}
-
 /** Sorted unique characters of a text (by code point), as the model's vocabulary. */
 export function vocabularyOf(text: string): string {
   return [...new Set(Array.from(text))].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!).join('')
@@ -289,17 +277,13 @@ export class CharLanguageModel {
       }
     } else {
       // streamed by the core off the JS thread: never held as a JS string
-      try {
-        if (resume) {
-          const m = native().NativeCharLm.load(resume)
-          await m.startTrainingFile(file!, trainOptions, resume)
-          this.model = m
-        } else {
-          this.model ??= this.createModel(await native().vocabularyOfFile(file!))
-          await this.model.startTrainingFile(file!, trainOptions)
-        }
-      } catch (e) {
-        throw fromNative(e)
+      if (resume) {
+        const m = native().NativeCharLm.load(resume)
+        await m.startTrainingFile(file!, trainOptions, resume)
+        this.model = m
+      } else {
+        this.model ??= this.createModel(await native().vocabularyOfFile(file!))
+        await this.model.startTrainingFile(file!, trainOptions)
       }
     }
     const model = this.model!
@@ -340,7 +324,7 @@ export class CharLanguageModel {
           p = await model.train(1e12, Math.min(chunkSeconds, Math.max(seconds - elapsed, 1e-3)))
         } catch (e) {
           failed = true // a diverged or failed run must not overwrite the last good checkpoint
-          throw fromNative(e)
+          throw e
         }
         chars0 ??= p.chars - p.batches * trainOptions.seqLength * trainOptions.batchSize
         last = p
@@ -397,7 +381,7 @@ export class CharLanguageModel {
     const temperature = checkNumber('temperature', options.temperature ?? 1, 0)
     const topK = checkInt('topK', options.topK ?? 0, 0, 0xffffffff)
     const seed = checkInt('seed', options.seed ?? 0, 0, 0xffffffff)
-    return this.model.generate(options.prompt ?? '', length, temperature, topK, seed)
+    return this.model.generate({ prompt: options.prompt ?? '', length, temperature, topK, seed })
   }
 
   /** Logits after each character of `text` from a zero state: `[len][vocab]`. */

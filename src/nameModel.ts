@@ -178,10 +178,8 @@ export class NameModel {
         // Stop right after the next reporting iteration (j' % every == 0) or the chunk end.
         const nextReport = Math.ceil(j / every) * every
         const end = Math.min(total, j + chunk, nextReport + 1)
+        // a failed chunk rejects with the native Error and its `code` (e.g. ERR_DIVERGED)
         const ran = await this.trainer.run(end - j)
-        if (ran.errorCode !== undefined && ran.errorCode !== null) {
-          throw Object.assign(new Error(ran.errorMessage ?? 'training failed'), { code: ran.errorCode })
-        }
         const chunkLosses = ran.losses
         signal?.throwIfAborted()
         const done = this.trainer.iteration

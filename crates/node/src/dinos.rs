@@ -3,17 +3,17 @@
 //! runs on libuv's pool in chunks with a cancel flag.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint32Array};
-use napi::{Env, Task};
 use napi_derive::napi;
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::dinos::{
     self, Arithmetic, CharRnnGradients, CharRnnParams, Clip, DinoConfig, DinoTrainer, SampleOptions,
 };
 
-use crate::errors::{core_err, guard, int_in, invalid_arg, JsResult};
+use crate::errors::{core_err, int_in, invalid_arg, Error, Result};
+use crate::record::course_record;
+use crate::task::{ChunkTask, Job, Shared};
 use crate::tensor::{from_array, to_array2, Tensor};
 
 /// Most weights one matrix may hold (2^28 f64 = 2 GiB): a larger size is a mistake, and
@@ -21,7 +21,7 @@ use crate::tensor::{from_array, to_array2, Tensor};
 const MAX_MATRIX: u128 = 1 << 28;
 
 /// Empty axes count as 1: a `(2^31, 0)` weight still implies a `(2^31, 1)` bias.
-fn check_matrix(name: &str, rows: u32, cols: u32) -> JsResult<()> {
+fn check_matrix(name: &str, rows: u32, cols: u32) -> Result<()> {
     if rows.max(1) as u128 * cols.max(1) as u128 > MAX_MATRIX {
         return Err(invalid_arg(format!(
             "{name}: a ({rows}, {cols}) matrix is more than the limit of {MAX_MATRIX} values"
@@ -32,76 +32,30 @@ fn check_matrix(name: &str, rows: u32, cols: u32) -> JsResult<()> {
 
 // ---- records keyed by the course's names ------------------------------------
 
-/// The character-level RNN's parameters, keyed as the course's Dinosaurus notebook.
-#[napi(object)]
-pub struct CharRnnParameters {
-    #[napi(js_name = "Wax")]
-    pub wax: Tensor,
-    #[napi(js_name = "Waa")]
-    pub waa: Tensor,
-    #[napi(js_name = "Wya")]
-    pub wya: Tensor,
-    pub b: Tensor,
-    pub by: Tensor,
-}
-
-fn params_from_js(name: &str, p: &CharRnnParameters) -> JsResult<CharRnnParams> {
-    let w = |key: &str, t: &Tensor| to_array2(&format!("{name}.{key}"), t);
-    Ok(CharRnnParams {
-        wax: w("Wax", &p.wax)?,
-        waa: w("Waa", &p.waa)?,
-        wya: w("Wya", &p.wya)?,
-        b: w("b", &p.b)?,
-        by: w("by", &p.by)?,
-    })
-}
-
-fn params_to_js(p: &CharRnnParams) -> CharRnnParameters {
-    CharRnnParameters {
-        wax: from_array(&p.wax),
-        waa: from_array(&p.waa),
-        wya: from_array(&p.wya),
-        b: from_array(&p.b),
-        by: from_array(&p.by),
+course_record! {
+    #[doc = "The character-level RNN's parameters, keyed as the course's Dinosaurus notebook."]
+    pub struct CharRnnParameters for CharRnnParams {
+        wax as "Wax": Tensor,
+        waa as "Waa": Tensor,
+        wya as "Wya": Tensor,
+        b: Tensor,
+        by: Tensor,
     }
 }
 
-/// Gradients of the character-level RNN, keyed as the course.
-#[napi(object)]
-pub struct CharRnnGradientRecord {
-    #[napi(js_name = "dWax")]
-    pub dwax: Tensor,
-    #[napi(js_name = "dWaa")]
-    pub dwaa: Tensor,
-    #[napi(js_name = "dWya")]
-    pub dwya: Tensor,
-    pub db: Tensor,
-    pub dby: Tensor,
-}
-
-fn grads_from_js(name: &str, g: &CharRnnGradientRecord) -> JsResult<CharRnnGradients> {
-    let w = |key: &str, t: &Tensor| to_array2(&format!("{name}.{key}"), t);
-    Ok(CharRnnGradients {
-        dwax: w("dWax", &g.dwax)?,
-        dwaa: w("dWaa", &g.dwaa)?,
-        dwya: w("dWya", &g.dwya)?,
-        db: w("db", &g.db)?,
-        dby: w("dby", &g.dby)?,
-    })
-}
-
-fn grads_to_js(g: &CharRnnGradients) -> CharRnnGradientRecord {
-    CharRnnGradientRecord {
-        dwax: from_array(&g.dwax),
-        dwaa: from_array(&g.dwaa),
-        dwya: from_array(&g.dwya),
-        db: from_array(&g.db),
-        dby: from_array(&g.dby),
+course_record! {
+    #[doc = "Gradients of the character-level RNN, keyed as the course."]
+    pub struct CharRnnGradientRecord for CharRnnGradients {
+        dwax as "dWax": Tensor,
+        dwaa as "dWaa": Tensor,
+        dwya as "dWya": Tensor,
+        db: Tensor,
+        dby: Tensor,
     }
 }
 
 /// An index read from JS: a finite integer in `0..limit`.
-fn index(name: &str, v: f64, limit: usize) -> JsResult<usize> {
+fn index(name: &str, v: f64, limit: usize) -> Result<usize> {
     if v.fract() == 0.0 && v >= 0.0 && v < limit as f64 {
         Ok(v as usize)
     } else {
@@ -121,7 +75,7 @@ pub fn initialize_parameters(
     n_x: u32,
     n_y: u32,
     seed: Option<u32>,
-) -> napi::Result<CharRnnParameters, String> {
+) -> Result<CharRnnParameters> {
     check_matrix("Wax", n_a, n_x)?;
     check_matrix("Waa", n_a, n_a)?;
     check_matrix("Wya", n_y, n_a)?;
@@ -131,19 +85,16 @@ pub fn initialize_parameters(
         n_y as usize,
         seed.unwrap_or(1),
     );
-    Ok(params_to_js(&p))
+    Ok(CharRnnParameters::from_core(&p))
 }
 
 /// The course's `clip(gradients, maxValue)`: every gradient clipped element-wise to
 /// `[-maxValue, maxValue]`. Returns new tensors; the inputs are untouched.
 #[napi(catch_unwind)]
-pub fn clip(
-    gradients: CharRnnGradientRecord,
-    max_value: f64,
-) -> napi::Result<CharRnnGradientRecord, String> {
-    let mut g = grads_from_js("gradients", &gradients)?;
+pub fn clip(gradients: CharRnnGradientRecord, max_value: f64) -> Result<CharRnnGradientRecord> {
+    let mut g = gradients.to_core("gradients")?;
     dinos::clip(&mut g, max_value).map_err(core_err)?;
-    Ok(grads_to_js(&g))
+    Ok(CharRnnGradientRecord::from_core(&g))
 }
 
 /// The course's `sample(parameters, char_to_ix, seed)` given the index of `'\n'`.
@@ -152,8 +103,8 @@ pub fn sample_indices(
     parameters: CharRnnParameters,
     newline_index: f64,
     seed: u32,
-) -> napi::Result<Vec<u32>, String> {
-    let p = params_from_js("parameters", &parameters)?;
+) -> Result<Vec<u32>> {
+    let p = parameters.to_core("parameters")?;
     let nl = index("newline index", newline_index, p.by.nrows())?;
     let ix = dinos::sample(&p, nl, seed).map_err(core_err)?;
     Ok(ix.into_iter().map(|i| i as u32).collect())
@@ -179,20 +130,20 @@ pub fn optimize(
     a_prev: Tensor,
     parameters: CharRnnParameters,
     learning_rate: Option<f64>,
-) -> napi::Result<OptimizeResult, String> {
+) -> Result<OptimizeResult> {
     let learning_rate = learning_rate.unwrap_or(0.01);
-    let mut p = params_from_js("parameters", &parameters)?;
+    let mut p = parameters.to_core("parameters")?;
     let v = p.wax.ncols();
     let xs = x
         .iter()
         .enumerate()
         .map(|(t, c)| c.map(|c| index(&format!("X[{t}]"), c, v)).transpose())
-        .collect::<JsResult<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let ys = y
         .iter()
         .enumerate()
         .map(|(t, &c)| index(&format!("Y[{t}]"), c, p.by.nrows()))
-        .collect::<JsResult<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let a0 = to_array2("a_prev", &a_prev)?;
     let a0 = a0.as_standard_layout();
     let a0 = a0
@@ -205,9 +156,9 @@ pub fn optimize(
         .map_err(|e| invalid_arg(e.to_string()))?;
     Ok(OptimizeResult {
         loss,
-        gradients: grads_to_js(&grads),
+        gradients: CharRnnGradientRecord::from_core(&grads),
         a_last: from_array(&a_last),
-        parameters: params_to_js(&p),
+        parameters: CharRnnParameters::from_core(&p),
     })
 }
 
@@ -235,40 +186,33 @@ pub struct NameSampleOptions {
     pub count: u32,
 }
 
-/// Result of one `run` chunk. Errors come back as `errorCode`/`errorMessage` (the TS layer
-/// throws them) so the core's stable codes survive the async boundary.
+/// Result of one `run` chunk (a failed chunk rejects with an `Error` and its `code`).
 #[napi(object)]
 pub struct NameRunReport {
     /// Smoothed loss after each iteration of the chunk.
     pub losses: Float64Array,
     /// True when `cancel()` stopped the chunk early (the state is consistent).
     pub cancelled: bool,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
 }
 
 /// The course's Dinosaurus training loop, resumable: parameters, carried hidden state,
 /// shuffled examples, iteration and smoothed loss.
 #[napi(js_name = "NativeNameTrainer")]
 pub struct NativeNameTrainer {
-    inner: Arc<Mutex<DinoTrainer>>,
-    cancel: Arc<AtomicBool>,
-}
-
-fn busy() -> napi::Error<String> {
-    invalid_arg("name model: busy (a train() chunk is running); await it first")
+    trainer: Shared<DinoTrainer>,
 }
 
 impl NativeNameTrainer {
-    fn with<T>(&self, f: impl FnOnce(&DinoTrainer) -> JsResult<T>) -> JsResult<T> {
-        let t = self.inner.try_lock().map_err(|_| busy())?;
-        f(&t)
+    fn with<T>(&self, f: impl FnOnce(&DinoTrainer) -> Result<T>) -> Result<T> {
+        self.trainer.with(|t| f(t))
     }
 
     fn wrap(trainer: DinoTrainer) -> Self {
         NativeNameTrainer {
-            inner: Arc::new(Mutex::new(trainer)),
-            cancel: Arc::new(AtomicBool::new(false)),
+            trainer: Shared::new(
+                trainer,
+                "name model: busy (a train() chunk is running); await it first",
+            ),
         }
     }
 }
@@ -282,7 +226,7 @@ impl NativeNameTrainer {
         vocabulary: String,
         examples: Vec<Uint32Array>,
         options: NameTrainerOptions,
-    ) -> napi::Result<Self, String> {
+    ) -> Result<Self> {
         let n_a = int_in("hidden", options.hidden.unwrap_or(50.0), 1.0, 65536.0)? as u32;
         let v = vocabulary.chars().count() as u32;
         check_matrix("Wax", n_a, v)?;
@@ -314,7 +258,7 @@ impl NativeNameTrainer {
 
     /// Loads a checkpoint written by `save`.
     #[napi(factory, catch_unwind)]
-    pub fn load(path: String) -> napi::Result<Self, String> {
+    pub fn load(path: String) -> Result<Self> {
         let ck = Checkpoint::read(&path).map_err(core_err)?;
         let trainer = DinoTrainer::from_checkpoint(&ck).map_err(|e| invalid_or_file(&path, e))?;
         Ok(Self::wrap(trainer))
@@ -322,7 +266,7 @@ impl NativeNameTrainer {
 
     /// Writes a checkpoint atomically (temp file + rename).
     #[napi(catch_unwind)]
-    pub fn save(&self, path: String) -> napi::Result<(), String> {
+    pub fn save(&self, path: String) -> Result<()> {
         self.with(|t| {
             t.to_checkpoint()
                 .and_then(|ck| ck.write_atomic(&path))
@@ -332,62 +276,57 @@ impl NativeNameTrainer {
 
     /// Runs `iterations` more course iterations off the JS thread.
     #[napi(ts_return_type = "Promise<NameRunReport>")]
-    pub fn run(&self, iterations: f64) -> napi::Result<AsyncTask<NameRunTask>, String> {
+    pub fn run(&self, iterations: f64) -> Result<AsyncTask<ChunkTask<NameRunJob>>> {
         // a float, checked here: napi's u32 would turn -1 into four billion iterations
         let iterations = int_in("iterations", iterations, 0.0, 1e9)? as u64;
-        self.cancel.store(false, Ordering::SeqCst);
-        Ok(AsyncTask::new(NameRunTask {
-            inner: self.inner.clone(),
-            cancel: self.cancel.clone(),
-            iterations,
-        }))
+        self.trainer.start(NameRunJob { iterations })
     }
 
     /// Asks a running chunk to stop after its current iteration.
     #[napi]
     pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
+        self.trainer.cancel();
     }
 
     /// Iterations done so far (the next iteration's `j`).
     #[napi(getter, catch_unwind)]
-    pub fn iteration(&self) -> napi::Result<f64, String> {
+    pub fn iteration(&self) -> Result<f64> {
         self.with(|t| Ok(t.iteration() as f64))
     }
 
     /// The course's smoothed loss.
     #[napi(getter, catch_unwind)]
-    pub fn smoothed_loss(&self) -> napi::Result<f64, String> {
+    pub fn smoothed_loss(&self) -> Result<f64> {
         self.with(|t| Ok(t.loss()))
     }
 
     /// `"numpy"` or `"fast"`: how the training step forms its sums.
     #[napi(getter, catch_unwind)]
-    pub fn arithmetic(&self) -> napi::Result<String, String> {
+    pub fn arithmetic(&self) -> Result<String> {
         self.with(|t| Ok(t.config().arithmetic.as_str().to_string()))
     }
 
     /// Hidden size n_a.
     #[napi(getter, catch_unwind)]
-    pub fn hidden(&self) -> napi::Result<u32, String> {
+    pub fn hidden(&self) -> Result<u32> {
         self.with(|t| Ok(t.config().n_a as u32))
     }
 
     /// The vocabulary in index order.
     #[napi(getter, catch_unwind)]
-    pub fn vocabulary(&self) -> napi::Result<String, String> {
+    pub fn vocabulary(&self) -> Result<String> {
         self.with(|t| Ok(t.vocab().iter().collect()))
     }
 
     /// A copy of the parameters.
     #[napi(catch_unwind)]
-    pub fn parameters(&self) -> napi::Result<CharRnnParameters, String> {
-        self.with(|t| Ok(params_to_js(&t.params)))
+    pub fn parameters(&self) -> Result<CharRnnParameters> {
+        self.with(|t| Ok(CharRnnParameters::from_core(&t.params)))
     }
 
     /// The course's `sample(parameters, char_to_ix, seed)`: indices ending with `'\n'`.
     #[napi(catch_unwind)]
-    pub fn sample_course(&self, seed: u32) -> napi::Result<Uint32Array, String> {
+    pub fn sample_course(&self, seed: u32) -> Result<Uint32Array> {
         self.with(|t| {
             let ix = dinos::sample(&t.params, t.newline_ix(), seed).map_err(core_err)?;
             Ok(Uint32Array::new(ix.into_iter().map(|i| i as u32).collect()))
@@ -396,7 +335,7 @@ impl NativeNameTrainer {
 
     /// `count` names sampled in parallel; name k from its own generator seeded `seed + k`.
     #[napi(catch_unwind)]
-    pub fn sample(&self, options: NameSampleOptions) -> napi::Result<Vec<Uint32Array>, String> {
+    pub fn sample(&self, options: NameSampleOptions) -> Result<Vec<Uint32Array>> {
         let seed = int_in("seed", options.seed, 0.0, 9007199254740991.0)?;
         if options.count > 1_000_000 {
             return Err(invalid_arg(format!(
@@ -430,69 +369,40 @@ impl NativeNameTrainer {
 }
 
 /// A checkpoint whose contents do not fit is a bad file, named.
-fn invalid_or_file(path: &str, e: rnnlab_core::CoreError) -> napi::Error<String> {
+fn invalid_or_file(path: &str, e: rnnlab_core::CoreError) -> Error {
     napi::Error::new("ERR_BAD_FILE".to_string(), format!("{path}: {e}"))
 }
 
-/// One training chunk on libuv's pool.
-pub struct NameRunTask {
-    inner: Arc<Mutex<DinoTrainer>>,
-    cancel: Arc<AtomicBool>,
+/// One chunk of `run`: `iterations` course iterations in one core call (the fast arithmetic
+/// packs its weights once per call).
+pub struct NameRunJob {
     iterations: u64,
 }
 
-pub struct RunOutput {
-    losses: Vec<f64>,
-    cancelled: bool,
-    error: Option<(String, String)>,
-}
-
-impl Task for NameRunTask {
-    type Output = RunOutput;
+impl Job for NameRunJob {
+    type State = DinoTrainer;
+    type Output = (Vec<f64>, bool);
     type JsValue = NameRunReport;
+    const WHAT: &'static str = "name model training";
 
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        let (inner, cancel, n) = (
-            self.inner.clone(),
-            self.cancel.clone(),
-            self.iterations as usize,
-        );
-        let mut losses = Vec::with_capacity(n.min(1 << 20));
-        let mut cancelled = false;
-        let result = guard("name model training", || {
-            let mut t = inner.try_lock().map_err(|_| busy())?;
-            if cancel.load(Ordering::Relaxed) {
-                cancelled = true;
-                return Ok(());
-            }
-            // one call for the chunk: the fast arithmetic packs its weights once per call
-            let summary = t
-                .train(n as u64, |loss| {
-                    losses.push(loss);
-                    !cancel.load(Ordering::Relaxed)
-                })
-                .map_err(core_err)?;
-            cancelled = summary.cancelled;
-            Ok(())
-        });
-        let error = result.err().map(|e| (e.status.clone(), e.reason.clone()));
-        Ok(RunOutput {
-            losses,
-            cancelled,
-            error,
-        })
+    fn run(&mut self, t: &mut DinoTrainer, cancel: &AtomicBool) -> Result<(Vec<f64>, bool)> {
+        let mut losses = Vec::with_capacity((self.iterations as usize).min(1 << 20));
+        if cancel.load(Ordering::Relaxed) {
+            return Ok((losses, true));
+        }
+        let summary = t
+            .train(self.iterations, |loss| {
+                losses.push(loss);
+                !cancel.load(Ordering::Relaxed)
+            })
+            .map_err(core_err)?;
+        Ok((losses, summary.cancelled))
     }
 
-    fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
-        let (error_code, error_message) = match out.error {
-            Some((c, m)) => (Some(c), Some(m)),
-            None => (None, None),
-        };
-        Ok(NameRunReport {
-            losses: Float64Array::new(out.losses),
-            cancelled: out.cancelled,
-            error_code,
-            error_message,
-        })
+    fn to_js((losses, cancelled): (Vec<f64>, bool)) -> NameRunReport {
+        NameRunReport {
+            losses: Float64Array::new(losses),
+            cancelled,
+        }
     }
 }

@@ -3,18 +3,16 @@
 //! can drive the music generation.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::AsyncTask;
-use napi::{Env, Task};
 use napi_derive::napi;
 use rnnlab_core::jazz::{InferenceState, JazzModel, JazzTrainer};
 use rnnlab_core::random::RandomState;
 
-use crate::errors::{core_err, guard, int_in, invalid_arg};
+use crate::errors::{core_err, int_in, invalid_arg, Result};
+use crate::task::{ChunkTask, Job, Shared};
 
-/// Result of one `fit` chunk. Errors come back as `errorCode`/`errorMessage` (the TS layer
-/// throws them), so the core's stable codes survive the async boundary.
+/// Result of one `fit` chunk (a failed chunk rejects with an `Error` and its `code`).
 #[napi(object)]
 pub struct JazzFitReport {
     /// Loss of every epoch of this chunk (before its update, as Keras prints).
@@ -25,28 +23,35 @@ pub struct JazzFitReport {
     pub epochs_done: u32,
     /// True when `cancel()` stopped the chunk early.
     pub cancelled: bool,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
+}
+
+/// What the model is made from: `m` windows of `tX` values drawn from `corpus`.
+#[napi(object)]
+pub struct JazzModelOptions {
+    /// The corpus as value indices (each below `nValues`).
+    pub corpus: Vec<f64>,
+    /// Number of distinct values (the one-hot width).
+    pub n_values: f64,
+    /// Hidden size of the LSTM.
+    pub n_a: f64,
+    /// Steps per training window.
+    pub t_x: f64,
+    /// Number of training windows.
+    pub m: f64,
+    /// Seed of the windows and of the initial weights.
+    pub seed: f64,
 }
 
 /// The course's djmodel (one LSTM cell shared over T_x steps + Dense softmax) with its
 /// training windows and its Adam optimizer.
 #[napi(js_name = "NativeJazzModel")]
 pub struct NativeJazzModel {
-    inner: Arc<Mutex<JazzTrainer>>,
-    cancel: Arc<AtomicBool>,
+    inner: Shared<JazzTrainer>,
 }
 
 /// An integer argument in `lo..=hi`.
-fn whole(name: &str, v: f64, lo: usize, hi: usize) -> napi::Result<usize, String> {
+fn whole(name: &str, v: f64, lo: usize, hi: usize) -> Result<usize> {
     Ok(int_in(name, v, lo as f64, hi as f64)? as usize)
-}
-
-fn busy() -> napi::Error<String> {
-    napi::Error::new(
-        "ERR_BUSY".to_string(),
-        "jazz model: busy (a fit() is running); await it first".to_string(),
-    )
 }
 
 #[napi]
@@ -55,14 +60,15 @@ impl NativeJazzModel {
     /// (value indices < `nValues`) with `RandomState(seed)`; weights initialised from
     /// `RandomState(seed)` (Glorot-uniform, see the core docs). Adam: lr 0.01, β 0.9/0.999, decay 0.01.
     #[napi(constructor, catch_unwind)]
-    pub fn new(
-        corpus: Vec<f64>,
-        n_values: f64,
-        n_a: f64,
-        t_x: f64,
-        m: f64,
-        seed: f64,
-    ) -> napi::Result<Self, String> {
+    pub fn new(options: JazzModelOptions) -> Result<Self> {
+        let JazzModelOptions {
+            corpus,
+            n_values,
+            n_a,
+            t_x,
+            m,
+            seed,
+        } = options;
         let n_values = whole("nValues", n_values, 1, 1 << 16)?;
         let n_a = whole("nA", n_a, 1, 1 << 14)?;
         let t_x = whole("tX", t_x, 1, 1 << 16)?;
@@ -80,48 +86,40 @@ impl NativeJazzModel {
             .iter()
             .enumerate()
             .map(|(i, &v)| whole(&format!("corpus[{i}]"), v, 0, n_values - 1))
-            .collect::<napi::Result<Vec<usize>, String>>()?;
+            .collect::<Result<Vec<usize>>>()?;
         let trainer = JazzTrainer::new(&corpus, n_values, n_a, t_x, m, seed).map_err(core_err)?;
         Ok(NativeJazzModel {
-            inner: Arc::new(Mutex::new(trainer)),
-            cancel: Arc::new(AtomicBool::new(false)),
+            inner: Shared::new(
+                trainer,
+                "jazz model: busy (a fit() is running); await it first",
+            ),
         })
     }
 
     /// Trains `epochs` more full-batch epochs off the JS thread.
     #[napi(ts_return_type = "Promise<JazzFitReport>")]
-    pub fn fit(&self, epochs: f64) -> napi::Result<AsyncTask<JazzFitTask>, String> {
+    pub fn fit(&self, epochs: f64) -> Result<AsyncTask<ChunkTask<JazzFitJob>>> {
         // a float, checked here: napi's u32 would turn -1 into four billion epochs
-        let epochs = whole("epochs", epochs, 0, 1_000_000)? as u32;
-        self.cancel.store(false, Ordering::SeqCst);
-        Ok(AsyncTask::new(JazzFitTask {
-            inner: self.inner.clone(),
-            cancel: self.cancel.clone(),
-            epochs,
-        }))
+        let epochs = whole("epochs", epochs, 0, 1_000_000)?;
+        self.inner.start(JazzFitJob { epochs })
     }
 
     /// Asks a running `fit` to stop after its current epoch.
     #[napi]
     pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
+        self.inner.cancel();
     }
 
     /// Epochs trained so far.
     #[napi(getter, catch_unwind)]
-    pub fn epochs_done(&self) -> napi::Result<u32, String> {
-        Ok(self.inner.try_lock().map_err(|_| busy())?.epochs_done() as u32)
+    pub fn epochs_done(&self) -> Result<u32> {
+        Ok(self.inner.lock()?.epochs_done() as u32)
     }
 
     /// The course's `predict_and_sample`: `tY` steps from zero x, a, c; argmax when
     /// `temperature` is 0, else sampling from p^(1/T) with `RandomState(seed)`.
     #[napi(catch_unwind)]
-    pub fn predict_and_sample(
-        &self,
-        t_y: f64,
-        temperature: f64,
-        seed: f64,
-    ) -> napi::Result<Vec<u32>, String> {
+    pub fn predict_and_sample(&self, t_y: f64, temperature: f64, seed: f64) -> Result<Vec<u32>> {
         let t_y = whole("tY", t_y, 0, 1 << 20)? as u32;
         let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
         if !(temperature.is_finite() && temperature >= 0.0) {
@@ -129,7 +127,7 @@ impl NativeJazzModel {
                 "temperature: expected a finite number >= 0, got {temperature}"
             )));
         }
-        let t = self.inner.try_lock().map_err(|_| busy())?;
+        let t = self.inner.lock()?;
         let v = t
             .model()
             .predict_and_sample(t_y as usize, temperature, seed)
@@ -139,14 +137,14 @@ impl NativeJazzModel {
 
     /// A step-by-step inference loop over a snapshot of the current weights.
     #[napi(catch_unwind)]
-    pub fn sampler(&self, temperature: f64, seed: f64) -> napi::Result<NativeJazzSampler, String> {
+    pub fn sampler(&self, temperature: f64, seed: f64) -> Result<NativeJazzSampler> {
         let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
         if !(temperature.is_finite() && temperature >= 0.0) {
             return Err(invalid_arg(format!(
                 "temperature: expected a finite number >= 0, got {temperature}"
             )));
         }
-        let t = self.inner.try_lock().map_err(|_| busy())?;
+        let t = self.inner.lock()?;
         let state = t.model().zero_state();
         Ok(NativeJazzSampler {
             model: t.model().clone(),
@@ -171,7 +169,7 @@ pub struct NativeJazzSampler {
 impl NativeJazzSampler {
     /// The next value index.
     #[napi(catch_unwind)]
-    pub fn next(&mut self) -> napi::Result<u32, String> {
+    pub fn next(&mut self) -> Result<u32> {
         let v = self
             .model
             .step_sample(&mut self.state, self.temperature, &mut self.rng)
@@ -180,63 +178,30 @@ impl NativeJazzSampler {
     }
 }
 
-/// The training chunk run on libuv's pool.
-pub struct JazzFitTask {
-    inner: Arc<Mutex<JazzTrainer>>,
-    cancel: Arc<AtomicBool>,
-    epochs: u32,
+/// One chunk of `fit`: `epochs` full-batch epochs, stopping early on `cancel()`.
+pub struct JazzFitJob {
+    epochs: usize,
 }
 
-pub struct FitOutput {
-    loss: Vec<f64>,
-    accuracy: Vec<f64>,
-    epochs_done: u32,
-    cancelled: bool,
-    error: Option<(String, String)>,
-}
-
-impl Task for JazzFitTask {
-    type Output = FitOutput;
+impl Job for JazzFitJob {
+    type State = JazzTrainer;
+    type Output = JazzFitReport;
     type JsValue = JazzFitReport;
+    const WHAT: &'static str = "jazz fit";
 
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        let inner = self.inner.clone();
-        let cancel = self.cancel.clone();
-        let epochs = self.epochs as usize;
-        let run = guard("jazz fit", move || {
-            let mut trainer = inner.try_lock().map_err(|_| busy())?;
-            let report = trainer
-                .fit(epochs, || !cancel.load(Ordering::SeqCst))
-                .map_err(core_err)?;
-            Ok(FitOutput {
-                loss: report.history.iter().map(|s| s.loss).collect(),
-                accuracy: report.history.iter().map(|s| s.accuracy).collect(),
-                epochs_done: trainer.epochs_done() as u32,
-                cancelled: report.cancelled,
-                error: None,
-            })
-        });
-        Ok(run.unwrap_or_else(|e: napi::Error<String>| FitOutput {
-            loss: vec![],
-            accuracy: vec![],
-            epochs_done: 0,
-            cancelled: false,
-            error: Some((e.status.clone(), e.reason.clone())),
-        }))
+    fn run(&mut self, trainer: &mut JazzTrainer, cancel: &AtomicBool) -> Result<JazzFitReport> {
+        let report = trainer
+            .fit(self.epochs, || !cancel.load(Ordering::SeqCst))
+            .map_err(core_err)?;
+        Ok(JazzFitReport {
+            loss: report.history.iter().map(|s| s.loss).collect(),
+            accuracy: report.history.iter().map(|s| s.accuracy).collect(),
+            epochs_done: trainer.epochs_done() as u32,
+            cancelled: report.cancelled,
+        })
     }
 
-    fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
-        let (error_code, error_message) = match out.error {
-            Some((c, m)) => (Some(c), Some(m)),
-            None => (None, None),
-        };
-        Ok(JazzFitReport {
-            loss: out.loss,
-            accuracy: out.accuracy,
-            epochs_done: out.epochs_done,
-            cancelled: out.cancelled,
-            error_code,
-            error_message,
-        })
+    fn to_js(report: JazzFitReport) -> JazzFitReport {
+        report
     }
 }

@@ -3,11 +3,10 @@
 //! cancel flag); the TypeScript layer loops over chunks, reports progress, honours an
 //! `AbortSignal` and writes checkpoints.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 
 use napi::bindgen_prelude::AsyncTask;
-use napi::{Env, Task};
 use napi_derive::napi;
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::lm::{
@@ -16,7 +15,8 @@ use rnnlab_core::lm::{
 };
 use rnnlab_core::CoreError;
 
-use crate::errors::{core_err, guard, invalid_arg, JsResult};
+use crate::errors::{core_err, invalid_arg, Result};
+use crate::task::{detached, ChunkTask, Job, Shared};
 
 /// Architecture of a new model.
 #[napi(object)]
@@ -60,6 +60,20 @@ pub struct LmTrainOptions {
     pub seed: u32,
 }
 
+/// What `generate` samples. Integers arrive as numbers and are checked in the binding.
+#[napi(object)]
+pub struct LmGenerateOptions {
+    /// The text to complete (every character must be in the vocabulary).
+    pub prompt: String,
+    /// Characters to sample.
+    pub length: f64,
+    /// 0 = greedy.
+    pub temperature: f64,
+    /// Sample among the `topK` most likely characters (0 = all).
+    pub top_k: f64,
+    pub seed: f64,
+}
+
 /// One training chunk's report.
 #[napi(object)]
 pub struct LmProgress {
@@ -100,7 +114,7 @@ enum AnyTrainer {
     F64(Trainer<f64>),
 }
 
-struct Inner {
+pub struct Inner {
     /// The model when no training is in progress (else it lives in `trainer`).
     model: Option<AnyModel>,
     trainer: Option<AnyTrainer>,
@@ -124,14 +138,7 @@ macro_rules! with_model {
     };
 }
 
-fn busy() -> napi::Error<String> {
-    napi::Error::new(
-        "ERR_BUSY".to_string(),
-        "CharLanguageModel: busy (a training chunk is running); await it first".to_string(),
-    )
-}
-
-fn read_checkpoint(path: &str) -> JsResult<Checkpoint> {
+fn read_checkpoint(path: &str) -> Result<Checkpoint> {
     let bytes =
         std::fs::read(path).map_err(|e| core_err(CoreError::BadFile(format!("{path}: {e}"))))?;
     Checkpoint::parse_safetensors(&bytes)
@@ -141,18 +148,16 @@ fn read_checkpoint(path: &str) -> JsResult<Checkpoint> {
 /// The character language model (native part of `CharLanguageModel`).
 #[napi(js_name = "NativeCharLm")]
 pub struct NativeCharLm {
-    inner: Arc<Mutex<Inner>>,
-    cancel: Arc<AtomicBool>,
+    inner: Shared<Inner>,
 }
 
 impl NativeCharLm {
-    fn wrap(model: AnyModel) -> Self {
+    fn wrap(model: Option<AnyModel>, trainer: Option<AnyTrainer>) -> Self {
         NativeCharLm {
-            inner: Arc::new(Mutex::new(Inner {
-                model: Some(model),
-                trainer: None,
-            })),
-            cancel: Arc::new(AtomicBool::new(false)),
+            inner: Shared::new(
+                Inner { model, trainer },
+                "CharLanguageModel: busy (a training chunk is running); await it first",
+            ),
         }
     }
 }
@@ -161,7 +166,7 @@ impl NativeCharLm {
 impl NativeCharLm {
     /// A freshly initialised model.
     #[napi(constructor, catch_unwind)]
-    pub fn new(options: LmModelOptions) -> napi::Result<Self, String> {
+    pub fn new(options: LmModelOptions) -> Result<Self> {
         let config = LmConfig {
             cell: Cell::parse(&options.cell).map_err(core_err)?,
             hidden: options.hidden.iter().map(|&h| h as usize).collect(),
@@ -178,17 +183,13 @@ impl NativeCharLm {
                 )))
             }
         };
-        Ok(Self::wrap(model))
+        Ok(Self::wrap(Some(model), None))
     }
 
     /// Loads a model from a safetensors file (rnnlab's, or PyTorch-named weights with `vocab`).
     /// `dtype` defaults to the file's own precision.
     #[napi(factory, catch_unwind)]
-    pub fn load(
-        path: String,
-        vocab: Option<String>,
-        dtype: Option<String>,
-    ) -> napi::Result<Self, String> {
+    pub fn load(path: String, vocab: Option<String>, dtype: Option<String>) -> Result<Self> {
         let ckpt = read_checkpoint(&path)?;
         let stored = ckpt.metadata.get("dtype").cloned();
         let dtype = dtype.or(stored).unwrap_or_else(|| "float32".into());
@@ -209,13 +210,13 @@ impl NativeCharLm {
                 )))
             }
         };
-        Ok(Self::wrap(model))
+        Ok(Self::wrap(Some(model), None))
     }
 
     /// Architecture, dtype and vocabulary.
     #[napi(getter, catch_unwind)]
-    pub fn info(&self) -> napi::Result<LmInfo, String> {
-        let inner = self.inner.try_lock().map_err(|_| busy())?;
+    pub fn info(&self) -> Result<LmInfo> {
+        let inner = self.inner.lock()?;
         Ok(with_model!(inner, m => {
             let c = m.config();
             LmInfo {
@@ -232,13 +233,9 @@ impl NativeCharLm {
 
     /// Starts (or restarts) training on `text` with fresh optimizer state.
     #[napi(catch_unwind)]
-    pub fn start_training(
-        &self,
-        text: String,
-        options: LmTrainOptions,
-    ) -> napi::Result<(), String> {
+    pub fn start_training(&self, text: String, options: LmTrainOptions) -> Result<()> {
         let config = train_config(&options)?;
-        let mut inner = self.inner.try_lock().map_err(|_| busy())?;
+        let mut inner = self.inner.lock()?;
         let model = take_model(&mut inner);
         let result = match model {
             AnyModel::F32(m) => Trainer::new(m.clone(), &text, config)
@@ -269,38 +266,31 @@ impl NativeCharLm {
         path: String,
         options: LmTrainOptions,
         checkpoint: Option<String>,
-    ) -> napi::Result<AsyncTask<LmStartFileTask>, String> {
+    ) -> Result<AsyncTask<ChunkTask<LmStartFileJob>>> {
         let config = train_config(&options)?;
-        Ok(AsyncTask::new(LmStartFileTask {
-            inner: self.inner.clone(),
-            path,
+        self.inner.start(LmStartFileJob {
+            path: path.into(),
             config,
             checkpoint,
-        }))
+        })
     }
 
     /// Resumes training from a checkpoint written by `saveCheckpoint`, on the same `text`.
     #[napi(factory, catch_unwind)]
-    pub fn resume(path: String, text: String) -> napi::Result<Self, String> {
+    pub fn resume(path: String, text: String) -> Result<Self> {
         let ckpt = read_checkpoint(&path)?;
         let trainer = match ckpt.meta("dtype").map_err(core_err)? {
             "float64" => AnyTrainer::F64(Trainer::from_checkpoint(&ckpt, &text).map_err(core_err)?),
             _ => AnyTrainer::F32(Trainer::from_checkpoint(&ckpt, &text).map_err(core_err)?),
         };
-        Ok(NativeCharLm {
-            inner: Arc::new(Mutex::new(Inner {
-                model: None,
-                trainer: Some(trainer),
-            })),
-            cancel: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(Self::wrap(None, Some(trainer)))
     }
 
     /// Characters in the training and validation parts of the current run (`[train, val]`),
     /// or null when no run is in progress.
     #[napi(getter, catch_unwind)]
-    pub fn split_sizes(&self) -> napi::Result<Option<Vec<f64>>, String> {
-        let inner = self.inner.try_lock().map_err(|_| busy())?;
+    pub fn split_sizes(&self) -> Result<Option<Vec<f64>>> {
+        let inner = self.inner.lock()?;
         Ok(match &inner.trainer {
             Some(AnyTrainer::F32(t)) => Some(t.split_sizes()),
             Some(AnyTrainer::F64(t)) => Some(t.split_sizes()),
@@ -311,14 +301,14 @@ impl NativeCharLm {
 
     /// Whether a training run is in progress (started and not finished).
     #[napi(getter, catch_unwind)]
-    pub fn training(&self) -> napi::Result<bool, String> {
-        Ok(self.inner.try_lock().map_err(|_| busy())?.trainer.is_some())
+    pub fn training(&self) -> Result<bool> {
+        Ok(self.inner.lock()?.trainer.is_some())
     }
 
     /// Completed epochs of the current training run (0 when none).
     #[napi(getter, catch_unwind)]
-    pub fn epochs_done(&self) -> napi::Result<f64, String> {
-        let inner = self.inner.try_lock().map_err(|_| busy())?;
+    pub fn epochs_done(&self) -> Result<f64> {
+        let inner = self.inner.lock()?;
         Ok(match &inner.trainer {
             Some(AnyTrainer::F32(t)) => t.epoch() as f64,
             Some(AnyTrainer::F64(t)) => t.epoch() as f64,
@@ -329,11 +319,12 @@ impl NativeCharLm {
     /// Runs up to `maxBatches` mini-batches off the JS thread, stopping at an epoch end (with
     /// validation), after `maxSeconds`, or on `cancel()`.
     #[napi(ts_return_type = "Promise<LmProgress>")]
-    pub fn train(&self, max_batches: f64, max_seconds: f64) -> AsyncTask<LmTrainTask> {
-        self.cancel.store(false, Ordering::SeqCst);
-        AsyncTask::new(LmTrainTask {
-            inner: self.inner.clone(),
-            cancel: self.cancel.clone(),
+    pub fn train(
+        &self,
+        max_batches: f64,
+        max_seconds: f64,
+    ) -> Result<AsyncTask<ChunkTask<LmTrainJob>>> {
+        self.inner.start(LmTrainJob {
             max_batches: if max_batches.is_finite() && max_batches >= 1.0 {
                 max_batches as u64
             } else {
@@ -346,8 +337,8 @@ impl NativeCharLm {
     /// Validation loss (nats/char, dropout off) of the current training run, or null when
     /// validation is off or the held-out part is shorter than one sequence.
     #[napi(catch_unwind)]
-    pub fn validate(&self) -> napi::Result<Option<f64>, String> {
-        let inner = self.inner.try_lock().map_err(|_| busy())?;
+    pub fn validate(&self) -> Result<Option<f64>> {
+        let inner = self.inner.lock()?;
         match &inner.trainer {
             Some(AnyTrainer::F32(t)) => t.validate(),
             Some(AnyTrainer::F64(t)) => t.validate(),
@@ -359,13 +350,13 @@ impl NativeCharLm {
     /// Asks a running chunk to stop after its current batch.
     #[napi]
     pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
+        self.inner.cancel();
     }
 
     /// Writes the full training state (weights, Adam moments, RNG, cursor) atomically.
     #[napi(catch_unwind)]
-    pub fn save_checkpoint(&self, path: String) -> napi::Result<(), String> {
-        let inner = self.inner.try_lock().map_err(|_| busy())?;
+    pub fn save_checkpoint(&self, path: String) -> Result<()> {
+        let inner = self.inner.lock()?;
         let ckpt = match &inner.trainer {
             Some(AnyTrainer::F32(t)) => t.to_checkpoint(),
             Some(AnyTrainer::F64(t)) => t.to_checkpoint(),
@@ -380,8 +371,8 @@ impl NativeCharLm {
 
     /// Ends the training run (drops optimizer state), keeping the trained weights.
     #[napi(catch_unwind)]
-    pub fn finish_training(&self) -> napi::Result<(), String> {
-        let mut inner = self.inner.try_lock().map_err(|_| busy())?;
+    pub fn finish_training(&self) -> Result<()> {
+        let mut inner = self.inner.lock()?;
         let m = take_model(&mut inner);
         inner.model = Some(m);
         Ok(())
@@ -389,35 +380,28 @@ impl NativeCharLm {
 
     /// Writes the weights (safetensors, PyTorch names, with architecture and vocabulary).
     #[napi(catch_unwind)]
-    pub fn save(&self, path: String) -> napi::Result<(), String> {
-        let inner = self.inner.try_lock().map_err(|_| busy())?;
+    pub fn save(&self, path: String) -> Result<()> {
+        let inner = self.inner.lock()?;
         with_model!(inner, m => m.save(&path)).map_err(core_err)
     }
 
-    /// Completes `prompt` with `length` sampled characters (temperature 0 = greedy).
+    /// Completes `options.prompt` with `options.length` sampled characters.
     #[napi(catch_unwind)]
-    pub fn generate(
-        &self,
-        prompt: String,
-        length: f64,
-        temperature: f64,
-        top_k: f64,
-        seed: f64,
-    ) -> napi::Result<String, String> {
+    pub fn generate(&self, options: LmGenerateOptions) -> Result<String> {
         let opts = SampleOptions {
-            length: int_arg("length", length, 10_000_000.0)? as usize,
-            temperature,
-            top_k: int_arg("topK", top_k, u32::MAX as f64)? as usize,
-            seed: int_arg("seed", seed, u32::MAX as f64)? as u32,
+            length: int_arg("length", options.length, 10_000_000.0)? as usize,
+            temperature: options.temperature,
+            top_k: int_arg("topK", options.top_k, u32::MAX as f64)? as usize,
+            seed: int_arg("seed", options.seed, u32::MAX as f64)? as u32,
         };
-        let inner = self.inner.try_lock().map_err(|_| busy())?;
-        with_model!(inner, m => generate(m, &prompt, &opts)).map_err(core_err)
+        let inner = self.inner.lock()?;
+        with_model!(inner, m => generate(m, &options.prompt, &opts)).map_err(core_err)
     }
 
     /// Logits after each character of `text` from a zero state, flattened (len × V).
     #[napi(catch_unwind)]
-    pub fn logits(&self, text: String) -> napi::Result<Vec<f64>, String> {
-        let inner = self.inner.try_lock().map_err(|_| busy())?;
+    pub fn logits(&self, text: String) -> Result<Vec<f64>> {
+        let inner = self.inner.lock()?;
         let rows = with_model!(inner, m => logits_for(m, &text)).map_err(core_err)?;
         Ok(rows.into_iter().flatten().collect())
     }
@@ -436,7 +420,7 @@ fn take_model(inner: &mut Inner) -> AnyModel {
     }
 }
 
-fn int_arg(name: &str, x: f64, max: f64) -> JsResult<f64> {
+fn int_arg(name: &str, x: f64, max: f64) -> Result<f64> {
     if x.fract() == 0.0 && (0.0..=max).contains(&x) {
         Ok(x)
     } else {
@@ -446,7 +430,7 @@ fn int_arg(name: &str, x: f64, max: f64) -> JsResult<f64> {
     }
 }
 
-fn train_config(o: &LmTrainOptions) -> JsResult<TrainConfig> {
+fn train_config(o: &LmTrainOptions) -> Result<TrainConfig> {
     let mode = match o.mode.as_str() {
         "tbptt" => Mode::Tbptt {
             seq_len: o.seq_length as usize,
@@ -481,140 +465,118 @@ fn train_config(o: &LmTrainOptions) -> JsResult<TrainConfig> {
     })
 }
 
-/// A training chunk on libuv's pool.
-pub struct LmTrainTask {
-    inner: Arc<Mutex<Inner>>,
-    cancel: Arc<AtomicBool>,
+/// One chunk of `train`: up to `max_batches` mini-batches or `max_seconds`.
+pub struct LmTrainJob {
     max_batches: u64,
     max_seconds: Option<f64>,
 }
 
-fn to_js(p: Progress) -> LmProgress {
-    LmProgress {
-        step: p.step as f64,
-        epoch: p.epoch as f64,
-        batch_in_epoch: p.batch_in_epoch as f64,
-        batches_per_epoch: p.batches_per_epoch as f64,
-        loss: p.loss,
-        batches: p.batches as f64,
-        chars: p.chars as f64,
-        epoch_end: p.epoch_end,
-        val_loss: p.val_loss,
-        cancelled: p.cancelled,
-    }
-}
-
-impl Task for LmTrainTask {
+impl Job for LmTrainJob {
+    type State = Inner;
     type Output = Progress;
     type JsValue = LmProgress;
+    const WHAT: &'static str = "CharLanguageModel.train";
 
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        let (inner, cancel) = (self.inner.clone(), self.cancel.clone());
+    fn run(&mut self, inner: &mut Inner, cancel: &AtomicBool) -> Result<Progress> {
         let (max_batches, max_seconds) = (self.max_batches, self.max_seconds);
-        guard("CharLanguageModel.train", move || {
-            let mut inner = inner.try_lock().map_err(|_| busy())?;
-            match inner.trainer.as_mut() {
-                Some(AnyTrainer::F32(t)) => t.run(max_batches, max_seconds, &cancel),
-                Some(AnyTrainer::F64(t)) => t.run(max_batches, max_seconds, &cancel),
-                None => return Err(invalid_arg("train: call startTraining first")),
-            }
-            .map_err(core_err)
-        })
-        .map_err(task_err)
+        match inner.trainer.as_mut() {
+            Some(AnyTrainer::F32(t)) => t.run(max_batches, max_seconds, cancel),
+            Some(AnyTrainer::F64(t)) => t.run(max_batches, max_seconds, cancel),
+            None => return Err(invalid_arg("train: call startTraining first")),
+        }
+        .map_err(core_err)
     }
 
-    fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
-        Ok(to_js(out))
+    fn to_js(p: Progress) -> LmProgress {
+        LmProgress {
+            step: p.step as f64,
+            epoch: p.epoch as f64,
+            batch_in_epoch: p.batch_in_epoch as f64,
+            batches_per_epoch: p.batches_per_epoch as f64,
+            loss: p.loss,
+            batches: p.batches as f64,
+            chars: p.chars as f64,
+            epoch_end: p.epoch_end,
+            val_loss: p.val_loss,
+            cancelled: p.cancelled,
+        }
     }
 }
 
 /// The vocabulary (sorted unique characters) of the UTF-8 text file at `path`, read in one
 /// streaming pass off the JS thread.
 #[napi(ts_return_type = "Promise<string>")]
-pub fn vocabulary_of_file(path: String) -> AsyncTask<VocabFileTask> {
-    AsyncTask::new(VocabFileTask { path })
+pub fn vocabulary_of_file(path: String) -> AsyncTask<ChunkTask<VocabFileJob>> {
+    detached(VocabFileJob { path: path.into() }, ())
 }
 
-pub struct VocabFileTask {
-    path: String,
+pub struct VocabFileJob {
+    path: PathBuf,
 }
 
-impl Task for VocabFileTask {
+impl Job for VocabFileJob {
+    type State = ();
     type Output = String;
     type JsValue = String;
+    const WHAT: &'static str = "vocabularyOfFile";
 
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        let path = std::path::Path::new(&self.path);
-        guard("vocabularyOfFile", || {
-            vocab_of_file(path).map(|v| v.as_string()).map_err(core_err)
-        })
-        .map_err(task_err)
+    fn run(&mut self, _: &mut (), _: &AtomicBool) -> Result<String> {
+        vocab_of_file(&self.path)
+            .map(|v| v.as_string())
+            .map_err(core_err)
     }
 
-    fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
-        Ok(out)
+    fn to_js(vocabulary: String) -> String {
+        vocabulary
     }
 }
 
-/// `startTrainingFile` on libuv's pool.
-pub struct LmStartFileTask {
-    inner: Arc<Mutex<Inner>>,
-    path: String,
+/// `startTrainingFile` on libuv's pool: reads the corpus (and the checkpoint to resume).
+pub struct LmStartFileJob {
+    path: PathBuf,
     config: TrainConfig,
     checkpoint: Option<String>,
 }
 
-impl Task for LmStartFileTask {
+impl Job for LmStartFileJob {
+    type State = Inner;
     type Output = ();
     type JsValue = ();
+    const WHAT: &'static str = "CharLanguageModel.startTrainingFile";
 
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        let (path, config) = (std::path::Path::new(&self.path), self.config.clone());
-        guard("CharLanguageModel.startTrainingFile", || {
-            let ckpt = self
-                .checkpoint
-                .as_deref()
-                .map(read_checkpoint)
-                .transpose()?;
-            let mut inner = self.inner.try_lock().map_err(|_| busy())?;
-            let trainer = match &ckpt {
-                Some(ck) => match ck.meta("dtype").map_err(core_err)? {
-                    "float64" => Trainer::from_checkpoint_file(ck, path).map(AnyTrainer::F64),
-                    _ => Trainer::from_checkpoint_file(ck, path).map(AnyTrainer::F32),
-                },
-                None => {
-                    let model = take_model(&mut inner);
-                    let started = match &model {
-                        AnyModel::F32(m) => {
-                            Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F32)
-                        }
-                        AnyModel::F64(m) => {
-                            Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F64)
-                        }
-                    };
-                    if started.is_err() {
-                        inner.model = Some(model); // a bad file leaves the model as it was
+    fn run(&mut self, inner: &mut Inner, _: &AtomicBool) -> Result<()> {
+        let (path, config) = (self.path.as_path(), self.config.clone());
+        let ckpt = self
+            .checkpoint
+            .as_deref()
+            .map(read_checkpoint)
+            .transpose()?;
+        let trainer = match &ckpt {
+            Some(ck) => match ck.meta("dtype").map_err(core_err)? {
+                "float64" => Trainer::from_checkpoint_file(ck, path).map(AnyTrainer::F64),
+                _ => Trainer::from_checkpoint_file(ck, path).map(AnyTrainer::F32),
+            },
+            None => {
+                let model = take_model(inner);
+                let started = match &model {
+                    AnyModel::F32(m) => {
+                        Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F32)
                     }
-                    started
+                    AnyModel::F64(m) => {
+                        Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F64)
+                    }
+                };
+                if started.is_err() {
+                    inner.model = Some(model); // a bad file leaves the model as it was
                 }
+                started
             }
-            .map_err(core_err)?;
-            inner.model = None;
-            inner.trainer = Some(trainer);
-            Ok(())
-        })
-        .map_err(task_err)
-    }
-
-    fn resolve(&mut self, _env: Env, _out: Self::Output) -> napi::Result<Self::JsValue> {
+        }
+        .map_err(core_err)?;
+        inner.model = None;
+        inner.trainer = Some(trainer);
         Ok(())
     }
-}
 
-/// A binding error as an async task's rejection (`[CODE] message`, which `fromNative` reads).
-fn task_err(e: napi::Error<String>) -> napi::Error {
-    napi::Error::new(
-        napi::Status::GenericFailure,
-        format!("[{}] {}", e.status, e.reason),
-    )
+    fn to_js(_: ()) {}
 }

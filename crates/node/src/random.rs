@@ -5,13 +5,13 @@ use napi::{JsValue, ValueType};
 use napi_derive::napi;
 use rnnlab_core::random::{RandomState, RandomStateSnapshot};
 
-use crate::errors::{core_err, int_in, invalid_arg, JsResult};
+use crate::errors::{core_err, int_in, invalid_arg, Result};
 use crate::tensor::{dims_from_js, kind_of, Tensor};
 
 /// Most values one call may produce (2 GiB of f64): beyond this a typo, not a request.
 const LIMIT: usize = 1 << 28;
 
-fn element_count(name: &str, shape: &[u32]) -> JsResult<usize> {
+fn element_count(name: &str, shape: &[u32]) -> Result<usize> {
     let n = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize));
@@ -27,22 +27,22 @@ fn element_count(name: &str, shape: &[u32]) -> JsResult<usize> {
 // truncate silently (-1 → 4294967295, 1.5 → 1, NaN → 0).
 
 /// `name` must be an integer in `0..=max`.
-fn int_arg(name: &str, x: f64, max: f64) -> JsResult<f64> {
+fn int_arg(name: &str, x: f64, max: f64) -> Result<f64> {
     int_in(name, x, 0.0, max)
 }
 
 /// A seed: an integer in `0..=2^32-1`, as numpy requires.
-fn seed_arg(x: f64) -> JsResult<u32> {
+fn seed_arg(x: f64) -> Result<u32> {
     Ok(int_arg("seed", x, u32::MAX as f64)? as u32)
 }
 
 /// A count of at most [`LIMIT`].
-fn count_arg(name: &str, x: f64) -> JsResult<usize> {
+fn count_arg(name: &str, x: f64) -> Result<usize> {
     Ok(int_arg(name, x, LIMIT as f64)? as usize)
 }
 
 /// A safe integer (|x| <= 2^53 - 1).
-fn safe_int_arg(name: &str, x: f64) -> JsResult<i64> {
+fn safe_int_arg(name: &str, x: f64) -> Result<i64> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
     if x.fract() == 0.0 && x.abs() <= MAX_SAFE {
         Ok(x as i64)
@@ -55,7 +55,7 @@ fn safe_int_arg(name: &str, x: f64) -> JsResult<i64> {
 
 /// Reads a snapshot field by field, the typed array last and copied at once: reading the
 /// other fields may run user code (getters) that could detach a buffer read earlier.
-fn snapshot_from_js(state: &Unknown) -> JsResult<RandomStateSnapshot> {
+fn snapshot_from_js(state: &Unknown) -> Result<RandomStateSnapshot> {
     const WHAT: &str = "RandomStateSnapshot";
     if !matches!(state.get_type(), Ok(ValueType::Object)) {
         return Err(invalid_arg(format!(
@@ -64,12 +64,12 @@ fn snapshot_from_js(state: &Unknown) -> JsResult<RandomStateSnapshot> {
         )));
     }
     let obj = Object::from_raw(state.value().env, state.raw());
-    let field = |name: &str| -> JsResult<Unknown> {
+    let field = |name: &str| -> Result<Unknown> {
         obj.get::<Unknown>(name)
             .map_err(|e| invalid_arg(format!("{WHAT}.{name}: {}", e.reason)))?
             .ok_or_else(|| invalid_arg(format!("{WHAT}.{name}: missing")))
     };
-    let number = |name: &str| -> JsResult<f64> {
+    let number = |name: &str| -> Result<f64> {
         let v = field(name)?;
         match v.get_type() {
             Ok(ValueType::Number) => unsafe { f64::from_napi_value(v.value().env, v.raw()) }
@@ -141,7 +141,7 @@ pub struct NativeRandomState {
 impl NativeRandomState {
     /// Seeds exactly as `np.random.seed(seed)`.
     #[napi(constructor)]
-    pub fn new(seed: f64) -> napi::Result<Self, String> {
+    pub fn new(seed: f64) -> Result<Self> {
         Ok(NativeRandomState {
             inner: RandomState::new(seed_arg(seed)?),
         })
@@ -149,14 +149,14 @@ impl NativeRandomState {
 
     /// Re-seeds exactly as `np.random.seed(seed)`.
     #[napi(catch_unwind)]
-    pub fn seed(&mut self, seed: f64) -> napi::Result<(), String> {
+    pub fn seed(&mut self, seed: f64) -> Result<()> {
         self.inner.seed(seed_arg(seed)?);
         Ok(())
     }
 
     /// `random_sample(shape)`: uniform doubles in [0, 1), C order.
     #[napi(catch_unwind, ts_args_type = "shape: Array<number>")]
-    pub fn random_sample(&mut self, shape: Unknown) -> napi::Result<Tensor, String> {
+    pub fn random_sample(&mut self, shape: Unknown) -> Result<Tensor> {
         let shape = dims_from_js("shape", &shape).map_err(invalid_arg)?;
         let n = element_count("randomSample", &shape)?;
         let data = self.inner.rand(n);
@@ -168,7 +168,7 @@ impl NativeRandomState {
 
     /// Legacy `randn(*shape)`: standard normals (polar Box–Muller), C order.
     #[napi(catch_unwind, ts_args_type = "shape: Array<number>")]
-    pub fn randn(&mut self, shape: Unknown) -> napi::Result<Tensor, String> {
+    pub fn randn(&mut self, shape: Unknown) -> Result<Tensor> {
         let shape = dims_from_js("shape", &shape).map_err(invalid_arg)?;
         let n = element_count("randn", &shape)?;
         // Filled in C order as the core's `randn`, without an ndarray: ndarray refuses shapes
@@ -182,12 +182,7 @@ impl NativeRandomState {
 
     /// `choice(n, p=p)` (numpy's legacy algorithm), `size` draws.
     #[napi(catch_unwind)]
-    pub fn choice(
-        &mut self,
-        n: f64,
-        p: Option<Float64Array>,
-        size: f64,
-    ) -> napi::Result<Vec<u32>, String> {
+    pub fn choice(&mut self, n: f64, p: Option<Float64Array>, size: f64) -> Result<Vec<u32>> {
         let n = int_arg("n", n, u32::MAX as f64)? as u32;
         let size = count_arg("size", size)?;
         let mut out = Vec::with_capacity(size);
@@ -215,7 +210,7 @@ impl NativeRandomState {
     /// The swap partners numpy's legacy `shuffle` uses for a sequence of
     /// length `n`: entry k is j for i = n-1-k (swap x[i] and x[j]).
     #[napi(catch_unwind)]
-    pub fn shuffle_swaps(&mut self, n: f64) -> napi::Result<Uint32Array, String> {
+    pub fn shuffle_swaps(&mut self, n: f64) -> Result<Uint32Array> {
         let n = count_arg("n", n)?;
         let mut js = Vec::with_capacity(n.saturating_sub(1));
         for i in (1..n as u64).rev() {
@@ -226,7 +221,7 @@ impl NativeRandomState {
 
     /// `randint(low, high)`: an integer in [low, high).
     #[napi(catch_unwind)]
-    pub fn randint(&mut self, low: f64, high: f64) -> napi::Result<i64, String> {
+    pub fn randint(&mut self, low: f64, high: f64) -> Result<i64> {
         let (low, high) = (safe_int_arg("low", low)?, safe_int_arg("high", high)?);
         self.inner.randint(low, high).map_err(core_err)
     }
@@ -245,7 +240,7 @@ impl NativeRandomState {
 
     /// Restores a state from `getState()` (or numpy's `get_state()`).
     #[napi(catch_unwind, ts_args_type = "state: RandomStateSnapshotJs")]
-    pub fn set_state(&mut self, state: Unknown) -> napi::Result<(), String> {
+    pub fn set_state(&mut self, state: Unknown) -> Result<()> {
         let snap = snapshot_from_js(&state)?;
         self.inner = RandomState::from_snapshot(&snap).map_err(core_err)?;
         Ok(())

@@ -4,7 +4,8 @@
 use napi_derive::napi;
 use rnnlab_core::course::{lstm, rnn};
 
-use crate::errors::{core_err, invalid_arg, JsResult};
+use crate::errors::{core_err, invalid_arg, Result};
+use crate::record::course_record;
 use crate::tensor::{from_array, shape_str, to_array2, to_array3, Tensor};
 
 // ---- size limits -------------------------------------------------------
@@ -18,7 +19,7 @@ const MAX_TOTAL: u128 = 1 << 29;
 /// allocations even when every array is empty, so x (0, 0, 2^27) would take minutes.
 const MAX_STEPS: usize = 1 << 20;
 
-fn check_steps(what: &str, t_x: usize) -> JsResult<()> {
+fn check_steps(what: &str, t_x: usize) -> Result<()> {
     if t_x > MAX_STEPS {
         return Err(invalid_arg(format!(
             "{what}: x has {t_x} time steps (its last axis), more than the limit of {MAX_STEPS}"
@@ -33,7 +34,7 @@ fn check_steps(what: &str, t_x: usize) -> JsResult<()> {
 /// asks for 4e9 time steps): without this the allocator aborts Node or the loop hangs.
 /// Zero-size axes count as 1 here, so the number of steps and columns is bounded too.
 /// `origin` says which inputs set the sizes, so the message names the arguments to fix.
-fn check_size(what: &str, origin: &str, parts: &[(&str, &[usize])]) -> JsResult<()> {
+fn check_size(what: &str, origin: &str, parts: &[(&str, &[usize])]) -> Result<()> {
     let mut total: u128 = 0;
     for (name, dims) in parts {
         let n: u128 = dims.iter().map(|&d| d.max(1) as u128).product();
@@ -57,89 +58,30 @@ fn check_size(what: &str, origin: &str, parts: &[(&str, &[usize])]) -> JsResult<
 
 // ---- parameter records -------------------------------------------------
 
-/// RNN parameters with the course's names.
-#[napi(object)]
-pub struct RnnParameters {
-    #[napi(js_name = "Wax")]
-    pub wax: Tensor,
-    #[napi(js_name = "Waa")]
-    pub waa: Tensor,
-    #[napi(js_name = "Wya")]
-    pub wya: Tensor,
-    pub ba: Tensor,
-    pub by: Tensor,
-}
-
-/// The core's parameters; errors name `{name}.Wax` etc.
-fn rnn_params(name: &str, p: &RnnParameters) -> napi::Result<rnn::RnnParams, String> {
-    Ok(rnn::RnnParams {
-        wax: to_array2(&format!("{name}.Wax"), &p.wax)?,
-        waa: to_array2(&format!("{name}.Waa"), &p.waa)?,
-        wya: to_array2(&format!("{name}.Wya"), &p.wya)?,
-        ba: to_array2(&format!("{name}.ba"), &p.ba)?,
-        by: to_array2(&format!("{name}.by"), &p.by)?,
-    })
-}
-
-fn rnn_params_js(p: &rnn::RnnParams) -> RnnParameters {
-    RnnParameters {
-        wax: from_array(&p.wax),
-        waa: from_array(&p.waa),
-        wya: from_array(&p.wya),
-        ba: from_array(&p.ba),
-        by: from_array(&p.by),
+course_record! {
+    #[doc = "RNN parameters with the course's names."]
+    pub struct RnnParameters for rnn::RnnParams {
+        wax as "Wax": Tensor,
+        waa as "Waa": Tensor,
+        wya as "Wya": Tensor,
+        ba: Tensor,
+        by: Tensor,
     }
 }
 
-/// LSTM parameters with the course's names (weights `(n_a, n_a + n_x)`).
-#[napi(object)]
-pub struct LstmParameters {
-    #[napi(js_name = "Wf")]
-    pub wf: Tensor,
-    pub bf: Tensor,
-    #[napi(js_name = "Wi")]
-    pub wi: Tensor,
-    pub bi: Tensor,
-    #[napi(js_name = "Wc")]
-    pub wc: Tensor,
-    pub bc: Tensor,
-    #[napi(js_name = "Wo")]
-    pub wo: Tensor,
-    pub bo: Tensor,
-    #[napi(js_name = "Wy")]
-    pub wy: Tensor,
-    pub by: Tensor,
-}
-
-/// The core's parameters; errors name `{name}.Wf` etc.
-fn lstm_params(name: &str, p: &LstmParameters) -> napi::Result<lstm::LstmParams, String> {
-    let w = |key: &str, t: &Tensor| to_array2(&format!("{name}.{key}"), t);
-    Ok(lstm::LstmParams {
-        wf: w("Wf", &p.wf)?,
-        bf: w("bf", &p.bf)?,
-        wi: w("Wi", &p.wi)?,
-        bi: w("bi", &p.bi)?,
-        wc: w("Wc", &p.wc)?,
-        bc: w("bc", &p.bc)?,
-        wo: w("Wo", &p.wo)?,
-        bo: w("bo", &p.bo)?,
-        wy: w("Wy", &p.wy)?,
-        by: w("by", &p.by)?,
-    })
-}
-
-fn lstm_params_js(p: &lstm::LstmParams) -> LstmParameters {
-    LstmParameters {
-        wf: from_array(&p.wf),
-        bf: from_array(&p.bf),
-        wi: from_array(&p.wi),
-        bi: from_array(&p.bi),
-        wc: from_array(&p.wc),
-        bc: from_array(&p.bc),
-        wo: from_array(&p.wo),
-        bo: from_array(&p.bo),
-        wy: from_array(&p.wy),
-        by: from_array(&p.by),
+course_record! {
+    #[doc = "LSTM parameters with the course's names (weights `(n_a, n_a + n_x)`)."]
+    pub struct LstmParameters for lstm::LstmParams {
+        wf as "Wf": Tensor,
+        bf: Tensor,
+        wi as "Wi": Tensor,
+        bi: Tensor,
+        wc as "Wc": Tensor,
+        bc: Tensor,
+        wo as "Wo": Tensor,
+        bo: Tensor,
+        wy as "Wy": Tensor,
+        by: Tensor,
     }
 }
 
@@ -152,160 +94,111 @@ fn lstm_params_js(p: &lstm::LstmParams) -> LstmParameters {
 // keeps these records opaque; backward re-checks every array (shapes, finiteness), so a cache
 // that was tampered with gives an error naming the field, never undefined behaviour.
 
-/// What `rnnCellBackward` needs from `rnnCellForward`.
-#[napi(object)]
-pub struct RnnCellCacheData {
-    #[napi(js_name = "a_next")]
-    pub a_next: Tensor,
-    #[napi(js_name = "a_prev")]
-    pub a_prev: Tensor,
-    pub xt: Tensor,
-    pub parameters: RnnParameters,
-}
-
-impl RnnCellCacheData {
-    fn from_core(c: &rnn::RnnCellCache) -> Self {
-        RnnCellCacheData {
-            a_next: from_array(&c.a_next),
-            a_prev: from_array(&c.a_prev),
-            xt: from_array(&c.xt),
-            parameters: rnn_params_js(&c.params),
-        }
-    }
-
-    fn to_core(&self, name: &str) -> napi::Result<rnn::RnnCellCache, String> {
-        Ok(rnn::RnnCellCache {
-            a_next: to_array2(&format!("{name}.a_next"), &self.a_next)?,
-            a_prev: to_array2(&format!("{name}.a_prev"), &self.a_prev)?,
-            xt: to_array2(&format!("{name}.xt"), &self.xt)?,
-            params: rnn_params(&format!("{name}.parameters"), &self.parameters)?,
-        })
+course_record! {
+    #[doc = "What `rnnCellBackward` needs from `rnnCellForward`."]
+    pub struct RnnCellCacheData for rnn::RnnCellCache {
+        a_next as "a_next": Tensor,
+        a_prev as "a_prev": Tensor,
+        xt: Tensor,
+        params as "parameters": RnnParameters,
     }
 }
 
-/// What `rnnBackward` needs from `rnnForward`: the inputs, every hidden state, the parameters.
-#[napi(object)]
-pub struct RnnCacheData {
-    pub x: Tensor,
-    pub a0: Tensor,
-    pub a: Tensor,
-    pub parameters: RnnParameters,
-}
-
-impl RnnCacheData {
-    fn from_core(c: &rnn::RnnCache) -> Self {
-        RnnCacheData {
-            x: from_array(&c.x),
-            a0: from_array(&c.a0),
-            a: from_array(&c.a),
-            parameters: rnn_params_js(&c.params),
-        }
-    }
-
-    fn to_core(&self, name: &str) -> napi::Result<rnn::RnnCache, String> {
-        Ok(rnn::RnnCache {
-            x: to_array3(&format!("{name}.x"), &self.x)?,
-            a0: to_array2(&format!("{name}.a0"), &self.a0)?,
-            a: to_array3(&format!("{name}.a"), &self.a)?,
-            params: rnn_params(&format!("{name}.parameters"), &self.parameters)?,
-        })
+course_record! {
+    #[doc = "What `rnnBackward` needs from `rnnForward`: the inputs, every hidden state, the parameters."]
+    pub struct RnnCacheData for rnn::RnnCache {
+        x: Tensor,
+        a0: Tensor,
+        a: Tensor,
+        params as "parameters": RnnParameters,
     }
 }
 
-/// What `lstmCellBackward` needs from `lstmCellForward`: states, gates, input, parameters.
-#[napi(object)]
-pub struct LstmCellCacheData {
-    #[napi(js_name = "a_next")]
-    pub a_next: Tensor,
-    #[napi(js_name = "c_next")]
-    pub c_next: Tensor,
-    #[napi(js_name = "a_prev")]
-    pub a_prev: Tensor,
-    #[napi(js_name = "c_prev")]
-    pub c_prev: Tensor,
-    pub ft: Tensor,
-    pub it: Tensor,
-    pub cct: Tensor,
-    pub ot: Tensor,
-    pub xt: Tensor,
-    pub parameters: LstmParameters,
-}
-
-impl LstmCellCacheData {
-    fn from_core(c: &lstm::LstmCellCache) -> Self {
-        LstmCellCacheData {
-            a_next: from_array(&c.a_next),
-            c_next: from_array(&c.c_next),
-            a_prev: from_array(&c.a_prev),
-            c_prev: from_array(&c.c_prev),
-            ft: from_array(&c.ft),
-            it: from_array(&c.it),
-            cct: from_array(&c.cct),
-            ot: from_array(&c.ot),
-            xt: from_array(&c.xt),
-            parameters: lstm_params_js(&c.params),
-        }
-    }
-
-    fn to_core(&self, name: &str) -> napi::Result<lstm::LstmCellCache, String> {
-        let m = |key: &str, t: &Tensor| to_array2(&format!("{name}.{key}"), t);
-        Ok(lstm::LstmCellCache {
-            a_next: m("a_next", &self.a_next)?,
-            c_next: m("c_next", &self.c_next)?,
-            a_prev: m("a_prev", &self.a_prev)?,
-            c_prev: m("c_prev", &self.c_prev)?,
-            ft: m("ft", &self.ft)?,
-            it: m("it", &self.it)?,
-            cct: m("cct", &self.cct)?,
-            ot: m("ot", &self.ot)?,
-            xt: m("xt", &self.xt)?,
-            params: lstm_params(&format!("{name}.parameters"), &self.parameters)?,
-        })
+course_record! {
+    #[doc = "What `lstmCellBackward` needs from `lstmCellForward`: states, gates, input, parameters."]
+    pub struct LstmCellCacheData for lstm::LstmCellCache {
+        a_next as "a_next": Tensor,
+        c_next as "c_next": Tensor,
+        a_prev as "a_prev": Tensor,
+        c_prev as "c_prev": Tensor,
+        ft: Tensor,
+        it: Tensor,
+        cct: Tensor,
+        ot: Tensor,
+        xt: Tensor,
+        params as "parameters": LstmParameters,
     }
 }
 
-/// What `lstmBackward` needs from `lstmForward`: inputs, states and gates of every step, parameters.
-#[napi(object)]
-pub struct LstmCacheData {
-    pub x: Tensor,
-    pub a0: Tensor,
-    pub a: Tensor,
-    pub c: Tensor,
-    pub ft: Tensor,
-    pub it: Tensor,
-    pub cct: Tensor,
-    pub ot: Tensor,
-    pub parameters: LstmParameters,
+course_record! {
+    #[doc = "What `lstmBackward` needs from `lstmForward`: inputs, states and gates of every step, parameters."]
+    pub struct LstmCacheData for lstm::LstmCache {
+        x: Tensor,
+        a0: Tensor,
+        a: Tensor,
+        c: Tensor,
+        ft: Tensor,
+        it: Tensor,
+        cct: Tensor,
+        ot: Tensor,
+        params as "parameters": LstmParameters,
+    }
 }
 
-impl LstmCacheData {
-    fn from_core(c: &lstm::LstmCache) -> Self {
-        LstmCacheData {
-            x: from_array(&c.x),
-            a0: from_array(&c.a0),
-            a: from_array(&c.a),
-            c: from_array(&c.c),
-            ft: from_array(&c.ft),
-            it: from_array(&c.it),
-            cct: from_array(&c.cct),
-            ot: from_array(&c.ot),
-            parameters: lstm_params_js(&c.params),
-        }
-    }
+// ---- gradients -----------------------------------------------------------
 
-    fn to_core(&self, name: &str) -> napi::Result<lstm::LstmCache, String> {
-        let m = |key: &str, t: &Tensor| to_array3(&format!("{name}.{key}"), t);
-        Ok(lstm::LstmCache {
-            x: m("x", &self.x)?,
-            a0: to_array2(&format!("{name}.a0"), &self.a0)?,
-            a: m("a", &self.a)?,
-            c: m("c", &self.c)?,
-            ft: m("ft", &self.ft)?,
-            it: m("it", &self.it)?,
-            cct: m("cct", &self.cct)?,
-            ot: m("ot", &self.ot)?,
-            params: lstm_params(&format!("{name}.parameters"), &self.parameters)?,
-        })
+course_record! {
+    #[doc = "Gradients of one RNN step, keyed as in the course."]
+    pub struct RnnCellGradients for rnn::RnnCellGradients {
+        dxt: Tensor,
+        da_prev as "da_prev": Tensor,
+        dwax as "dWax": Tensor,
+        dwaa as "dWaa": Tensor,
+        dba: Tensor,
+    }
+}
+
+course_record! {
+    #[doc = "Gradients of the RNN over the sequence, keyed as in the course."]
+    pub struct RnnGradients for rnn::RnnGradients {
+        dx: Tensor,
+        da0: Tensor,
+        dwax as "dWax": Tensor,
+        dwaa as "dWaa": Tensor,
+        dba: Tensor,
+    }
+}
+
+course_record! {
+    #[doc = "Gradients of one LSTM step, keyed as in the course."]
+    pub struct LstmCellGradients for lstm::LstmCellGradients {
+        dxt: Tensor,
+        da_prev as "da_prev": Tensor,
+        dc_prev as "dc_prev": Tensor,
+        dwf as "dWf": Tensor,
+        dwi as "dWi": Tensor,
+        dwc as "dWc": Tensor,
+        dwo as "dWo": Tensor,
+        dbf: Tensor,
+        dbi: Tensor,
+        dbc: Tensor,
+        dbo: Tensor,
+    }
+}
+
+course_record! {
+    #[doc = "Gradients of the LSTM over the sequence (summed over time), keyed as in the course."]
+    pub struct LstmGradients for lstm::LstmGradients {
+        dx: Tensor,
+        da0: Tensor,
+        dwf as "dWf": Tensor,
+        dwi as "dWi": Tensor,
+        dwc as "dWc": Tensor,
+        dwo as "dWo": Tensor,
+        dbf: Tensor,
+        dbi: Tensor,
+        dbc: Tensor,
+        dbo: Tensor,
     }
 }
 
@@ -327,8 +220,8 @@ pub fn rnn_cell_forward(
     xt: Tensor,
     a_prev: Tensor,
     parameters: RnnParameters,
-) -> napi::Result<RnnCellForwardResult, String> {
-    let p = rnn_params("parameters", &parameters)?;
+) -> Result<RnnCellForwardResult> {
+    let p = parameters.to_core("parameters")?;
     let (xt, a_prev) = (to_array2("xt", &xt)?, to_array2("a_prev", &a_prev)?);
     let (n_x, n_a, n_y, m) = (p.wax.ncols(), p.wax.nrows(), p.wya.nrows(), xt.ncols());
     check_size(
@@ -360,12 +253,8 @@ pub struct RnnForwardResult {
 
 /// Runs the RNN over `x` (n_x, m, T_x) from `a0` (n_a, m): `a` (n_a, m, T_x), `y_pred` (n_y, m, T_x).
 #[napi(catch_unwind)]
-pub fn rnn_forward(
-    x: Tensor,
-    a0: Tensor,
-    parameters: RnnParameters,
-) -> napi::Result<RnnForwardResult, String> {
-    let p = rnn_params("parameters", &parameters)?;
+pub fn rnn_forward(x: Tensor, a0: Tensor, parameters: RnnParameters) -> Result<RnnForwardResult> {
+    let p = parameters.to_core("parameters")?;
     let (x, a0) = (to_array3("x", &x)?, to_array2("a0", &a0)?);
     let (n_x, n_a, n_y) = (p.wax.ncols(), p.wax.nrows(), p.wya.nrows());
     let (m, t_x) = (x.shape()[1], x.shape()[2]);
@@ -388,61 +277,21 @@ pub fn rnn_forward(
     })
 }
 
-/// Gradients of one RNN step, keyed as in the course.
-#[napi(object)]
-pub struct RnnCellGradients {
-    pub dxt: Tensor,
-    #[napi(js_name = "da_prev")]
-    pub da_prev: Tensor,
-    #[napi(js_name = "dWax")]
-    pub dwax: Tensor,
-    #[napi(js_name = "dWaa")]
-    pub dwaa: Tensor,
-    pub dba: Tensor,
-}
-
 /// Backward through one RNN step, from `da_next` (n_a, m) = dJ/da⟨t⟩.
 #[napi(catch_unwind)]
-pub fn rnn_cell_backward(
-    da_next: Tensor,
-    cache: RnnCellCacheData,
-) -> napi::Result<RnnCellGradients, String> {
+pub fn rnn_cell_backward(da_next: Tensor, cache: RnnCellCacheData) -> Result<RnnCellGradients> {
     let cache = cache.to_core("cache")?;
     let g =
         rnn::rnn_cell_backward(to_array2("da_next", &da_next)?.view(), &cache).map_err(core_err)?;
-    Ok(RnnCellGradients {
-        dxt: from_array(&g.dxt),
-        da_prev: from_array(&g.da_prev),
-        dwax: from_array(&g.dwax),
-        dwaa: from_array(&g.dwaa),
-        dba: from_array(&g.dba),
-    })
-}
-
-/// Gradients of the RNN over the sequence, keyed as in the course.
-#[napi(object)]
-pub struct RnnGradients {
-    pub dx: Tensor,
-    pub da0: Tensor,
-    #[napi(js_name = "dWax")]
-    pub dwax: Tensor,
-    #[napi(js_name = "dWaa")]
-    pub dwaa: Tensor,
-    pub dba: Tensor,
+    Ok(RnnCellGradients::from_core(&g))
 }
 
 /// Backpropagation through time from `da` (n_a, m, T_x), the upstream gradient of every hidden state.
 #[napi(catch_unwind)]
-pub fn rnn_backward(da: Tensor, caches: RnnCacheData) -> napi::Result<RnnGradients, String> {
+pub fn rnn_backward(da: Tensor, caches: RnnCacheData) -> Result<RnnGradients> {
     let caches = caches.to_core("caches")?;
     let g = rnn::rnn_backward(to_array3("da", &da)?.view(), &caches).map_err(core_err)?;
-    Ok(RnnGradients {
-        dx: from_array(&g.dx),
-        da0: from_array(&g.da0),
-        dwax: from_array(&g.dwax),
-        dwaa: from_array(&g.dwaa),
-        dba: from_array(&g.dba),
-    })
+    Ok(RnnGradients::from_core(&g))
 }
 
 // ---- LSTM --------------------------------------------------------------
@@ -465,8 +314,8 @@ pub fn lstm_cell_forward(
     a_prev: Tensor,
     c_prev: Tensor,
     parameters: LstmParameters,
-) -> napi::Result<LstmCellForwardResult, String> {
-    let p = lstm_params("parameters", &parameters)?;
+) -> Result<LstmCellForwardResult> {
+    let p = parameters.to_core("parameters")?;
     let (xt, a_prev, c_prev) = (
         to_array2("xt", &xt)?,
         to_array2("a_prev", &a_prev)?,
@@ -510,8 +359,8 @@ pub fn lstm_forward(
     x: Tensor,
     a0: Tensor,
     parameters: LstmParameters,
-) -> napi::Result<LstmForwardResult, String> {
-    let p = lstm_params("parameters", &parameters)?;
+) -> Result<LstmForwardResult> {
+    let p = parameters.to_core("parameters")?;
     let (x, a0) = (to_array3("x", &x)?, to_array2("a0", &a0)?);
     let (n_a, n_y) = (p.wf.nrows(), p.wy.nrows());
     let n_x = p.wf.ncols().saturating_sub(n_a);
@@ -538,35 +387,13 @@ pub fn lstm_forward(
     })
 }
 
-/// Gradients of one LSTM step, keyed as in the course.
-#[napi(object)]
-pub struct LstmCellGradients {
-    pub dxt: Tensor,
-    #[napi(js_name = "da_prev")]
-    pub da_prev: Tensor,
-    #[napi(js_name = "dc_prev")]
-    pub dc_prev: Tensor,
-    #[napi(js_name = "dWf")]
-    pub dwf: Tensor,
-    #[napi(js_name = "dWi")]
-    pub dwi: Tensor,
-    #[napi(js_name = "dWc")]
-    pub dwc: Tensor,
-    #[napi(js_name = "dWo")]
-    pub dwo: Tensor,
-    pub dbf: Tensor,
-    pub dbi: Tensor,
-    pub dbc: Tensor,
-    pub dbo: Tensor,
-}
-
 /// Backward through one LSTM step from `da_next` and `dc_next` (both (n_a, m)).
 #[napi(catch_unwind)]
 pub fn lstm_cell_backward(
     da_next: Tensor,
     dc_next: Tensor,
     cache: LstmCellCacheData,
-) -> napi::Result<LstmCellGradients, String> {
+) -> Result<LstmCellGradients> {
     let cache = cache.to_core("cache")?;
     let g = lstm::lstm_cell_backward(
         to_array2("da_next", &da_next)?.view(),
@@ -574,56 +401,14 @@ pub fn lstm_cell_backward(
         &cache,
     )
     .map_err(core_err)?;
-    Ok(LstmCellGradients {
-        dxt: from_array(&g.dxt),
-        da_prev: from_array(&g.da_prev),
-        dc_prev: from_array(&g.dc_prev),
-        dwf: from_array(&g.dwf),
-        dwi: from_array(&g.dwi),
-        dwc: from_array(&g.dwc),
-        dwo: from_array(&g.dwo),
-        dbf: from_array(&g.dbf),
-        dbi: from_array(&g.dbi),
-        dbc: from_array(&g.dbc),
-        dbo: from_array(&g.dbo),
-    })
-}
-
-/// Gradients of the LSTM over the sequence (summed over time), keyed as in the course.
-#[napi(object)]
-pub struct LstmGradients {
-    pub dx: Tensor,
-    pub da0: Tensor,
-    #[napi(js_name = "dWf")]
-    pub dwf: Tensor,
-    #[napi(js_name = "dWi")]
-    pub dwi: Tensor,
-    #[napi(js_name = "dWc")]
-    pub dwc: Tensor,
-    #[napi(js_name = "dWo")]
-    pub dwo: Tensor,
-    pub dbf: Tensor,
-    pub dbi: Tensor,
-    pub dbc: Tensor,
-    pub dbo: Tensor,
+    Ok(LstmCellGradients::from_core(&g))
 }
 
 /// True backpropagation through time for the LSTM from `da` (n_a, m, T_x): unlike the
 /// course's own code, the gradient flowing back from step t+1 is added at every step.
 #[napi(catch_unwind)]
-pub fn lstm_backward(da: Tensor, caches: LstmCacheData) -> napi::Result<LstmGradients, String> {
+pub fn lstm_backward(da: Tensor, caches: LstmCacheData) -> Result<LstmGradients> {
     let caches = caches.to_core("caches")?;
     let g = lstm::lstm_backward(to_array3("da", &da)?.view(), &caches).map_err(core_err)?;
-    Ok(LstmGradients {
-        dx: from_array(&g.dx),
-        da0: from_array(&g.da0),
-        dwf: from_array(&g.dwf),
-        dwi: from_array(&g.dwi),
-        dwc: from_array(&g.dwc),
-        dwo: from_array(&g.dwo),
-        dbf: from_array(&g.dbf),
-        dbi: from_array(&g.dbi),
-        dbc: from_array(&g.dbc),
-        dbo: from_array(&g.dbo),
-    })
+    Ok(LstmGradients::from_core(&g))
 }

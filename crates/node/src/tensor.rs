@@ -8,7 +8,7 @@ use napi::{check_status, sys, JsValue, Status, ValueType};
 use napi_derive::napi;
 use ndarray::{Array, Array2, Array3, ArrayD, Dimension, IxDyn};
 
-use crate::errors::{invalid_arg, JsResult};
+use crate::errors::{invalid_arg, Result};
 
 /// A dense float64 array in row-major order.
 // Read from JS by the checked `FromNapiValue` below, not the derived one: napi's
@@ -185,7 +185,7 @@ pub fn shape_str(shape: &[usize]) -> String {
 
 /// Copies a JS tensor into an owned n-d array, checking `data.length == prod(shape)`
 /// and that every value is finite.
-pub fn to_array_d(name: &str, t: &Tensor) -> JsResult<ArrayD<f64>> {
+pub fn to_array_d(name: &str, t: &Tensor) -> Result<ArrayD<f64>> {
     let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
     let expected = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let data: &[f64] = &t.data;
@@ -213,7 +213,7 @@ pub fn to_array_d(name: &str, t: &Tensor) -> JsResult<ArrayD<f64>> {
 }
 
 /// A 2-d array `(rows, cols)`; names the argument and both shapes on mismatch.
-pub fn to_array2(name: &str, t: &Tensor) -> JsResult<Array2<f64>> {
+pub fn to_array2(name: &str, t: &Tensor) -> Result<Array2<f64>> {
     let a = to_array_d(name, t)?;
     let actual = a.shape().to_vec();
     a.into_dimensionality().map_err(|_| {
@@ -228,7 +228,7 @@ pub fn to_array2(name: &str, t: &Tensor) -> JsResult<Array2<f64>> {
 }
 
 /// A 3-d array `(n, m, T)`; names the argument and both shapes on mismatch.
-pub fn to_array3(name: &str, t: &Tensor) -> JsResult<Array3<f64>> {
+pub fn to_array3(name: &str, t: &Tensor) -> Result<Array3<f64>> {
     let a = to_array_d(name, t)?;
     let actual = a.shape().to_vec();
     a.into_dimensionality().map_err(|_| {
