@@ -269,6 +269,8 @@ export interface LmProgress {
   batchesPerEpoch: number
   /** Mean training loss of the chunk (nats/char; NaN if no batch ran). */
   loss: number
+  /** At an epoch end: the mean training loss over all of the epoch's batches. */
+  epochLoss?: number
   batches: number
   /** Input characters processed so far. */
   chars: number

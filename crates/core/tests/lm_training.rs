@@ -193,3 +193,43 @@ fn clear_errors() {
         .to_string()
         .contains("lr"));
 }
+
+/// Issue 13, finding 10: the loss reported at an epoch end was the mean over the last chunk of
+/// about `chunkSeconds`, so the same seed printed a different epoch-1 loss on every run. The
+/// epoch's loss is now the mean over all of its batches, the same however the epoch is cut
+/// into calls, and across a checkpoint taken mid-epoch.
+#[test]
+fn epoch_loss_does_not_depend_on_how_the_epoch_is_cut() {
+    let text = sonnets(12_000);
+    let epoch_losses = |calls_of: &dyn Fn(u64) -> u64, resume_at: Option<u64>| {
+        let m = model(&text, Cell::Lstm, vec![24], None, 0.2);
+        let mut tr = Trainer::new(m, &text, train_cfg(Mode::Tbptt { seq_len: 16 }, 8)).unwrap();
+        let (mut per_epoch, mut last_call) = (Vec::new(), Vec::new());
+        while per_epoch.len() < 2 {
+            if Some(tr.step_count()) == resume_at {
+                let ckpt = tr.to_checkpoint().unwrap().to_bytes().unwrap();
+                let ckpt = rnnlab_core::checkpoint::Checkpoint::from_bytes(&ckpt).unwrap();
+                tr = Trainer::from_checkpoint(&ckpt, &text).unwrap();
+            }
+            let p = tr
+                .run(calls_of(tr.step_count()), None, &AtomicBool::new(false))
+                .unwrap();
+            assert_eq!(p.epoch_loss.is_some(), p.epoch_end);
+            if let Some(l) = p.epoch_loss {
+                per_epoch.push(l.to_bits());
+                last_call.push(p.loss.to_bits());
+            }
+        }
+        assert!(tr.batches_per_epoch() > 4);
+        (per_epoch, last_call)
+    };
+    let (whole, whole_last) = epoch_losses(&|_| u64::MAX, None);
+    let (single, single_last) = epoch_losses(&|_| 1, None);
+    let (uneven, _) = epoch_losses(&|step| 1 + step % 3, Some(3));
+    // over a whole epoch, the mean of one call is the epoch's mean
+    assert_eq!(whole, whole_last);
+    assert_eq!(single, whole, "one batch per call");
+    assert_eq!(uneven, whole, "uneven calls and a resume mid-epoch");
+    // what was reported before: the last call's mean, which depends on the cut
+    assert_ne!(single_last, whole_last);
+}

@@ -83,6 +83,8 @@ pub struct LmProgress {
     pub batches_per_epoch: f64,
     /// Mean training loss of the chunk (nats/char; NaN if no batch ran).
     pub loss: f64,
+    /// At an epoch end: the mean training loss over all of the epoch's batches.
+    pub epoch_loss: Option<f64>,
     pub batches: f64,
     /// Input characters processed so far.
     pub chars: f64,
@@ -494,6 +496,7 @@ impl Job for LmTrainJob {
             batch_in_epoch: p.batch_in_epoch as f64,
             batches_per_epoch: p.batches_per_epoch as f64,
             loss: p.loss,
+            epoch_loss: p.epoch_loss,
             batches: p.batches as f64,
             chars: p.chars as f64,
             epoch_end: p.epoch_end,

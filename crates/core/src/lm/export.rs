@@ -226,6 +226,8 @@ impl<T: Float> Trainer<T> {
         ckpt.set_meta("epoch", &self.epoch.to_string());
         ckpt.set_meta("batch_in_epoch", &self.batch_in_epoch.to_string());
         ckpt.set_meta("chars", &self.chars.to_string());
+        // Rust prints an f64 with the fewest digits that parse back to the same bits
+        ckpt.set_meta("epoch_loss_sum", &self.epoch_loss_sum.to_string());
         ckpt.set_meta("text", &fingerprint(&self.train, &self.val));
         for info in &self.model.tensors {
             if !self.opt.m.is_empty() {
@@ -319,6 +321,11 @@ impl<T: Float> Trainer<T> {
         tr.epoch = ckpt.meta_parse("epoch")?;
         tr.batch_in_epoch = ckpt.meta_parse("batch_in_epoch")?;
         tr.chars = ckpt.meta_parse("chars")?;
+        // older checkpoints lack it: the epoch's mean then counts the batches before the
+        // resume as 0 (only the reported loss, never the weights, depends on it)
+        if ckpt.meta("epoch_loss_sum").is_ok() {
+            tr.epoch_loss_sum = ckpt.meta_parse("epoch_loss_sum")?;
+        }
         if tr.batch_in_epoch >= tr.batches_per_epoch() {
             return Err(CoreError::BadFile(format!(
                 "checkpoint batch_in_epoch: expected < {}, got {}",

@@ -77,6 +77,10 @@ pub struct Progress {
     pub batches_per_epoch: u64,
     /// Mean training loss (nats/char) over the batches of this call (NaN if none ran).
     pub loss: f64,
+    /// When this call finished an epoch: the mean training loss (nats/char) over all of that
+    /// epoch's batches, summed in batch order, so it does not depend on how the epoch was cut
+    /// into calls (a per-call mean at an epoch end covers only the epoch's last calls).
+    pub epoch_loss: Option<f64>,
     /// Batches run by this call.
     pub batches: u64,
     /// Input characters processed so far (T·B per batch).
@@ -106,6 +110,8 @@ pub struct Trainer<T: Float> {
     /// Window order of the current epoch (windows mode).
     pub(crate) order: Vec<u32>,
     pub(crate) chars: u64,
+    /// Sum of the current epoch's batch losses, in batch order (kept in checkpoints).
+    pub(crate) epoch_loss_sum: f64,
     /// Scratch for the current batch (T·B) and its targets.
     batch_inputs: Vec<u32>,
     batch_targets: Vec<u32>,
@@ -183,6 +189,7 @@ impl<T: Float> Trainer<T> {
             batch_in_epoch: 0,
             order: Vec::new(),
             chars: 0,
+            epoch_loss_sum: 0.0,
             batch_inputs: vec![0; t_len * bsz],
             batch_targets: vec![0; n_targets],
         })
@@ -227,6 +234,7 @@ impl<T: Float> Trainer<T> {
     }
 
     fn begin_epoch(&mut self) {
+        self.epoch_loss_sum = 0.0;
         match self.config.mode {
             Mode::Windows { window, stride } => {
                 self.order = window_starts(self.train.len(), window, stride);
@@ -280,6 +288,7 @@ impl<T: Float> Trainer<T> {
         clip_gradients(&mut self.ws.grads, &self.config.clip);
         self.opt.update(&mut self.model.params, &self.ws.grads);
         self.chars += (t_len * bsz) as u64;
+        self.epoch_loss_sum += loss;
         self.batch_in_epoch += 1;
         if self.batch_in_epoch >= self.batches_per_epoch() {
             self.epoch += 1;
@@ -318,6 +327,8 @@ impl<T: Float> Trainer<T> {
                 break;
             }
         }
+        // the epoch's batches are batches_per_epoch() in number: the cursor is back at 0
+        let epoch_loss = epoch_end.then(|| self.epoch_loss_sum / self.batches_per_epoch() as f64);
         let val_loss = if epoch_end && !self.val.is_empty() {
             self.validate()?
         } else {
@@ -333,6 +344,7 @@ impl<T: Float> Trainer<T> {
             } else {
                 f64::NAN
             },
+            epoch_loss,
             batches,
             chars: self.chars,
             epoch_end,
