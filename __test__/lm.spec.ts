@@ -29,6 +29,28 @@ test('fit trains off the JS thread: timers fire, loss falls, validation is repor
   t.true(progress.length >= 2)
 })
 
+test('the epoch loss is the mean over the epoch, whatever the chunk size (issue 13, finding 10)', async (t) => {
+  // it was the mean of the epoch's last chunk of about chunkSeconds: a different number each run
+  const epochLosses = async (chunkSeconds: number) => {
+    const reported: number[] = []
+    const history = await small().fit(TEXT, {
+      ...fitOptions,
+      epochs: 2,
+      chunkSeconds,
+      onProgress: (p) => {
+        if (p.epochEnd) reported.push(p.epochLoss!)
+        else t.is(p.epochLoss, undefined)
+      },
+    })
+    t.deepEqual(history.epochLoss, reported)
+    return reported
+  }
+  const fine = await epochLosses(0.001)
+  const coarse = await epochLosses(3600)
+  t.is(fine.length, 2)
+  t.deepEqual(fine, coarse)
+})
+
 test('an AbortSignal stops training cleanly with a checkpoint, and training resumes exactly', async (t) => {
   const dir = tempDir('lm')
   try {

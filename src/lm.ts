@@ -6,15 +6,58 @@ import { native } from './native'
 
 type Native = InstanceType<ReturnType<typeof native>['NativeCharLm']>
 
+/**
+ * The defaults of `CharLanguageModel` and its `fit`, which `rnnlab train` uses too. Chosen to
+ * learn quickly on a small corpus: on the sonnets, 60 s on 2 cores reach <= 1.8 nats/char of
+ * validation loss (BENCHMARKS.md, "Defaults that learn"); small batches take many more steps
+ * per second than the course's 128.
+ */
+export const LM_DEFAULTS = {
+  cell: 'lstm',
+  layers: 2,
+  hidden: 128,
+  dropout: 0.2,
+  embedding: 0,
+  dtype: 'float32',
+  seed: 0,
+  epochs: 10,
+  mode: 'tbptt',
+  seqLength: 40,
+  stride: 3,
+  batchSize: 32,
+  optimizer: 'adam',
+  lr: 0.008,
+  decay: 0,
+  clip: 5,
+  validation: 0.1,
+  chunkSeconds: 0.25,
+} as const
+
+/**
+ * The course's Keras set-up (`rnnlab train --course`): windows of 40 characters every 3,
+ * predicting the next character, two LSTM layers of 128 with dropout 0.2, batches of 128,
+ * Adam at 0.002. It learns far less per second than the defaults.
+ */
+export const LM_COURSE_SETUP = {
+  layers: 2,
+  hidden: 128,
+  dropout: 0.2,
+  mode: 'windows',
+  seqLength: 40,
+  stride: 3,
+  batchSize: 128,
+  lr: 0.002,
+} as const
+
 /** Architecture of a `CharLanguageModel`. */
 export interface CharModelOptions {
   /** 'lstm' (default) or 'rnn'. */
   cell?: 'lstm' | 'rnn'
-  /** Number of stacked layers (default 2). */
+  /** Number of stacked layers (default `LM_DEFAULTS.layers`). */
   layers?: number
-  /** Hidden size: one number for every layer, or one per layer (default 128). */
+  /** Hidden size: one number for every layer, or one per layer (default `LM_DEFAULTS.hidden`). */
   hidden?: number | number[]
-  /** Inverted-dropout probability after every recurrent layer, training only (default 0). */
+  /** Inverted-dropout probability after every recurrent layer, training only (default `LM_DEFAULTS.dropout`). */
   dropout?: number
   /** Embedding width; omit (or 0) for one-hot input. */
   embedding?: number
@@ -36,6 +79,11 @@ export interface FitProgress {
   batchesPerEpoch: number
   /** Mean training loss over the chunk, nats/char. */
   loss: number
+  /**
+   * When an epoch just ended: the mean training loss over all of its batches (nats/char),
+   * the same whatever `chunkSeconds` and the machine's speed.
+   */
+  epochLoss?: number
   /** Validation loss (nats/char) when an epoch just ended. */
   valLoss?: number
   /** e^valLoss. */
@@ -52,13 +100,13 @@ export interface FitProgress {
 
 /** Options of `CharLanguageModel.fit`. */
 export interface FitOptions {
-  /** Train until this many epochs are complete in total (default 1; Infinity with `seconds`). */
+  /** Train until this many epochs are complete in total (default `LM_DEFAULTS.epochs`; Infinity with `seconds`). */
   epochs?: number
   /** Wall-clock budget in seconds for this call. */
   seconds?: number
-  /** Sequences per mini-batch (default 128). */
+  /** Sequences per mini-batch (default `LM_DEFAULTS.batchSize`). */
   batchSize?: number
-  /** Steps per sequence: the chunk length (tbptt) or the window (windows) (default 40). */
+  /** Steps per sequence: the chunk length (tbptt) or the window (windows) (default `LM_DEFAULTS.seqLength`). */
   seqLength?: number
   /** 'tbptt' (many-to-many, char-rnn, default) or 'windows' (many-to-one, the course's Keras model). */
   mode?: 'tbptt' | 'windows'
@@ -66,7 +114,7 @@ export interface FitOptions {
   stride?: number
   /** 'adam' (default) or 'sgd'. */
   optimizer?: 'adam' | 'sgd'
-  /** Learning rate (default 0.002). */
+  /** Learning rate (default `LM_DEFAULTS.lr`). */
   lr?: number
   /** Keras-style decay: the rate at step t is lr/(1 + decay·t) (default 0). */
   decay?: number
@@ -105,6 +153,8 @@ export interface FitHistory {
   step: number[]
   /** Validation loss at each epoch end in this call (nats/char). */
   valLoss: number[]
+  /** Mean training loss over each epoch completed in this call (nats/char). */
+  epochLoss: number[]
   /** Completed epochs and steps in total. */
   epochs: number
   steps: number
@@ -159,30 +209,32 @@ export class CharLanguageModel {
   constructor(options: CharModelOptions = {}) {
     const layers = checkInt(
       'layers',
-      options.layers ?? (Array.isArray(options.hidden) ? options.hidden.length : 2),
+      options.layers ?? (Array.isArray(options.hidden) ? options.hidden.length : LM_DEFAULTS.layers),
       1,
       64,
     )
-    const hidden = Array.isArray(options.hidden) ? options.hidden : Array(layers).fill(options.hidden ?? 128)
+    const hidden = Array.isArray(options.hidden)
+      ? options.hidden
+      : Array(layers).fill(options.hidden ?? LM_DEFAULTS.hidden)
     if (hidden.length !== layers)
       throw new RangeError(`hidden: expected ${layers} sizes (one per layer), got ${hidden.length}`)
     hidden.forEach((h, k) => {
       checkInt(`hidden[${k}]`, h, 1, 65536)
     })
-    const cell = options.cell ?? 'lstm'
+    const cell = options.cell ?? LM_DEFAULTS.cell
     if (cell !== 'lstm' && cell !== 'rnn') throw new RangeError(`cell: expected 'lstm' or 'rnn', got '${cell}'`)
-    const dtype = options.dtype ?? 'float32'
+    const dtype = options.dtype ?? LM_DEFAULTS.dtype
     if (dtype !== 'float32' && dtype !== 'float64')
       throw new RangeError(`dtype: expected 'float32' or 'float64', got '${dtype}'`)
-    const dropout = checkNumber('dropout', options.dropout ?? 0, 0, 0.999)
+    const dropout = checkNumber('dropout', options.dropout ?? LM_DEFAULTS.dropout, 0, 0.999)
     this.options = {
       cell,
       layers,
       hidden,
       dropout,
       dtype,
-      embedding: checkInt('embedding', options.embedding ?? 0, 0, 65536),
-      seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff),
+      embedding: checkInt('embedding', options.embedding ?? LM_DEFAULTS.embedding, 0, 65536),
+      seed: checkInt('seed', options.seed ?? LM_DEFAULTS.seed, 0, 0xffffffff),
     }
   }
 
@@ -250,22 +302,23 @@ export class CharLanguageModel {
       throw new TypeError('text: expected a non-empty string or { file: path }')
     }
     const seconds = options.seconds === undefined ? Infinity : checkNumber('seconds', options.seconds, 0)
-    const epochs = options.epochs ?? (options.seconds !== undefined ? Infinity : 1)
+    const epochs = options.epochs ?? (options.seconds !== undefined ? Infinity : LM_DEFAULTS.epochs)
     if (epochs !== Infinity) checkInt('epochs', epochs, 0)
-    const chunkSeconds = checkNumber('chunkSeconds', options.chunkSeconds ?? 0.25, 0.001, 3600)
-    const clip = typeof options.clip === 'number' ? { value: options.clip } : (options.clip ?? { value: 5 })
+    const chunkSeconds = checkNumber('chunkSeconds', options.chunkSeconds ?? LM_DEFAULTS.chunkSeconds, 0.001, 3600)
+    const clip =
+      typeof options.clip === 'number' ? { value: options.clip } : (options.clip ?? { value: LM_DEFAULTS.clip })
     const trainOptions = {
-      mode: options.mode ?? 'tbptt',
-      seqLength: checkInt('seqLength', options.seqLength ?? 40, 1, 1 << 20),
-      stride: checkInt('stride', options.stride ?? 3, 1, 1 << 20),
-      batchSize: checkInt('batchSize', options.batchSize ?? 128, 1, 1 << 20),
-      optimizer: options.optimizer ?? 'adam',
-      lr: checkNumber('lr', options.lr ?? 0.002, 0),
-      decay: checkNumber('decay', options.decay ?? 0, 0),
+      mode: options.mode ?? LM_DEFAULTS.mode,
+      seqLength: checkInt('seqLength', options.seqLength ?? LM_DEFAULTS.seqLength, 1, 1 << 20),
+      stride: checkInt('stride', options.stride ?? LM_DEFAULTS.stride, 1, 1 << 20),
+      batchSize: checkInt('batchSize', options.batchSize ?? LM_DEFAULTS.batchSize, 1, 1 << 20),
+      optimizer: options.optimizer ?? LM_DEFAULTS.optimizer,
+      lr: checkNumber('lr', options.lr ?? LM_DEFAULTS.lr, 0),
+      decay: checkNumber('decay', options.decay ?? LM_DEFAULTS.decay, 0),
       clipValue: clip.value,
       clipNorm: clip.norm,
-      validation: checkNumber('validation', options.validation ?? 0.1, 0, 0.99),
-      seed: checkInt('seed', options.seed ?? 0, 0, 0xffffffff),
+      validation: checkNumber('validation', options.validation ?? LM_DEFAULTS.validation, 0, 0.99),
+      seed: checkInt('seed', options.seed ?? LM_DEFAULTS.seed, 0, 0xffffffff),
     }
     const resume =
       options.resume && options.checkpoint && existsSync(options.checkpoint) ? options.checkpoint : undefined
@@ -291,6 +344,7 @@ export class CharLanguageModel {
       loss: [],
       step: [],
       valLoss: [],
+      epochLoss: [],
       epochs: 0,
       steps: 0,
       chars: 0,
@@ -334,6 +388,7 @@ export class CharLanguageModel {
           history.step.push(p.step)
         }
         if (p.valLoss != null) history.valLoss.push(p.valLoss)
+        if (p.epochLoss != null) history.epochLoss.push(p.epochLoss)
         if (p.epochEnd && options.checkpoint) model.saveCheckpoint(options.checkpoint)
         options.onProgress?.({
           epoch: p.epoch + p.batchInEpoch / Math.max(p.batchesPerEpoch, 1),
@@ -342,6 +397,7 @@ export class CharLanguageModel {
           batchInEpoch: p.batchInEpoch,
           batchesPerEpoch: p.batchesPerEpoch,
           loss: p.loss,
+          epochLoss: p.epochLoss ?? undefined,
           valLoss: p.valLoss ?? undefined,
           valPerplexity: p.valLoss != null ? Math.exp(p.valLoss) : undefined,
           chars: p.chars,

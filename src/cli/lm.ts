@@ -12,7 +12,7 @@ import {
   resumeCommand,
   UsageError,
 } from '../cli'
-import { CharLanguageModel, type FitProgress } from '../lm'
+import { CharLanguageModel, type FitProgress, LM_COURSE_SETUP, LM_DEFAULTS } from '../lm'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
 import {
@@ -31,29 +31,35 @@ const TRAIN_USAGE = `Usage: rnnlab train --text FILE --out MODEL [options]
 Train a stacked LSTM (or RNN) character language model on a text, in mini-batches,
 on the Rust core. Ctrl-C stops after the current step and writes --out, --checkpoint
 and --plot. A run whose loss blows up stops with an error and writes nothing.
+The defaults are CharLanguageModel's; they learn quickly on a small text (the sonnets:
+about 1.7 nats/char of validation loss in 60 s on 2 cores).
 
 Model:
-  --cell lstm|rnn       recurrent cell (default lstm)
-  --layers N            stacked layers (default 2)
-  --hidden N            hidden size of every layer (default 128)
+  --cell lstm|rnn       recurrent cell (default ${LM_DEFAULTS.cell})
+  --layers N            stacked layers (default ${LM_DEFAULTS.layers})
+  --hidden N            hidden size of every layer (default ${LM_DEFAULTS.hidden})
   --embedding N         embedding width (default: one-hot input)
-  --dropout P           dropout after each layer while training (default 0.2)
-  --dtype float32|float64   (default float32)
+  --dropout P           dropout after each layer while training (default ${LM_DEFAULTS.dropout})
+  --dtype float32|float64   (default ${LM_DEFAULTS.dtype})
 Training:
   --mode tbptt|windows  many-to-many truncated BPTT (char-rnn, default) or the course's
                         many-to-one windows (predict the character after each window)
-  --seq-length N        steps per sequence / window length (default 40)
-  --stride N            window stride in windows mode (default 3)
-  --batch-size N        sequences per mini-batch (default 128)
-  --epochs N            epochs in total (default 10; unbounded with --seconds only)
+  --seq-length N        steps per sequence / window length (default ${LM_DEFAULTS.seqLength})
+  --stride N            window stride in windows mode (default ${LM_DEFAULTS.stride})
+  --batch-size N        sequences per mini-batch (default ${LM_DEFAULTS.batchSize})
+  --epochs N            epochs in total (default ${LM_DEFAULTS.epochs}; unbounded with --seconds only)
   --seconds S           wall-clock budget (> 0)
-  --optimizer adam|sgd  (default adam)
-  --lr X                learning rate (default 0.002)
-  --decay X             Keras-style decay: lr/(1 + decay·step) (default 0)
-  --clip X              clip gradients by value (default 5; 0 = off)
+  --optimizer adam|sgd  (default ${LM_DEFAULTS.optimizer})
+  --lr X                learning rate (default ${LM_DEFAULTS.lr})
+  --decay X             Keras-style decay: lr/(1 + decay·step) (default ${LM_DEFAULTS.decay})
+  --clip X              clip gradients by value (default ${LM_DEFAULTS.clip}; 0 = off)
   --clip-norm X         clip by global norm
-  --validation F        held-out fraction of the text (default 0.1)
-  --seed S              seed of weights, shuffling and dropout (default 0)
+  --validation F        held-out fraction of the text (default ${LM_DEFAULTS.validation})
+  --seed S              seed of weights, shuffling and dropout (default ${LM_DEFAULTS.seed})
+  --course              the course's Keras set-up instead of the defaults: the same as
+                        --mode ${LM_COURSE_SETUP.mode} --seq-length ${LM_COURSE_SETUP.seqLength} --stride ${LM_COURSE_SETUP.stride} --batch-size ${LM_COURSE_SETUP.batchSize}
+                        --layers ${LM_COURSE_SETUP.layers} --hidden ${LM_COURSE_SETUP.hidden} --dropout ${LM_COURSE_SETUP.dropout} --lr ${LM_COURSE_SETUP.lr} (flags given
+                        with it win); it learns far less per second
 Output:
   --out FILE            the trained model (safetensors, PyTorch nn.LSTM names)
   --checkpoint FILE     training state, written each epoch and on stop
@@ -93,6 +99,7 @@ const FIXED_BY_CHECKPOINT = [
   'clip-norm',
   'validation',
   'seed',
+  'course',
 ] as const
 
 command('train', {
@@ -126,6 +133,7 @@ command('train', {
     plot: { type: 'string' },
     sample: { type: 'string' },
     quiet: { type: 'boolean' },
+    course: { type: 'boolean' },
   },
   async run(v, inv) {
     const textFile = v.text as string | undefined
@@ -138,27 +146,30 @@ command('train', {
         throw new UsageError(`--${name}: expected one of ${allowed.join(', ')}, got '${raw}'`)
       return raw as T
     }
-    const cell = choice('cell', ['lstm', 'rnn'] as const, 'lstm')
-    const mode = choice('mode', ['tbptt', 'windows'] as const, 'tbptt')
-    const optimizer = choice('optimizer', ['adam', 'sgd'] as const, 'adam')
-    const dtype = choice('dtype', ['float32', 'float64'] as const, 'float32')
-    const layers = intOption(v, 'layers', 2, 1)
-    const hidden = intOption(v, 'hidden', 128, 1)
-    const embedding = intOption(v, 'embedding', 0)
-    const dropout = numberOption(v, 'dropout', 0.2, 0)
+    // the model class's defaults, or the course's set-up under them; explicit flags win
+    const d = v.course ? { ...LM_DEFAULTS, ...LM_COURSE_SETUP } : LM_DEFAULTS
+    const cell = choice('cell', ['lstm', 'rnn'] as const, d.cell)
+    const mode = choice('mode', ['tbptt', 'windows'] as const, d.mode)
+    const optimizer = choice('optimizer', ['adam', 'sgd'] as const, d.optimizer)
+    const dtype = choice('dtype', ['float32', 'float64'] as const, d.dtype)
+    const layers = intOption(v, 'layers', d.layers, 1)
+    const hidden = intOption(v, 'hidden', d.hidden, 1)
+    const embedding = intOption(v, 'embedding', d.embedding)
+    const dropout = numberOption(v, 'dropout', d.dropout, 0)
     const seconds = v.seconds === undefined ? undefined : numberOption(v, 'seconds', 0, 0, true)
-    const epochs = v.epochs === undefined ? (seconds !== undefined ? undefined : 10) : intOption(v, 'epochs', 10, 1)
-    const clip = numberOption(v, 'clip', 5, 0)
+    const epochs =
+      v.epochs === undefined ? (seconds !== undefined ? undefined : d.epochs) : intOption(v, 'epochs', d.epochs, 1)
+    const clip = numberOption(v, 'clip', d.clip, 0)
     const clipNorm = v['clip-norm'] === undefined ? undefined : numberOption(v, 'clip-norm', 0, 0)
     const sample = intOption(v, 'sample', 0)
-    const seed = intOption(v, 'seed', 0)
+    const seed = intOption(v, 'seed', d.seed)
     const fitNumbers = {
-      seqLength: intOption(v, 'seq-length', 40, 1),
-      stride: intOption(v, 'stride', 3, 1),
-      batchSize: intOption(v, 'batch-size', 128, 1),
-      lr: numberOption(v, 'lr', 0.002, 0),
-      decay: numberOption(v, 'decay', 0, 0),
-      validation: numberOption(v, 'validation', 0.1, 0),
+      seqLength: intOption(v, 'seq-length', d.seqLength, 1),
+      stride: intOption(v, 'stride', d.stride, 1),
+      batchSize: intOption(v, 'batch-size', d.batchSize, 1),
+      lr: numberOption(v, 'lr', d.lr, 0),
+      decay: numberOption(v, 'decay', d.decay, 0),
+      validation: numberOption(v, 'validation', d.validation, 0),
     }
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
@@ -268,7 +279,7 @@ command('train', {
               const fields = { loss: p.loss.toFixed(3), 'chars/s': `${(p.charsPerSecond / 1000).toFixed(1)}k` }
               if (p.epochEnd) {
                 bar.clear()
-                let line = `Epoch ${p.epoch.toFixed(0)}${epochs ? `/${epochs}` : ''}  loss ${p.loss.toFixed(4)}`
+                let line = `Epoch ${p.epoch.toFixed(0)}${epochs ? `/${epochs}` : ''}  loss ${(p.epochLoss ?? p.loss).toFixed(4)}`
                 if (p.valLoss !== undefined) {
                   valX.push(p.epoch)
                   valY.push(p.valLoss)
