@@ -48,6 +48,7 @@ test('the epoch loss is the mean over the epoch, whatever the chunk size (issue 
   const fine = await epochLosses(0.001)
   const coarse = await epochLosses(3600)
   t.is(fine.length, 2)
+  t.true(fine.every(Number.isFinite), `${fine}`)
   t.deepEqual(fine, coarse)
 })
 
