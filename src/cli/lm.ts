@@ -12,7 +12,7 @@ import {
   resumeCommand,
   UsageError,
 } from '../cli'
-import { CharLanguageModel, type FitProgress } from '../lm'
+import { CHAR_LM_DEFAULTS, CharLanguageModel, type FitProgress } from '../lm'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
 import {
@@ -34,25 +34,25 @@ and --plot. A run whose loss blows up stops with an error and writes nothing.
 
 Model:
   --cell lstm|rnn       recurrent cell (default lstm)
-  --layers N            stacked layers (default 2)
-  --hidden N            hidden size of every layer (default 128)
+  --layers N            stacked layers (default ${CHAR_LM_DEFAULTS.layers})
+  --hidden N            hidden size of every layer (default ${CHAR_LM_DEFAULTS.hidden})
   --embedding N         embedding width (default: one-hot input)
-  --dropout P           dropout after each layer while training (default 0.2)
+  --dropout P           dropout after each layer while training (default ${CHAR_LM_DEFAULTS.dropout})
   --dtype float32|float64   (default float32)
 Training:
   --mode tbptt|windows  many-to-many truncated BPTT (char-rnn, default) or the course's
                         many-to-one windows (predict the character after each window)
-  --seq-length N        steps per sequence / window length (default 40)
-  --stride N            window stride in windows mode (default 3)
-  --batch-size N        sequences per mini-batch (default 128)
-  --epochs N            epochs in total (default 10; unbounded with --seconds only)
+  --seq-length N        steps per sequence / window length (default ${CHAR_LM_DEFAULTS.seqLength})
+  --stride N            window stride in windows mode (default ${CHAR_LM_DEFAULTS.stride})
+  --batch-size N        sequences per mini-batch (default ${CHAR_LM_DEFAULTS.batchSize})
+  --epochs N            epochs in total (default ${CHAR_LM_DEFAULTS.epochs}; unbounded with --seconds only)
   --seconds S           wall-clock budget (> 0)
   --optimizer adam|sgd  (default adam)
-  --lr X                learning rate (default 0.002)
+  --lr X                learning rate (default ${CHAR_LM_DEFAULTS.learningRate})
   --decay X             Keras-style decay: lr/(1 + decay·step) (default 0)
-  --clip X              clip gradients by value (default 5; 0 = off)
+  --clip X              clip gradients by value (default ${CHAR_LM_DEFAULTS.clip}; 0 = off)
   --clip-norm X         clip by global norm
-  --validation F        held-out fraction of the text (default 0.1)
+  --validation F        held-out fraction of the text (default ${CHAR_LM_DEFAULTS.validation})
   --seed S              seed of weights, shuffling and dropout (default 0)
 Output:
   --out FILE            the trained model (safetensors, PyTorch nn.LSTM names)
@@ -138,27 +138,29 @@ command('train', {
         throw new UsageError(`--${name}: expected one of ${allowed.join(', ')}, got '${raw}'`)
       return raw as T
     }
-    const cell = choice('cell', ['lstm', 'rnn'] as const, 'lstm')
-    const mode = choice('mode', ['tbptt', 'windows'] as const, 'tbptt')
-    const optimizer = choice('optimizer', ['adam', 'sgd'] as const, 'adam')
-    const dtype = choice('dtype', ['float32', 'float64'] as const, 'float32')
-    const layers = intOption(v, 'layers', 2, 1)
-    const hidden = intOption(v, 'hidden', 128, 1)
-    const embedding = intOption(v, 'embedding', 0)
-    const dropout = numberOption(v, 'dropout', 0.2, 0)
+    const d = CHAR_LM_DEFAULTS
+    const cell = choice('cell', ['lstm', 'rnn'] as const, d.cell)
+    const mode = choice('mode', ['tbptt', 'windows'] as const, d.mode)
+    const optimizer = choice('optimizer', ['adam', 'sgd'] as const, d.optimizer)
+    const dtype = choice('dtype', ['float32', 'float64'] as const, d.dtype)
+    const layers = intOption(v, 'layers', d.layers, 1)
+    const hidden = intOption(v, 'hidden', d.hidden, 1)
+    const embedding = intOption(v, 'embedding', d.embedding)
+    const dropout = numberOption(v, 'dropout', d.dropout, 0)
     const seconds = v.seconds === undefined ? undefined : numberOption(v, 'seconds', 0, 0, true)
-    const epochs = v.epochs === undefined ? (seconds !== undefined ? undefined : 10) : intOption(v, 'epochs', 10, 1)
-    const clip = numberOption(v, 'clip', 5, 0)
+    const epochs =
+      v.epochs === undefined ? (seconds !== undefined ? undefined : d.epochs) : intOption(v, 'epochs', d.epochs, 1)
+    const clip = numberOption(v, 'clip', d.clip, 0)
     const clipNorm = v['clip-norm'] === undefined ? undefined : numberOption(v, 'clip-norm', 0, 0)
     const sample = intOption(v, 'sample', 0)
-    const seed = intOption(v, 'seed', 0)
+    const seed = intOption(v, 'seed', d.seed)
     const fitNumbers = {
-      seqLength: intOption(v, 'seq-length', 40, 1),
-      stride: intOption(v, 'stride', 3, 1),
-      batchSize: intOption(v, 'batch-size', 128, 1),
-      lr: numberOption(v, 'lr', 0.002, 0),
-      decay: numberOption(v, 'decay', 0, 0),
-      validation: numberOption(v, 'validation', 0.1, 0),
+      seqLength: intOption(v, 'seq-length', d.seqLength, 1),
+      stride: intOption(v, 'stride', d.stride, 1),
+      batchSize: intOption(v, 'batch-size', d.batchSize, 1),
+      learningRate: numberOption(v, 'lr', d.learningRate, 0),
+      decay: numberOption(v, 'decay', d.decay, 0),
+      validation: numberOption(v, 'validation', d.validation, 0),
     }
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
@@ -275,8 +277,7 @@ command('train', {
                   line += `  val ${p.valLoss.toFixed(4)} nats/char (perplexity ${p.valPerplexity!.toFixed(2)})`
                 }
                 say(`${line}  ${(p.charsPerSecond / 1000).toFixed(1)}k chars/s  ${p.elapsed.toFixed(1)} s`)
-                if (sample > 0)
-                  say(model.generate({ prompt: '', length: sample, temperature: 0.8, seed }).replace(/^/gm, '    '))
+                if (sample > 0) say(model.generate({ prompt: '', length: sample, seed }).replace(/^/gm, '    '))
               }
               // redrawn under each epoch line too, so that short epochs still show it
               if (!quiet) bar.update(p.epoch, fields, { elapsed: p.elapsed, force: p.epochEnd })
@@ -285,7 +286,7 @@ command('train', {
         )
         stopped = history.stopped
       } catch (e) {
-        // a model class that rejects on abort (as `fetch` does) stopped where it was asked to
+        // the model class rejects on abort (as `fetch` does) after writing the checkpoint
         if (!(ac.signal.aborted && isAbort(e))) {
           if (errorCode(e) === 'ERR_DIVERGED' && diverged === undefined) diverged = errorMessage(e)
           else throw e
@@ -345,8 +346,8 @@ safetensors with --vocab). The same seed gives the same text.
 Options:
   --model FILE         model file (required)
   --prompt TEXT        text to complete (default: none)
-  --length N           characters to generate (default 400)
-  --temperature T      softmax temperature; 0 = greedy (default 0.8)
+  --length N           characters to generate (default ${CHAR_LM_DEFAULTS.length})
+  --temperature T      softmax temperature; 0 = greedy (default ${CHAR_LM_DEFAULTS.temperature})
   --top-k K            sample among the K most likely characters (default: all)
   --seed S             seed of the draws (default 0)
   --vocab TEXT         vocabulary, for files without one`
@@ -369,9 +370,9 @@ command('generate', {
     const prompt = (v.prompt as string | undefined) ?? ''
     const options = {
       prompt,
-      length: intOption(v, 'length', 400),
-      temperature: numberOption(v, 'temperature', 0.8, 0),
-      topK: intOption(v, 'top-k', 0),
+      length: intOption(v, 'length', CHAR_LM_DEFAULTS.length),
+      temperature: numberOption(v, 'temperature', CHAR_LM_DEFAULTS.temperature, 0),
+      topK: intOption(v, 'top-k', CHAR_LM_DEFAULTS.topK),
       seed: intOption(v, 'seed', 0),
     }
     checkInputPath('--model', file)
