@@ -7,7 +7,7 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-import { CharLanguageModel, JazzImproviser, NameModel, type Progress } from '../dist/index.js'
+import { CharLanguageModel, JazzImproviser, NameModel, type Progress, RandomState, tensor } from '../dist/index.js'
 import { fixture, tempDir } from './helpers.js'
 
 const TEXT = readFileSync(fixture('shakespeare.txt'), 'utf8').slice(0, 6_000)
@@ -225,4 +225,14 @@ test('report names do not end in a newline', async (t) => {
   await model.fit({ iterations: 3, every: 1, names: 3, onReport: (r) => reported.push(...r.names) })
   t.true(reported.length > 0)
   for (const n of reported) t.false(n.endsWith('\n'), JSON.stringify(n))
+})
+
+test('argument errors of the TS layer carry a code (finding 9: "temperature: must be > 0" had none)', (t) => {
+  t.throws(() => tensor([2], [1]), { instanceOf: RangeError, code: 'ERR_INVALID_ARG' })
+  t.throws(() => tensor('x' as never), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => new RandomState(-1), { instanceOf: RangeError, code: 'ERR_INVALID_ARG' })
+  t.throws(() => new CharLanguageModel({ dropout: 2 }), { instanceOf: RangeError, code: 'ERR_INVALID_ARG' })
+  t.throws(() => NameModel.fromNames([]), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => JazzImproviser.fromMidi(undefined, { tX: 0 }), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => new CharLanguageModel().generate(), { code: 'ERR_NOT_TRAINED' })
 })
