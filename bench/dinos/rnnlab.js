@@ -34,7 +34,7 @@ async function main() {
   const t0 = performance.now()
   const model = NameModel.fromFile(values.data, {
     hidden: Number(values.hidden),
-    shuffleSeed: Number(values.seed),
+    seed: Number(values.seed),
     arithmetic: values.fast ? 'fast' : 'numpy',
   })
   const t1 = performance.now()
