@@ -250,7 +250,14 @@ test('sample: seeded, parallel yet deterministic, prefix, temperature, unknown c
   const cold = model.sample({ seed: 5, count: 40, temperature: 0.05 })
   t.true(new Set(cold).size < new Set(model.sample({ seed: 5, count: 40, temperature: 2 })).size)
   t.throws(() => model.sample({ prefix: 'stéx' }), { message: /"é"/ })
-  t.throws(() => model.sample({ temperature: 0 }), { message: /temperature/ })
+  // temperature 0 is greedy (the contract of every model class): the same name whatever the seed
+  const greedy = model.sample({ temperature: 0, seed: 1, count: 3 })
+  t.deepEqual(model.sample({ temperature: 0, seed: 9, count: 3 }), greedy)
+  t.is(new Set(greedy).size, 1)
+  t.throws(() => model.sample({ temperature: -1 }), { message: /temperature/, code: 'ERR_INVALID_ARG' })
+  // the prefix counts toward maxLength (finding 10: `--max-length 3 --prefix stego` printed a longer name)
+  t.throws(() => model.sample({ prefix: 'stego', maxLength: 3 }), { message: /maxLength/, code: 'ERR_INVALID_ARG' })
+  for (const n of model.sample({ seed: 2, count: 20, prefix: 'ste', maxLength: 5 })) t.true(n.length <= 5, n)
   t.is(model.sampleCourse(0).at(-1), 0) // the course's sample ends with '\n' (index 0)
 })
 

@@ -6,11 +6,11 @@ const file = process.argv[2]
 const model = file ? NameModel.fromFile(file) : NameModel.dinosaurs()
 console.log(`vocabulary of ${model.vocabulary.size} characters, hidden size ${model.hidden}`)
 
-await model.train({
+await model.fit({
   iterations: 35000,
   every: 5000,
   onReport: ({ iteration, loss, names }) =>
-    console.log(`Iteration: ${iteration}, Loss: ${loss.toFixed(6)}  ${names.map((n) => n.trim()).join(', ')}`),
+    console.log(`Iteration: ${iteration}, Loss: ${loss.toFixed(6)}  ${names.join(', ')}`),
 })
 
 // Seeded, parallel sampling: the same seed gives the same names.

@@ -16,7 +16,7 @@ const history = await model.fit(text, {
   batchSize: 128,
   seqLength: 40,
   optimizer: 'adam',
-  lr: 0.002,
+  learningRate: 0.002,
   onProgress: (p) =>
     process.stdout.write(
       `\repoch ${p.epoch.toFixed(2)}  loss ${p.loss.toFixed(3)}  ${Math.round(p.charsPerSecond ?? 0)} chars/s   `,

@@ -1,5 +1,6 @@
 // Line-per-example corpora and the course's character vocabulary.
 import { readFileSync } from 'node:fs'
+import { invalidArg, invalidArgType } from './contract'
 
 /** Sorted unique characters with '\n' first (the course's `chars = sorted(set(data))`). */
 export class Vocabulary {
@@ -9,7 +10,7 @@ export class Vocabulary {
   constructor(chars: Iterable<string>) {
     this.chars = [...new Set(chars)]
     this.index = new Map(this.chars.map((c, i) => [c, i]))
-    if (this.chars.length === 0) throw new RangeError('vocabulary: no characters')
+    if (this.chars.length === 0) throw invalidArg('vocabulary: no characters')
   }
 
   /** The course's vocabulary: sorted unique code points of the lower-cased corpus plus '\n'. */
@@ -37,7 +38,7 @@ export class Vocabulary {
         typeof ch === 'string' && ch.length > 0
           ? ` (U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`
           : ''
-      throw new RangeError(`character ${JSON.stringify(ch)}${code} is not in the vocabulary`)
+      throw invalidArg(`character ${JSON.stringify(ch)}${code} is not in the vocabulary`)
     }
     return i
   }
@@ -52,7 +53,7 @@ export class Vocabulary {
       else out.push(i)
     }
     if (unknown.size > 0) {
-      throw new RangeError(
+      throw invalidArg(
         `${what}: character(s) not in the vocabulary: ${[...unknown].map((c) => JSON.stringify(c)).join(', ')}`,
       )
     }
@@ -64,7 +65,7 @@ export class Vocabulary {
     for (let k = 0; k < indices.length; k++) {
       const ch = this.chars[indices[k]]
       if (ch === undefined)
-        throw new RangeError(
+        throw invalidArg(
           `decode: index ${indices[k]} at position ${k} is out of range for a vocabulary of ${this.size}`,
         )
       s += ch
@@ -91,17 +92,20 @@ export function normaliseNames(lines: readonly string[]): string[] {
 export function readNames(path: string): string[] {
   // A number would be read as a file descriptor (0 = stdin) and block.
   if (typeof path !== 'string' || path.length === 0)
-    throw new TypeError(`readNames: expected a file path, got ${JSON.stringify(path)}`)
+    throw invalidArgType(`readNames: expected a file path, got ${JSON.stringify(path)}`)
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
-    throw new Error(`cannot read names from ${path}: ${(e as Error).message}`)
+    // keeps the system's code (ENOENT, EACCES…)
+    throw Object.assign(new Error(`cannot read names from ${path}: ${(e as Error).message}`), {
+      code: (e as NodeJS.ErrnoException).code ?? 'ERR_INVALID_ARG',
+    })
   }
   if (text.includes('\u0000'))
-    throw new Error(`${path}: looks like a binary file, expected one name per line (UTF-8 text)`)
+    throw invalidArg(`${path}: looks like a binary file, expected one name per line (UTF-8 text)`)
   const names = normaliseNames(text.split(/\r?\n/))
-  if (names.length === 0) throw new Error(`${path}: no names found (expected one name per line)`)
+  if (names.length === 0) throw invalidArg(`${path}: no names found (expected one name per line)`)
   return names
 }
 

@@ -4,6 +4,7 @@
 import type { CharRnnGradientRecord, CharRnnParameters } from '../index'
 import { native } from './native'
 import { type Tensor, assertTensor, checkRecord } from './tensor'
+import { invalidArg, invalidArgType } from './contract'
 
 /** Parameters of the character-level RNN: `Wax` (n_a, n_x), `Waa` (n_a, n_a), `Wya` (n_y, n_a), `b` (n_a, 1), `by` (n_y, 1). */
 export type CharRnnParams = CharRnnParameters
@@ -25,7 +26,7 @@ export function initializeParameters(n_a: number, n_x: number, n_y: number, seed
     ['seed', seed],
   ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
-      throw new RangeError(`initializeParameters: ${k} must be an integer in 0..4294967295, got ${v}`)
+      throw invalidArg(`initializeParameters: ${k} must be an integer in 0..4294967295, got ${v}`)
   }
   return native().initializeParameters(n_a, n_x, n_y, seed)
 }
@@ -41,7 +42,7 @@ export type CharToIx = Readonly<Record<string, number>> | ReadonlyMap<string, nu
 
 function newlineIndex(charToIx: CharToIx): number {
   const nl = charToIx instanceof Map ? charToIx.get('\n') : (charToIx as Record<string, number>)?.['\n']
-  if (typeof nl !== 'number') throw new TypeError("charToIx: must map '\\n' to its index (it ends every name)")
+  if (typeof nl !== 'number') throw invalidArgType("charToIx: must map '\\n' to its index (it ends every name)")
   return nl
 }
 
@@ -53,7 +54,7 @@ function newlineIndex(charToIx: CharToIx): number {
 export function sample(parameters: CharRnnParams, charToIx: CharToIx, seed: number): number[] {
   checkRecord('parameters', parameters, PARAM_KEYS)
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
-    throw new RangeError(`sample: seed must be an integer in 0..4294967295, got ${seed}`)
+    throw invalidArg(`sample: seed must be an integer in 0..4294967295, got ${seed}`)
   return native().sampleIndices(parameters, newlineIndex(charToIx), seed)
 }
 
@@ -70,9 +71,9 @@ export function optimize(
   learningRate = 0.01,
 ): { loss: number; gradients: CharRnnGradients; a_last: Tensor } {
   if (!Array.isArray(X) || !Array.isArray(Y))
-    throw new TypeError('optimize: X and Y must be arrays of indices (X[0] may be null)')
+    throw invalidArgType('optimize: X and Y must be arrays of indices (X[0] may be null)')
   if (X.length !== Y.length)
-    throw new RangeError(`optimize: X and Y must have the same length, got ${X.length} and ${Y.length}`)
+    throw invalidArg(`optimize: X and Y must have the same length, got ${X.length} and ${Y.length}`)
   assertTensor('a_prev', a_prev)
   checkRecord('parameters', parameters, PARAM_KEYS)
   const out = native().optimize([...X], [...Y], a_prev, parameters, learningRate)

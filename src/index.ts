@@ -7,8 +7,11 @@ export type { RandomStateSnapshot } from './random'
 export * from './stepByStep'
 export { initializeParameters, clip, sample, optimize } from './dinosaurus'
 export type { CharRnnParams, CharRnnGradients, CharToIx } from './dinosaurus'
-export { NameModel, capitalise } from './nameModel'
+export { AbortError, invalidArg } from './contract'
+export type { Progress, CommonFitOptions, InvalidArgumentError } from './contract'
+export { NameModel, NAME_MODEL_DEFAULTS, capitalise } from './nameModel'
 export type {
+  NameFitOptions,
   NameModelOptions,
   Arithmetic,
   NameReport,
@@ -20,8 +23,8 @@ export type {
 export { Vocabulary, readNames, normaliseNames, defaultDinosaurNames } from './corpus'
 export { lineChartSvg } from './plot'
 export type { Series, ChartOptions } from './plot'
-export { JazzImproviser, DEFAULT_JAZZ_MIDI, soloToMidi } from './jazz'
-export type { JazzOptions, JazzProgress, JazzHistory, Solo } from './jazz'
+export { JazzImproviser, JAZZ_DEFAULTS, DEFAULT_JAZZ_MIDI, soloToMidi } from './jazz'
+export type { JazzOptions, JazzFitOptions, JazzProgress, JazzHistory, ImproviseOptions, Solo } from './jazz'
 export * as music from './music'
-export { CharLanguageModel, LM_COURSE_SETUP, LM_DEFAULTS, vocabularyOf } from './lm'
+export { CharLanguageModel, CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, vocabularyOf } from './lm'
 export type { CharModelOptions, FitOptions, FitProgress, FitHistory, GenerateOptions, TextFile } from './lm'

@@ -5,12 +5,41 @@
 import { writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 
+import {
+  abortError,
+  type CommonFitOptions,
+  checkInt,
+  checkSeconds,
+  checkTemperature,
+  etaOf,
+  invalidArg,
+  type Progress,
+} from './contract'
 import { native } from './native'
 import { buildCorpus, type Corpus, parseValue, seededRng, tidy, unparseMeasure } from './music/grammar'
 import { buildMidi, type Note, parseMidiBytes, readMidiFile, type Song } from './music/midi'
 import { pianoRollSvg } from './music/pianoroll'
 import { type Measure, type Section, type SectionOptions, selectSection } from './music/section'
 import type { Chord } from './music/theory'
+
+/**
+ * The defaults of `JazzImproviser` (the course's values), which `rnnlab jazz` uses too. The
+ * core's Adam is the course's (learning rate 0.01, decay 0.01): `learningRate` is fixed.
+ */
+export const JAZZ_DEFAULTS = Object.freeze({
+  nA: 64,
+  tX: 30,
+  m: 60,
+  seed: 0,
+  learningRate: 0.01,
+  /** `fit`: the total epochs to reach, and epochs per native chunk. */
+  epochs: 100,
+  chunk: 10,
+  /** `improvise`: values per measure at most (Ty), 0 = argmax as the course, all values. */
+  length: 50,
+  temperature: 0,
+  topK: 0,
+})
 
 /** Options of `JazzImproviser.fromMidi`: the section to learn from and the model's sizes. */
 export interface JazzOptions extends SectionOptions {
@@ -24,12 +53,41 @@ export interface JazzOptions extends SectionOptions {
   seed?: number
 }
 
-/** Progress of `fit`, after each chunk of epochs. */
-export interface JazzProgress {
+/**
+ * Progress of `fit`, after each chunk of epochs (`unit: 'epochs'`): `done` counts epochs in
+ * total, `total` is the `epochs` budget, `loss` the last epoch's categorical cross-entropy.
+ */
+export interface JazzProgress extends Progress {
+  unit: 'epochs'
+  total: number
+  /** The same as `done` (kept from before the shared progress shape). */
   epoch: number
+  /** The same as `total`. */
   epochs: number
-  loss: number
+  /** The last epoch's accuracy. */
   accuracy: number
+}
+
+/** Options of `JazzImproviser.fit` (the budget is `epochs`, a total, and/or `seconds`). */
+export interface JazzFitOptions extends CommonFitOptions<JazzProgress> {
+  /** Train until this many epochs are complete in total, so a model fitted again continues (course: 100). */
+  epochs?: number
+  /** Epochs per native chunk: `onProgress`, `seconds` and `signal` are checked between chunks (default 10). */
+  chunk?: number
+  /** Must be the course's 0.01 when given: the core's Adam has it fixed. */
+  learningRate?: number
+}
+
+/** Options of `JazzImproviser.improvise`. */
+export interface ImproviseOptions {
+  /** Values generated per measure at most (Ty; course: 50). */
+  length?: number
+  /** 0 = argmax, as the course (default); > 0 samples from p^(1/T). */
+  temperature?: number
+  /** Sample among the k most likely values: 0 = all (default), 1 = argmax. Other values are refused for now. */
+  topK?: number
+  /** Seeds the sampling and the reverse grammar's choices (default 0). */
+  seed?: number
 }
 
 /** Per-epoch history returned by `fit`. */
@@ -70,22 +128,15 @@ export class JazzImproviser {
   private constructor(section: Section, options: JazzOptions) {
     this.section = section
     this.corpus = buildCorpus(section.measures)
-    this.nA = options.nA ?? 64
-    this.tX = options.tX ?? 30
-    this.m = options.m ?? 60
-    for (const [name, v] of [
-      ['nA', this.nA],
-      ['tX', this.tX],
-      ['m', this.m],
-    ] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name}: expected an integer >= 1, got ${v}`)
-    }
+    this.nA = checkInt('nA', options.nA ?? JAZZ_DEFAULTS.nA, 1)
+    this.tX = checkInt('tX', options.tX ?? JAZZ_DEFAULTS.tX, 1)
+    this.m = checkInt('m', options.m ?? JAZZ_DEFAULTS.m, 1)
     if (this.corpus.corpus.length <= this.tX) {
-      throw new RangeError(
+      throw invalidArg(
         `${section.path}: the section gives ${this.corpus.corpus.length} values, fewer than tX + 1 = ${this.tX + 1} needed for one window`,
       )
     }
-    const seed = options.seed ?? 0
+    const seed = checkInt('seed', options.seed ?? JAZZ_DEFAULTS.seed, 0, 0xffffffff)
     const idx = this.corpus.corpus.map((v) => this.corpus.indices.get(v)!)
     this.model = new (native().NativeJazzModel)({
       corpus: idx,
@@ -117,31 +168,64 @@ export class JazzImproviser {
     return this.corpus.values.length
   }
 
+  /** Epochs trained so far. */
+  get epochsDone(): number {
+    return this.model.epochsDone
+  }
+
   /**
    * Full-batch Adam training (course: 100 epochs) off the JS thread, in chunks of `chunk`
-   * epochs; `onProgress` after each chunk; `signal` aborts between and inside chunks.
+   * epochs, until `epochs` are complete in total or `seconds` have passed; `onProgress` after
+   * each chunk. The corpus was given when the model was made, so `fit(options)` and the shared
+   * signature `fit(undefined, options)` are the same. When `signal` aborts it stops after the
+   * current epoch and rejects with an `AbortError`; the model keeps that state and can `fit` again.
    */
-  async fit(
-    options: { epochs?: number; chunk?: number; onProgress?: (p: JazzProgress) => void; signal?: AbortSignal } = {},
-  ): Promise<JazzHistory> {
-    const epochs = options.epochs ?? 100
-    const chunk = options.chunk ?? 10
-    if (!Number.isInteger(epochs) || epochs < 0) throw new RangeError(`epochs: expected an integer >= 0, got ${epochs}`)
-    if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk: expected an integer >= 1, got ${chunk}`)
+  fit(options?: JazzFitOptions): Promise<JazzHistory>
+  fit(data: undefined, options?: JazzFitOptions): Promise<JazzHistory>
+  async fit(first?: JazzFitOptions, second?: JazzFitOptions): Promise<JazzHistory> {
+    if (first !== undefined && second !== undefined)
+      throw invalidArg('JazzImproviser.fit: takes no data (the corpus comes from fromMidi, fromBytes or fromSong)')
+    const options = second ?? first ?? {}
+    if (typeof options !== 'object' || options === null)
+      throw invalidArg(`JazzImproviser.fit: expected an options object, got ${String(options)}`)
+    const epochs = checkInt('epochs', options.epochs ?? JAZZ_DEFAULTS.epochs, 0)
+    const chunk = checkInt('chunk', options.chunk ?? JAZZ_DEFAULTS.chunk, 1)
+    const seconds = options.seconds === undefined ? Infinity : checkSeconds(options.seconds)
+    if (options.learningRate !== undefined && options.learningRate !== JAZZ_DEFAULTS.learningRate)
+      throw invalidArg(
+        `learningRate: the jazz model's Adam has the course's ${JAZZ_DEFAULTS.learningRate} fixed, got ${options.learningRate}`,
+      )
     const history: JazzHistory = { loss: [], accuracy: [] }
+    const start = this.model.epochsDone
+    const t0 = performance.now()
     const onAbort = () => this.model.cancel()
     options.signal?.addEventListener('abort', onAbort)
     try {
-      for (let done = 0; done < epochs; ) {
-        if (options.signal?.aborted) throw abortError()
+      while (this.model.epochsDone < epochs && (performance.now() - t0) / 1000 < seconds) {
+        if (options.signal?.aborted) throw abortError('JazzImproviser.fit', options.signal)
         // a failed chunk rejects with the native Error and its `code`
-        const report = await this.model.fit(Math.min(chunk, epochs - done))
+        const report = await this.model.fit(Math.min(chunk, epochs - this.model.epochsDone))
         history.loss.push(...report.loss)
         history.accuracy.push(...report.accuracy)
-        done += report.loss.length
+        const done = this.model.epochsDone
         const k = history.loss.length - 1
-        if (k >= 0) options.onProgress?.({ epoch: done, epochs, loss: history.loss[k], accuracy: history.accuracy[k] })
-        if (report.cancelled || options.signal?.aborted) throw abortError()
+        if (k >= 0) {
+          const elapsed = (performance.now() - t0) / 1000
+          const rate = (done - start) / Math.max(elapsed, 1e-9)
+          options.onProgress?.({
+            done,
+            total: epochs,
+            unit: 'epochs',
+            loss: history.loss[k],
+            rate,
+            elapsed,
+            eta: etaOf(done, epochs, rate, elapsed, seconds),
+            epoch: done,
+            epochs,
+            accuracy: history.accuracy[k],
+          })
+        }
+        if (report.cancelled || options.signal?.aborted) throw abortError('JazzImproviser.fit', options.signal)
       }
     } finally {
       options.signal?.removeEventListener('abort', onAbort)
@@ -156,16 +240,15 @@ export class JazzImproviser {
    * into notes over that measure's chords and tidy them. `temperature` 0 = argmax (the course),
    * > 0 samples from p^(1/T); `seed` fixes both the sampling and the reverse grammar's choices.
    */
-  improvise(options: { length?: number; temperature?: number; seed?: number } = {}): Solo {
-    const length = options.length ?? 50
-    const temperature = options.temperature ?? 0
-    const seed = options.seed ?? 0
-    if (!Number.isInteger(length) || length < 1) throw new RangeError(`length: expected an integer >= 1, got ${length}`)
-    if (!(Number.isFinite(temperature) && temperature >= 0))
-      throw new RangeError(`temperature: expected a number >= 0, got ${temperature}`)
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
-      throw new RangeError(`seed: expected an integer in [0, 2^32), got ${seed}`)
-    const sampler = this.model.sampler(temperature, seed)
+  improvise(options: ImproviseOptions = {}): Solo {
+    const length = checkInt('length', options.length ?? JAZZ_DEFAULTS.length, 1)
+    const temperature = checkTemperature(options.temperature ?? JAZZ_DEFAULTS.temperature)
+    const seed = checkInt('seed', options.seed ?? 0, 0, 0xffffffff)
+    const topK = checkInt('topK', options.topK ?? JAZZ_DEFAULTS.topK, 0, 0xffffffff)
+    // the native sampler has no top-k parameter yet: 1 is the argmax, larger values are refused
+    if (topK > 1)
+      throw invalidArg(`topK: JazzImproviser.improvise supports 0 (all values) or 1 (argmax) only, got ${topK}`)
+    const sampler = this.model.sampler(topK === 1 ? 0 : temperature, seed)
     const rng = seededRng(seed)
     const parsed = this.corpus.values.map(parseValue)
     const solo: Solo = { indices: [], values: [], notes: [], chords: [], bpm: this.section.bpm }
@@ -200,13 +283,13 @@ export class JazzImproviser {
 
   /** Writes the last improvised solo (or `solo`) as a type-1 MIDI file: solo track + chord track. */
   toMidi(file: string, solo: Solo | undefined = this.last, options: { bpm?: number } = {}): void {
-    if (!solo) throw new Error('toMidi: nothing to write yet (call improvise() first)')
+    if (!solo) throw notReady('toMidi: nothing to write yet (call improvise() first)')
     writeFileSync(file, soloToMidi(solo, options.bpm ?? solo.bpm))
   }
 
   /** The piano roll of the last improvised solo (or `solo`) as SVG text. */
   toSvg(solo: Solo | undefined = this.last): string {
-    if (!solo) throw new Error('toSvg: nothing to draw yet (call improvise() first)')
+    if (!solo) throw notReady('toSvg: nothing to draw yet (call improvise() first)')
     return pianoRollSvg(solo.notes, solo.chords, {
       title: `rnnlab jazz — ${path.basename(this.section.path)}, ${solo.notes.length} notes`,
     })
@@ -240,9 +323,7 @@ export function soloToMidi(solo: Solo, bpm: number): Uint8Array {
   )
 }
 
-function abortError(): Error {
-  const err = new Error('jazz fit: aborted') as NodeJS.ErrnoException
-  err.name = 'AbortError'
-  err.code = 'ABORT_ERR'
-  return err
+/** A call the improviser is not ready for yet (`code: 'ERR_NOT_TRAINED'`). */
+function notReady(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_NOT_TRAINED' })
 }

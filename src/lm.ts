@@ -2,62 +2,79 @@
 // mini-batches by the Rust core, off the JS thread, that completes a prompt.
 import { existsSync } from 'node:fs'
 
+import {
+  abortError,
+  type CommonFitOptions,
+  checkInt,
+  checkNumber,
+  checkSeconds,
+  checkTemperature,
+  etaOf,
+  invalidArg,
+  invalidArgType,
+  type Progress,
+} from './contract'
 import { native } from './native'
 
 type Native = InstanceType<ReturnType<typeof native>['NativeCharLm']>
 
 /**
- * The defaults of `CharLanguageModel` and its `fit`, which `rnnlab train` uses too. Chosen to
- * learn quickly on a small corpus: on the sonnets, 60 s on 2 cores reach <= 1.8 nats/char of
- * validation loss (BENCHMARKS.md, "Defaults that learn"); small batches take many more steps
- * per second than the course's 128.
+ * The defaults of `CharLanguageModel` (architecture, `fit` and `generate`), which `rnnlab train`
+ * and `rnnlab generate` use too. `epochs` applies when no `seconds` budget is given. The training
+ * values are chosen to learn quickly on a small corpus: on the sonnets, 60 s on 2 cores reach
+ * <= 1.8 nats/char of validation loss (BENCHMARKS.md, "Defaults that learn"); batches of 32 take
+ * 4 times more optimizer steps per character than the course's 128.
  */
-export const LM_DEFAULTS = {
-  cell: 'lstm',
+export const CHAR_LM_DEFAULTS = Object.freeze({
+  cell: 'lstm' as 'lstm' | 'rnn',
   layers: 2,
   hidden: 128,
   dropout: 0.2,
   embedding: 0,
-  dtype: 'float32',
+  dtype: 'float32' as 'float32' | 'float64',
   seed: 0,
   epochs: 10,
-  mode: 'tbptt',
+  mode: 'tbptt' as 'tbptt' | 'windows',
   seqLength: 40,
   stride: 3,
   batchSize: 32,
-  optimizer: 'adam',
-  lr: 0.008,
+  optimizer: 'adam' as 'adam' | 'sgd',
+  learningRate: 0.008,
   decay: 0,
   clip: 5,
   validation: 0.1,
   chunkSeconds: 0.25,
-} as const
+  /** `generate`. */
+  length: 400,
+  temperature: 0.8,
+  topK: 0,
+})
 
 /**
- * The course's Keras set-up (`rnnlab train --course`): windows of 40 characters every 3,
- * predicting the next character, two LSTM layers of 128 with dropout 0.2, batches of 128,
- * Adam at 0.002. It learns far less per second than the defaults.
+ * The course's Keras set-up (`rnnlab train --course`), over `CHAR_LM_DEFAULTS`: windows of 40
+ * characters every 3, predicting the next character, two LSTM layers of 128 with dropout 0.2,
+ * batches of 128, Adam at 0.002. It learns far less per second than the defaults.
  */
-export const LM_COURSE_SETUP = {
+export const CHAR_LM_COURSE_SETUP = Object.freeze({
   layers: 2,
   hidden: 128,
   dropout: 0.2,
-  mode: 'windows',
+  mode: 'windows' as 'tbptt' | 'windows',
   seqLength: 40,
   stride: 3,
   batchSize: 128,
-  lr: 0.002,
-} as const
+  learningRate: 0.002,
+})
 
 /** Architecture of a `CharLanguageModel`. */
 export interface CharModelOptions {
   /** 'lstm' (default) or 'rnn'. */
   cell?: 'lstm' | 'rnn'
-  /** Number of stacked layers (default `LM_DEFAULTS.layers`). */
+  /** Number of stacked layers (default 2). */
   layers?: number
-  /** Hidden size: one number for every layer, or one per layer (default `LM_DEFAULTS.hidden`). */
+  /** Hidden size: one number for every layer, or one per layer (default 128). */
   hidden?: number | number[]
-  /** Inverted-dropout probability after every recurrent layer, training only (default `LM_DEFAULTS.dropout`). */
+  /** Inverted-dropout probability after every recurrent layer, training only (default 0.2). */
   dropout?: number
   /** Embedding width; omit (or 0) for one-hot input. */
   embedding?: number
@@ -67,11 +84,17 @@ export interface CharModelOptions {
   seed?: number
 }
 
-/** Progress reported during `fit` (after every chunk of about `chunkSeconds`). */
-export interface FitProgress {
-  /** Completed epochs (fractional part: progress in the current epoch). */
+/**
+ * Progress reported during `fit` (after every chunk of about `chunkSeconds`), `unit: 'epochs'`:
+ * `done` counts completed epochs with a fractional part for the current one, `total` is the
+ * `epochs` budget (undefined with a `seconds` budget only), `rate` epochs per second of this
+ * call, `loss` the chunk's mean training loss.
+ */
+export interface FitProgress extends Progress {
+  unit: 'epochs'
+  /** The same as `done` (kept from before the shared progress shape). */
   epoch: number
-  /** Target epochs (Infinity with a time budget only). */
+  /** Target epochs (Infinity with a time budget only); `total` says undefined there. */
   epochs: number
   /** Optimizer steps so far. */
   step: number
@@ -92,21 +115,17 @@ export interface FitProgress {
   chars: number
   /** Characters/second in this `fit` call. */
   charsPerSecond: number
-  /** Seconds since `fit` started. */
-  elapsed: number
   /** True when this report ends an epoch. */
   epochEnd: boolean
 }
 
-/** Options of `CharLanguageModel.fit`. */
-export interface FitOptions {
-  /** Train until this many epochs are complete in total (default `LM_DEFAULTS.epochs`; Infinity with `seconds`). */
+/** Options of `CharLanguageModel.fit` (the budget is `epochs`, a total, and/or `seconds`). */
+export interface FitOptions extends CommonFitOptions<FitProgress> {
+  /** Train until this many epochs are complete in total (default 10; unbounded with `seconds` only). */
   epochs?: number
-  /** Wall-clock budget in seconds for this call. */
-  seconds?: number
-  /** Sequences per mini-batch (default `LM_DEFAULTS.batchSize`). */
+  /** Sequences per mini-batch (default 32). */
   batchSize?: number
-  /** Steps per sequence: the chunk length (tbptt) or the window (windows) (default `LM_DEFAULTS.seqLength`). */
+  /** Steps per sequence: the chunk length (tbptt) or the window (windows) (default 40). */
   seqLength?: number
   /** 'tbptt' (many-to-many, char-rnn, default) or 'windows' (many-to-one, the course's Keras model). */
   mode?: 'tbptt' | 'windows'
@@ -114,7 +133,9 @@ export interface FitOptions {
   stride?: number
   /** 'adam' (default) or 'sgd'. */
   optimizer?: 'adam' | 'sgd'
-  /** Learning rate (default `LM_DEFAULTS.lr`). */
+  /** Learning rate (default 0.008). */
+  learningRate?: number
+  /** @deprecated the old name of `learningRate`, kept for one release. */
   lr?: number
   /** Keras-style decay: the rate at step t is lr/(1 + decay·t) (default 0). */
   decay?: number
@@ -124,9 +145,6 @@ export interface FitOptions {
   validation?: number
   /** Seed of window shuffling and dropout masks (default 0). */
   seed?: number
-  onProgress?: (p: FitProgress) => void
-  /** Stops training cleanly (the promise resolves with `stopped: 'aborted'`, the checkpoint is written). */
-  signal?: AbortSignal
   /** Training checkpoint written at each epoch end, at the end and on abort (safetensors). */
   checkpoint?: string
   /** Continue from `checkpoint` if that file exists (exact resume; same text required). */
@@ -162,34 +180,22 @@ export interface FitHistory {
   chars: number
   seconds: number
   charsPerSecond: number
-  /** Why training stopped. */
-  stopped: 'epochs' | 'time' | 'aborted'
+  /** Why training stopped (an abort rejects with an `AbortError` instead). */
+  stopped: 'epochs' | 'time'
 }
 
 /** Options of `generate`. */
 export interface GenerateOptions {
   /** Text that primes the state; the completion follows it (default ''). */
   prompt?: string
-  /** Characters to generate (default 400). */
+  /** Characters to generate after the prompt (default 400); the prompt is not repeated. */
   length?: number
-  /** Softmax temperature; 0 = greedy (default 1). */
+  /** Softmax temperature; 0 = greedy (default 0.8). */
   temperature?: number
   /** Sample only among the k most likely characters (default 0 = all). */
   topK?: number
   /** Seed of numpy's RandomState used for the draws (default 0): same seed, same text. */
   seed?: number
-}
-
-function checkInt(name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(v) || v < min || v > max)
-    throw new RangeError(`${name}: expected an integer in [${min}, ${max}], got ${v}`)
-  return v
-}
-
-function checkNumber(name: string, v: number, min: number, max = Infinity): number {
-  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max)
-    throw new RangeError(`${name}: expected a number in [${min}, ${max}], got ${v}`)
-  return v
 }
 
 /** Sorted unique characters of a text (by code point), as the model's vocabulary. */
@@ -205,36 +211,37 @@ export function vocabularyOf(text: string): string {
 export class CharLanguageModel {
   private readonly options: Required<Omit<CharModelOptions, 'embedding'>> & { embedding: number; hidden: number[] }
   private model?: Native
+  /** True once `fit` started a training run on `model` (a loaded model has none). */
+  private training = false
 
   constructor(options: CharModelOptions = {}) {
+    const d = CHAR_LM_DEFAULTS
     const layers = checkInt(
       'layers',
-      options.layers ?? (Array.isArray(options.hidden) ? options.hidden.length : LM_DEFAULTS.layers),
+      options.layers ?? (Array.isArray(options.hidden) ? options.hidden.length : d.layers),
       1,
       64,
     )
-    const hidden = Array.isArray(options.hidden)
-      ? options.hidden
-      : Array(layers).fill(options.hidden ?? LM_DEFAULTS.hidden)
+    const hidden = Array.isArray(options.hidden) ? options.hidden : Array(layers).fill(options.hidden ?? d.hidden)
     if (hidden.length !== layers)
-      throw new RangeError(`hidden: expected ${layers} sizes (one per layer), got ${hidden.length}`)
+      throw invalidArg(`hidden: expected ${layers} sizes (one per layer), got ${hidden.length}`)
     hidden.forEach((h, k) => {
       checkInt(`hidden[${k}]`, h, 1, 65536)
     })
-    const cell = options.cell ?? LM_DEFAULTS.cell
-    if (cell !== 'lstm' && cell !== 'rnn') throw new RangeError(`cell: expected 'lstm' or 'rnn', got '${cell}'`)
-    const dtype = options.dtype ?? LM_DEFAULTS.dtype
+    const cell = options.cell ?? d.cell
+    if (cell !== 'lstm' && cell !== 'rnn') throw invalidArg(`cell: expected 'lstm' or 'rnn', got '${cell}'`)
+    const dtype = options.dtype ?? d.dtype
     if (dtype !== 'float32' && dtype !== 'float64')
-      throw new RangeError(`dtype: expected 'float32' or 'float64', got '${dtype}'`)
-    const dropout = checkNumber('dropout', options.dropout ?? LM_DEFAULTS.dropout, 0, 0.999)
+      throw invalidArg(`dtype: expected 'float32' or 'float64', got '${dtype}'`)
+    const dropout = checkNumber('dropout', options.dropout ?? d.dropout, 0, 0.999)
     this.options = {
       cell,
       layers,
       hidden,
       dropout,
       dtype,
-      embedding: checkInt('embedding', options.embedding ?? LM_DEFAULTS.embedding, 0, 65536),
-      seed: checkInt('seed', options.seed ?? LM_DEFAULTS.seed, 0, 0xffffffff),
+      embedding: checkInt('embedding', options.embedding ?? d.embedding, 0, 65536),
+      seed: checkInt('seed', options.seed ?? d.seed, 0, 0xffffffff),
     }
   }
 
@@ -294,31 +301,35 @@ export class CharLanguageModel {
 
   /**
    * Trains on `text` off the JS thread, in chunks of about `chunkSeconds`, until `epochs`
-   * epochs are complete in total, `seconds` have passed, or `signal` aborts (a clean stop).
+   * epochs are complete in total or `seconds` have passed (then it resolves with the history).
+   * When `signal` aborts it stops after the current batch, writes `checkpoint` (when given) and
+   * rejects with an `AbortError`; the model keeps that state and can `fit` again.
    */
   async fit(text: string | TextFile, options: FitOptions = {}): Promise<FitHistory> {
     const file = typeof text === 'string' ? undefined : text?.file
     if (typeof text === 'string' ? text.length === 0 : typeof file !== 'string' || file.length === 0) {
-      throw new TypeError('text: expected a non-empty string or { file: path }')
+      throw invalidArgType('text: expected a non-empty string or { file: path }')
     }
-    const seconds = options.seconds === undefined ? Infinity : checkNumber('seconds', options.seconds, 0)
-    const epochs = options.epochs ?? (options.seconds !== undefined ? Infinity : LM_DEFAULTS.epochs)
+    const d = CHAR_LM_DEFAULTS
+    const seconds = options.seconds === undefined ? Infinity : checkSeconds(options.seconds)
+    const epochs = options.epochs ?? (options.seconds !== undefined ? Infinity : d.epochs)
     if (epochs !== Infinity) checkInt('epochs', epochs, 0)
-    const chunkSeconds = checkNumber('chunkSeconds', options.chunkSeconds ?? LM_DEFAULTS.chunkSeconds, 0.001, 3600)
-    const clip =
-      typeof options.clip === 'number' ? { value: options.clip } : (options.clip ?? { value: LM_DEFAULTS.clip })
+    const chunkSeconds = checkNumber('chunkSeconds', options.chunkSeconds ?? d.chunkSeconds, 0.001, 3600)
+    const clip = typeof options.clip === 'number' ? { value: options.clip } : (options.clip ?? { value: d.clip })
+    if (options.lr !== undefined && options.learningRate !== undefined && options.lr !== options.learningRate)
+      throw invalidArg(`lr: ${options.lr} contradicts learningRate: ${options.learningRate} (lr is its old name)`)
     const trainOptions = {
-      mode: options.mode ?? LM_DEFAULTS.mode,
-      seqLength: checkInt('seqLength', options.seqLength ?? LM_DEFAULTS.seqLength, 1, 1 << 20),
-      stride: checkInt('stride', options.stride ?? LM_DEFAULTS.stride, 1, 1 << 20),
-      batchSize: checkInt('batchSize', options.batchSize ?? LM_DEFAULTS.batchSize, 1, 1 << 20),
-      optimizer: options.optimizer ?? LM_DEFAULTS.optimizer,
-      lr: checkNumber('lr', options.lr ?? LM_DEFAULTS.lr, 0),
-      decay: checkNumber('decay', options.decay ?? LM_DEFAULTS.decay, 0),
+      mode: options.mode ?? d.mode,
+      seqLength: checkInt('seqLength', options.seqLength ?? d.seqLength, 1, 1 << 20),
+      stride: checkInt('stride', options.stride ?? d.stride, 1, 1 << 20),
+      batchSize: checkInt('batchSize', options.batchSize ?? d.batchSize, 1, 1 << 20),
+      optimizer: options.optimizer ?? d.optimizer,
+      lr: checkNumber('learningRate', options.learningRate ?? options.lr ?? d.learningRate, 0),
+      decay: checkNumber('decay', options.decay ?? d.decay, 0),
       clipValue: clip.value,
       clipNorm: clip.norm,
-      validation: checkNumber('validation', options.validation ?? LM_DEFAULTS.validation, 0, 0.99),
-      seed: checkInt('seed', options.seed ?? LM_DEFAULTS.seed, 0, 0xffffffff),
+      validation: checkNumber('validation', options.validation ?? d.validation, 0, 0.99),
+      seed: checkInt('seed', options.seed ?? d.seed, 0, 0xffffffff),
     }
     const resume =
       options.resume && options.checkpoint && existsSync(options.checkpoint) ? options.checkpoint : undefined
@@ -339,6 +350,7 @@ export class CharLanguageModel {
         await this.model.startTrainingFile(file!, trainOptions)
       }
     }
+    this.training = true
     const model = this.model!
     const history: FitHistory = {
       loss: [],
@@ -356,13 +368,15 @@ export class CharLanguageModel {
     options.signal?.addEventListener('abort', onAbort)
     const t0 = performance.now()
     let chars0: number | undefined
+    let done0: number | undefined
     let last: { epoch: number; chars: number; step: number } | undefined
     let failed = false
+    let aborted = false
     try {
       for (;;) {
         const elapsed = (performance.now() - t0) / 1000
         if (options.signal?.aborted) {
-          history.stopped = 'aborted'
+          aborted = true
           break
         }
         if ((last?.epoch ?? model.epochsDone) >= epochs) {
@@ -383,6 +397,11 @@ export class CharLanguageModel {
         chars0 ??= p.chars - p.batches * trainOptions.seqLength * trainOptions.batchSize
         last = p
         const now = (performance.now() - t0) / 1000
+        const done = p.epoch + p.batchInEpoch / Math.max(p.batchesPerEpoch, 1)
+        // where this call started: the batches of the first chunk count toward its rate
+        done0 ??= done - p.batches / Math.max(p.batchesPerEpoch, 1)
+        const rate = (done - done0) / Math.max(now, 1e-9)
+        const total = Number.isFinite(epochs) ? epochs : undefined
         if (p.batches > 0) {
           history.loss.push(p.loss)
           history.step.push(p.step)
@@ -391,7 +410,12 @@ export class CharLanguageModel {
         if (p.epochLoss != null) history.epochLoss.push(p.epochLoss)
         if (p.epochEnd && options.checkpoint) model.saveCheckpoint(options.checkpoint)
         options.onProgress?.({
-          epoch: p.epoch + p.batchInEpoch / Math.max(p.batchesPerEpoch, 1),
+          done,
+          total,
+          unit: 'epochs',
+          rate,
+          eta: etaOf(done, total, rate, now, seconds),
+          epoch: done,
           epochs,
           step: p.step,
           batchInEpoch: p.batchInEpoch,
@@ -406,7 +430,7 @@ export class CharLanguageModel {
           epochEnd: p.epochEnd,
         })
         if (p.cancelled) {
-          history.stopped = 'aborted'
+          aborted = true
           break
         }
       }
@@ -421,28 +445,34 @@ export class CharLanguageModel {
       }
       if (options.checkpoint && !failed) model.saveCheckpoint(options.checkpoint)
     }
+    // after the checkpoint: an abort rejects as `fetch` does, the model keeps its state
+    if (aborted) throw abortError('CharLanguageModel.fit', options.signal)
     return history
   }
 
-  /** Validation loss (nats/char) of the current training run, or null. */
+  /**
+   * Validation loss (nats/char, dropout off) of the current training run, or null when there is
+   * none: before `fit`, on a loaded model, or with `validation: 0`.
+   */
   validate(): number | null {
-    if (!this.model) throw new Error('validate: the model has not been trained yet')
+    if (!this.model || !this.training) return null
     return this.model.validate() ?? null
   }
 
   /** Completes `prompt` with `length` sampled characters (the prompt is not repeated). */
   generate(options: GenerateOptions = {}): string {
-    if (!this.model) throw new Error('generate: the model has no vocabulary yet (fit or load it first)')
-    const length = checkInt('length', options.length ?? 400, 0, 10_000_000)
-    const temperature = checkNumber('temperature', options.temperature ?? 1, 0)
-    const topK = checkInt('topK', options.topK ?? 0, 0, 0xffffffff)
+    if (!this.model) throw notReady('generate: the model has no vocabulary yet (fit or load it first)')
+    const d = CHAR_LM_DEFAULTS
+    const length = checkInt('length', options.length ?? d.length, 0, 10_000_000)
+    const temperature = checkTemperature(options.temperature ?? d.temperature)
+    const topK = checkInt('topK', options.topK ?? d.topK, 0, 0xffffffff)
     const seed = checkInt('seed', options.seed ?? 0, 0, 0xffffffff)
     return this.model.generate({ prompt: options.prompt ?? '', length, temperature, topK, seed })
   }
 
   /** Logits after each character of `text` from a zero state: `[len][vocab]`. */
   logits(text: string): number[][] {
-    if (!this.model) throw new Error('logits: the model has no vocabulary yet (fit or load it first)')
+    if (!this.model) throw notReady('logits: the model has no vocabulary yet (fit or load it first)')
     const flat = this.model.logits(text)
     const v = Array.from(this.model.info.vocab).length
     const rows: number[][] = []
@@ -452,7 +482,12 @@ export class CharLanguageModel {
 
   /** Writes the weights (safetensors in PyTorch's nn.LSTM layout, with architecture and vocabulary). */
   save(path: string): void {
-    if (!this.model) throw new Error('save: nothing to save yet (fit or load first)')
+    if (!this.model) throw notReady('save: nothing to save yet (fit or load first)')
     this.model.save(path)
   }
+}
+
+/** A call the model is not ready for yet (`code: 'ERR_NOT_TRAINED'`). */
+function notReady(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_NOT_TRAINED' })
 }

@@ -2,20 +2,54 @@
 // time and invents new ones, exactly as the course's notebook does (seed 1
 // initialisation, seed 0 shuffle, SGD with clip 5, smoothed loss), with the
 // per-character work in the Rust core and this layer driving it in chunks.
-import { native } from './native'
+import {
+  type CommonFitOptions,
+  checkFinite,
+  checkInt,
+  checkSeconds,
+  checkTemperature,
+  etaOf,
+  invalidArg,
+  type Progress,
+  throwIfAborted,
+} from './contract'
 import { Vocabulary, defaultDinosaurNames, normaliseNames, readNames } from './corpus'
+import { greedyName } from './nameGreedy'
+import { native } from './native'
 import type { Tensor } from './tensor'
 
 type NativeTrainer = InstanceType<ReturnType<typeof native>['NativeNameTrainer']>
 
+/**
+ * The defaults of `NameModel` (the course's values), which `rnnlab dinos` and `rnnlab sample`
+ * use too.
+ */
+export const NAME_MODEL_DEFAULTS = Object.freeze({
+  hidden: 50,
+  learningRate: 0.01,
+  clip: 5,
+  seed: 0,
+  arithmetic: 'numpy' as Arithmetic,
+  /** `fit`: the total iterations to reach. */
+  iterations: 35000,
+  every: 2000,
+  names: 7,
+  /** `sample`. */
+  temperature: 1,
+  maxLength: 50,
+  count: 1,
+})
+
 export interface NameModelOptions {
   /** Hidden size n_a (course: 50). */
   hidden?: number
-  /** SGD learning rate (course: 0.01). */
+  /** SGD learning rate (course: 0.01); a checkpoint keeps it. */
   learningRate?: number
   /** Element-wise gradient clip (course: 5). */
   clip?: number
-  /** Seed of the example shuffle (course: 0). */
+  /** Seed of the example shuffle (course: 0; the weights use the course's seed 1). */
+  seed?: number
+  /** @deprecated the old name of `seed`. */
   shuffleSeed?: number
   /**
    * How the training step forms its sums. `'numpy'` (default): numpy's order, bit for bit, so
@@ -28,49 +62,53 @@ export interface NameModelOptions {
 
 export type Arithmetic = 'numpy' | 'fast'
 
-/** One course report: the smoothed loss after iteration `iteration` and sampled names. */
+/** One course report: the smoothed loss after iteration `iteration` and sampled names (without '\n'). */
 export interface NameReport {
   iteration: number
   loss: number
   names: string[]
 }
 
-export interface TrainProgress {
-  /** Iterations completed so far (across resumes). */
-  done: number
-  /** Iterations this call will have completed at the end. */
+/**
+ * Progress of `NameModel.fit` (`unit: 'iterations'`): `done` counts iterations across resumes,
+ * `total` is the `iterations` budget, `loss` the course's smoothed loss.
+ */
+export interface TrainProgress extends Progress {
+  unit: 'iterations'
   total: number
-  /** The course's smoothed loss. */
-  loss: number
-  /** Iterations per second of this call so far. */
-  rate: number
   /** The smoothed loss after each iteration of the chunk just run (for loss curves). */
   chunkLosses: Float64Array
 }
 
-export interface TrainOptions {
-  /** Train until this many iterations in total (course: 35000). */
+/** Options of `NameModel.fit` (the budget is `iterations`, a total, and/or `seconds`). */
+export interface TrainOptions extends CommonFitOptions<TrainProgress> {
+  /** Train until this many iterations in total, so a resumed model continues (course: 35000). */
   iterations?: number
   /** Report every this many iterations, at j % every == 0 (course: 2000). */
   every?: number
   /** Names sampled per report with seeds 0..names-1 (course: 7). */
   names?: number
   onReport?: (report: NameReport) => void
-  onProgress?: (progress: TrainProgress) => void
-  /** Stops training between chunks (and inside a chunk through the core's cancel flag). */
-  signal?: AbortSignal
 }
 
+/** `NameModel.fit`'s options (the same as `TrainOptions`). */
+export type NameFitOptions = TrainOptions
+
 export interface SampleOptions {
-  /** With a seed: the course's seeded semantics (reproducible). Without: random. */
+  /** With a seed: reproducible names (name k uses seed + k). Without: random. */
   seed?: number
-  /** Softmax temperature (1 = the model's distribution). */
+  /** Softmax temperature: 1 = the model's distribution, 0 = greedy (the same name every time) (default 1). */
   temperature?: number
-  /** At most this many characters (course: 50). */
+  /**
+   * 0 (default) = all characters, 1 = greedy. Larger values are refused with an
+   * `ERR_INVALID_ARG`: the core's name sampler has no top-k yet.
+   */
+  topK?: number
+  /** At most this many characters per name, the prefix included (course: 50). */
   maxLength?: number
   /** Characters the name starts with (must be in the vocabulary). */
   prefix?: string
-  /** How many names (sampled in parallel, still deterministic for a seed). */
+  /** How many names (sampled in parallel, still deterministic for a seed) (default 1). */
   count?: number
 }
 
@@ -98,15 +136,16 @@ export class NameModel {
   /** A fresh model over `names` (lower-cased and stripped as the course does). */
   static fromNames(names: readonly string[], options: NameModelOptions = {}): NameModel {
     const examples = normaliseNames(names)
-    if (examples.length === 0) throw new RangeError('names: no non-empty names to learn from')
+    if (examples.length === 0) throw invalidArg('names: no non-empty names to learn from')
     const vocab = Vocabulary.fromNames(examples)
     const encoded = examples.map((n) => Uint32Array.from(vocab.encode(n, `name '${n}'`)))
+    const d = NAME_MODEL_DEFAULTS
     const trainer = new (native().NativeNameTrainer)(vocab.toString(), encoded, {
-      hidden: checkInt('hidden', options.hidden ?? 50, 1, 65536),
-      learningRate: checkNum('learningRate', options.learningRate ?? 0.01),
-      clip: checkNum('clip', options.clip ?? 5),
-      shuffleSeed: checkInt('shuffleSeed', options.shuffleSeed ?? 0, 0, 0xffffffff),
-      arithmetic: checkArithmetic(options.arithmetic ?? 'numpy'),
+      hidden: checkInt('hidden', options.hidden ?? d.hidden, 1, 65536),
+      learningRate: checkFinite('learningRate', options.learningRate ?? d.learningRate),
+      clip: checkFinite('clip', options.clip ?? d.clip),
+      shuffleSeed: checkInt('seed', options.seed ?? options.shuffleSeed ?? d.seed, 0, 0xffffffff),
+      arithmetic: checkArithmetic(options.arithmetic ?? d.arithmetic),
     })
     return new NameModel(trainer, vocab)
   }
@@ -157,13 +196,23 @@ export class NameModel {
   }
 
   /**
-   * Trains until `iterations` in total, one example per iteration, exactly the course's loop.
-   * Runs off the JS thread in chunks; reports at j % every == 0 like the course.
+   * Trains until `iterations` in total (and/or for `seconds`), one example per iteration,
+   * exactly the course's loop, off the JS thread in chunks; reports at j % every == 0 like the
+   * course. The model's names were given when it was made, so `fit(options)` and the shared
+   * signature `fit(undefined, options)` are the same. On abort it rejects with an `AbortError`
+   * after the last completed iteration; the model keeps that state and can `fit` again.
    */
-  async train(options: TrainOptions = {}): Promise<void> {
-    const total = checkInt('iterations', options.iterations ?? 35000, 0)
-    const every = checkInt('every', options.every ?? 2000, 1)
-    const nNames = checkInt('names', options.names ?? 7, 0)
+  fit(options?: TrainOptions): Promise<void>
+  fit(data: undefined, options?: TrainOptions): Promise<void>
+  async fit(first?: TrainOptions, second?: TrainOptions): Promise<void> {
+    if (second !== undefined && first !== undefined)
+      throw invalidArg('NameModel.fit: takes no data (the names come from fromNames, fromFile or dinosaurs)')
+    const options = second ?? first ?? {}
+    const d = NAME_MODEL_DEFAULTS
+    const total = checkInt('iterations', options.iterations ?? d.iterations, 0)
+    const seconds = options.seconds === undefined ? Infinity : checkSeconds(options.seconds)
+    const every = checkInt('every', options.every ?? d.every, 1)
+    const nNames = checkInt('names', options.names ?? d.names, 0)
     const start = this.trainer.iteration
     const t0 = performance.now()
     const signal = options.signal
@@ -172,8 +221,8 @@ export class NameModel {
     try {
       // Progress granularity: small enough for a lively bar, large enough to amortise the hop.
       const chunk = Math.max(1, Math.min(every, 1000))
-      while (this.trainer.iteration < total) {
-        signal?.throwIfAborted()
+      while (this.trainer.iteration < total && (performance.now() - t0) / 1000 < seconds) {
+        throwIfAborted('NameModel.fit', signal)
         const j = this.trainer.iteration // the next iteration to run
         // Stop right after the next reporting iteration (j' % every == 0) or the chunk end.
         const nextReport = Math.ceil(j / every) * every
@@ -181,26 +230,37 @@ export class NameModel {
         // a failed chunk rejects with the native Error and its `code` (e.g. ERR_DIVERGED)
         const ran = await this.trainer.run(end - j)
         const chunkLosses = ran.losses
-        signal?.throwIfAborted()
+        throwIfAborted('NameModel.fit', signal)
         const done = this.trainer.iteration
-        const secs = (performance.now() - t0) / 1000
+        const elapsed = (performance.now() - t0) / 1000
+        const rate = (done - start) / Math.max(elapsed, 1e-9)
         options.onProgress?.({
           done,
           total,
+          unit: 'iterations',
           loss: this.trainer.smoothedLoss,
-          rate: (done - start) / Math.max(secs, 1e-9),
+          rate,
+          elapsed,
+          eta: etaOf(done, total, rate, elapsed, seconds),
           chunkLosses,
         })
         const last = done - 1
         if (last % every === 0 && options.onReport) {
           const names: string[] = []
-          for (let seed = 0; seed < nNames; seed++) names.push(this.vocabulary.decode(this.trainer.sampleCourse(seed)))
+          // the course's sample ends with '\n': the names here do not
+          for (let seed = 0; seed < nNames; seed++)
+            names.push(this.vocabulary.decode(this.trainer.sampleCourse(seed)).replace(/\n$/, ''))
           options.onReport({ iteration: last, loss: this.trainer.smoothedLoss, names })
         }
       }
     } finally {
       signal?.removeEventListener('abort', onAbort)
     }
+  }
+
+  /** @deprecated `fit(undefined, options)`: the old name, kept for one release. */
+  train(options: TrainOptions = {}): Promise<void> {
+    return this.fit(undefined, options)
   }
 
   /**
@@ -213,33 +273,35 @@ export class NameModel {
 
   /** Invents names (without the final '\n'). */
   sample(options: SampleOptions = {}): string[] {
-    const count = checkInt('count', options.count ?? 1, 0, 1_000_000)
+    const d = NAME_MODEL_DEFAULTS
+    const count = checkInt('count', options.count ?? d.count, 0, 1_000_000)
     const seed =
       options.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : checkInt('seed', options.seed, 0, 2 ** 52)
-    const temperature = checkNum('temperature', options.temperature ?? 1)
-    if (temperature <= 0) throw new RangeError(`temperature: must be > 0, got ${temperature}`)
-    const maxLength = checkInt('maxLength', options.maxLength ?? 50, 1, 100_000)
+    const temperature = checkTemperature(options.temperature ?? d.temperature)
+    const topK = checkInt('topK', options.topK ?? 0, 0, 0xffffffff)
+    if (topK > 1) throw invalidArg(`topK: NameModel.sample supports 0 (all characters) or 1 (greedy) only, got ${topK}`)
+    const maxLength = checkInt('maxLength', options.maxLength ?? d.maxLength, 1, 100_000)
     const prefix = (options.prefix ?? '').toLowerCase()
     const prefixIx = Uint32Array.from(this.vocabulary.encode(prefix, `prefix '${prefix}'`))
-    if (prefixIx.includes(this.vocabulary.newline)) throw new RangeError('prefix: must not contain a newline')
-    const out = this.trainer.sample({ seed, temperature, maxLength, prefix: prefixIx, count })
+    if (prefixIx.includes(this.vocabulary.newline)) throw invalidArg('prefix: must not contain a newline')
+    // the prefix counts toward maxLength, and at least one character is drawn after it
+    if (maxLength <= prefixIx.length)
+      throw invalidArg(
+        `maxLength: ${maxLength} leaves no character after the prefix '${prefix}' (${prefixIx.length} characters, ` +
+          `which count toward maxLength); give at least ${prefixIx.length + 1}`,
+      )
+    const draws = maxLength - prefixIx.length
+    if (temperature === 0 || topK === 1) {
+      const name = greedyName(this.parameters(), this.vocabulary, prefix, draws)
+      return Array<string>(count).fill(name)
+    }
+    const out = this.trainer.sample({ seed, temperature, maxLength: draws, prefix: prefixIx, count })
     return out.map((ix) => this.vocabulary.decode(ix).replace(/\n$/, ''))
   }
 }
 
-function checkInt(name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(v) || v < min || v > max)
-    throw new RangeError(`${name}: expected an integer in [${min}, ${max}], got ${v}`)
-  return v
-}
-
 function checkArithmetic(v: string): Arithmetic {
   if (v !== 'numpy' && v !== 'fast')
-    throw new RangeError(`arithmetic: expected 'numpy' or 'fast', got ${JSON.stringify(v)}`)
-  return v
-}
-
-function checkNum(name: string, v: number): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`${name}: expected a finite number, got ${v}`)
+    throw invalidArg(`arithmetic: expected 'numpy' or 'fast', got ${JSON.stringify(v)}`)
   return v
 }

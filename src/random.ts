@@ -2,22 +2,23 @@
 // `np.random.seed`, `rand`, `randn`, `choice(p=...)` and `shuffle` in TypeScript.
 import { native } from './native'
 import { type Tensor, describe, show } from './tensor'
+import { invalidArg, invalidArgType } from './contract'
 
 const U32_MAX = 0xffffffff
 
 function checkSeed(seed: number): number {
   if (!Number.isInteger(seed) || seed < 0 || seed > U32_MAX) {
-    throw new RangeError(`seed: must be an integer between 0 and 2**32 - 1, got ${show(seed)}`)
+    throw invalidArg(`seed: must be an integer between 0 and 2**32 - 1, got ${show(seed)}`)
   }
   return seed
 }
 
 function checkShape(name: string, shape: number[]): number[] {
-  if (!Array.isArray(shape)) throw new TypeError(`${name}: expected an array of dimensions, got ${describe(shape)}`)
-  if (shape.length > 32) throw new RangeError(`${name}: expected at most 32 dimensions, got ${shape.length}`)
+  if (!Array.isArray(shape)) throw invalidArgType(`${name}: expected an array of dimensions, got ${describe(shape)}`)
+  if (shape.length > 32) throw invalidArg(`${name}: expected at most 32 dimensions, got ${shape.length}`)
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0 || d > U32_MAX)
-      throw new RangeError(`${name}: bad dimension ${show(d)} in shape [${shape.map(show).join(', ')}]`)
+      throw invalidArg(`${name}: bad dimension ${show(d)} in shape [${shape.map(show).join(', ')}]`)
   }
   return shape
 }
@@ -25,7 +26,7 @@ function checkShape(name: string, shape: number[]): number[] {
 /** `p` as a Float64Array; names `p` when it is not an array of numbers. */
 function checkProbabilities(p: unknown): Float64Array {
   if (typeof p !== 'object' || p === null || typeof (p as ArrayLike<number>).length !== 'number') {
-    throw new TypeError(`choice: p must be an array or typed array of probabilities, got ${describe(p)}`)
+    throw invalidArgType(`choice: p must be an array or typed array of probabilities, got ${describe(p)}`)
   }
   return Float64Array.from(p as ArrayLike<number>)
 }
@@ -81,14 +82,14 @@ export class RandomState {
    */
   choice<T>(a: number | readonly T[], options: { p?: ArrayLike<number> } = {}): T | number {
     if (typeof a !== 'number' && !Array.isArray(a))
-      throw new TypeError(`choice: a must be a positive integer or a non-empty array, got ${describe(a)}`)
+      throw invalidArgType(`choice: a must be a positive integer or a non-empty array, got ${describe(a)}`)
     const n = typeof a === 'number' ? a : a.length
     if (!Number.isInteger(n) || n <= 0 || n > U32_MAX)
-      throw new RangeError(
+      throw invalidArg(
         `choice: a must be a positive integer up to 2**32 - 1 or a non-empty array, got ${typeof a === 'number' ? a : `an array of length ${n}`}`,
       )
     if (typeof options !== 'object' || options === null)
-      throw new TypeError(`choice: options must be an object { p? }, got ${describe(options)}`)
+      throw invalidArgType(`choice: options must be an object { p? }, got ${describe(options)}`)
     const p = options.p === undefined ? undefined : checkProbabilities(options.p)
     const [ix] = this.inner.choice(n, p, 1)
     return typeof a === 'number' ? ix : a[ix]
@@ -96,7 +97,7 @@ export class RandomState {
 
   /** `shuffle(x)`: shuffles the array in place exactly as numpy's legacy `shuffle`. */
   shuffle<T>(x: T[]): T[] {
-    if (!Array.isArray(x)) throw new TypeError(`shuffle: x must be an array, got ${describe(x)}`)
+    if (!Array.isArray(x)) throw invalidArgType(`shuffle: x must be an array, got ${describe(x)}`)
     const swaps = this.inner.shuffleSwaps(x.length)
     for (let k = 0; k < swaps.length; k++) {
       const i = x.length - 1 - k
@@ -111,7 +112,7 @@ export class RandomState {
   /** `randint(low, high)`: an integer in [low, high). */
   randint(low: number, high: number): number {
     if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high))
-      throw new RangeError(`randint: low and high must be safe integers, got ${show(low)}, ${show(high)}`)
+      throw invalidArg(`randint: low and high must be safe integers, got ${show(low)}, ${show(high)}`)
     return this.inner.randint(low, high)
   }
 
@@ -123,7 +124,7 @@ export class RandomState {
   /** Restores a state from `getState()`. */
   setState(state: RandomStateSnapshot): void {
     if (typeof state !== 'object' || state === null || !(state.key instanceof Uint32Array)) {
-      throw new TypeError(
+      throw invalidArgType(
         `setState: state must be { key: Uint32Array(624), pos, hasGauss, gauss } as getState() returns, got ${describe(state)}`,
       )
     }

@@ -4,6 +4,7 @@
 import type { LstmCacheData, LstmCellCacheData, RnnCacheData, RnnCellCacheData } from '../index'
 import { native } from './native'
 import { type Tensor, assertTensor, checkRecord, describe } from './tensor'
+import { invalidArgType } from './contract'
 
 /** RNN parameters, keyed as in the course. */
 export interface RnnParameters {
@@ -38,7 +39,7 @@ export class RnnCellCache {
   readonly #data: RnnCellCacheData
   /** @internal made by `rnnCellForward` only */
   constructor(token: symbol, data: RnnCellCacheData) {
-    if (token !== MAKE) throw new TypeError('RnnCellCache: made by rnnCellForward only')
+    if (token !== MAKE) throw invalidArgType('RnnCellCache: made by rnnCellForward only')
     this.#data = data
   }
   /** @internal */
@@ -53,7 +54,7 @@ export class RnnCache {
   readonly #data: RnnCacheData
   /** @internal made by `rnnForward` only */
   constructor(token: symbol, data: RnnCacheData) {
-    if (token !== MAKE) throw new TypeError('RnnCache: made by rnnForward only')
+    if (token !== MAKE) throw invalidArgType('RnnCache: made by rnnForward only')
     this.#data = data
   }
   /** @internal */
@@ -68,7 +69,7 @@ export class LstmCellCache {
   readonly #data: LstmCellCacheData
   /** @internal made by `lstmCellForward` only */
   constructor(token: symbol, data: LstmCellCacheData) {
-    if (token !== MAKE) throw new TypeError('LstmCellCache: made by lstmCellForward only')
+    if (token !== MAKE) throw invalidArgType('LstmCellCache: made by lstmCellForward only')
     this.#data = data
   }
   /** @internal */
@@ -83,7 +84,7 @@ export class LstmCache {
   readonly #data: LstmCacheData
   /** @internal made by `lstmForward` only */
   constructor(token: symbol, data: LstmCacheData) {
-    if (token !== MAKE) throw new TypeError('LstmCache: made by lstmForward only')
+    if (token !== MAKE) throw invalidArgType('LstmCache: made by lstmForward only')
     this.#data = data
   }
   /** @internal */
@@ -101,7 +102,7 @@ function badCache(name: string, cache: unknown, forward: string): TypeError {
     cache instanceof LstmCache
       ? `a ${cache.constructor.name}`
       : describe(cache)
-  return new TypeError(
+  return invalidArgType(
     `${name}: expected the cache returned by the matching forward function (${forward}), got ${kind}`,
   )
 }

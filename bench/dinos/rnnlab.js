@@ -34,13 +34,13 @@ async function main() {
   const t0 = performance.now()
   const model = NameModel.fromFile(values.data, {
     hidden: Number(values.hidden),
-    shuffleSeed: Number(values.seed),
+    seed: Number(values.seed),
     arithmetic: values.fast ? 'fast' : 'numpy',
   })
   const t1 = performance.now()
   let out = ''
   let chunks = 0
-  await model.train({
+  await model.fit({
     iterations,
     every: Number(values.every),
     names: Number(values.names),
@@ -50,7 +50,7 @@ async function main() {
     onReport: (r) => {
       out += `Iteration: ${r.iteration}, Loss: ${r.loss.toFixed(6)}\n`
       // as the course's print_sample: capitalised, with the terminating '\n' of the sample
-      for (const name of r.names) out += capitalise(name)
+      for (const name of r.names) out += `${capitalise(name)}\n`
     },
   })
   const t2 = performance.now()

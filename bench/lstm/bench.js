@@ -28,7 +28,7 @@ async function trainRun(mode) {
     stride: 3,
     batchSize: 128,
     optimizer: 'adam',
-    lr: 0.002,
+    learningRate: 0.002,
     clip: 5,
     validation: 0.1,
     seconds,

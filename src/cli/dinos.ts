@@ -12,10 +12,9 @@ import {
   UsageError,
   type Values,
 } from '../cli'
-import { NameModel, capitalise } from '../nameModel'
+import { NAME_MODEL_DEFAULTS, NameModel, capitalise } from '../nameModel'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
-import { greedyNames } from './greedy'
 import {
   checkDistinctOutputs,
   checkInputPath,
@@ -35,11 +34,11 @@ Ctrl-C stops after the current step and writes --checkpoint and --plot.
 
 Options:
   --data FILE        one name per line (default: the npm package 'dinosaurs')
-  --iterations N     train until N iterations in total (default 35000)
-  --hidden N         hidden size n_a (default 50)
-  --lr X             learning rate (default 0.01)
-  --every N          report every N iterations (default 2000)
-  --names N          names per report (default 7)
+  --iterations N     train until N iterations in total (default ${NAME_MODEL_DEFAULTS.iterations})
+  --hidden N         hidden size n_a (default ${NAME_MODEL_DEFAULTS.hidden})
+  --lr X             learning rate (default ${NAME_MODEL_DEFAULTS.learningRate})
+  --every N          report every N iterations (default ${NAME_MODEL_DEFAULTS.every})
+  --names N          names per report (default ${NAME_MODEL_DEFAULTS.names})
   --seed S           shuffle seed of the examples (default 0)
   --fast             sum in the fastest order, not numpy's: about twice as fast;
                      the same reports as numpy through iteration 12000, then a
@@ -61,10 +60,13 @@ Options:
   --model FILE       checkpoint to load (required)
   --count N          how many names (default 20)
   --temperature T    softmax temperature; 0 = greedy, the most likely character
-                     at each step (the same name every time) (default 1)
+                     at each step (the same name every time) (default ${NAME_MODEL_DEFAULTS.temperature})
   --prefix TEXT      start every name with TEXT
-  --max-length N     at most N characters, the prefix included (default 50)
+  --max-length N     at most N characters, the prefix included (default ${NAME_MODEL_DEFAULTS.maxLength})
   --seed S           same seed, same names`
+
+/** Names `rnnlab sample` prints by default (the API's `sample` returns one unless asked). */
+const SAMPLE_COUNT = 20
 
 /** Flags a checkpoint fixes: refused with --resume, left out of the resume command. */
 const FIXED_BY_CHECKPOINT = ['data', 'hidden', 'lr', 'seed', 'fast'] as const
@@ -90,9 +92,10 @@ command('dinos', {
     quiet: { type: 'boolean' },
   },
   async run(v, inv) {
-    const iterations = intOption(v, 'iterations', 35000)
-    const every = intOption(v, 'every', 2000, 1)
-    const nNames = intOption(v, 'names', 7)
+    const d = NAME_MODEL_DEFAULTS
+    const iterations = intOption(v, 'iterations', d.iterations)
+    const every = intOption(v, 'every', d.every, 1)
+    const nNames = intOption(v, 'names', d.names)
     const resumeFrom = resumeSource(v, inv.spelled('checkpoint'))
     if (resumeFrom !== undefined) {
       for (const flag of FIXED_BY_CHECKPOINT) {
@@ -126,9 +129,9 @@ command('dinos', {
     } else {
       if (v.data !== undefined) checkInputPath('--data', String(v.data))
       const options = {
-        hidden: intOption(v, 'hidden', 50, 1),
-        learningRate: numberOption(v, 'lr', 0.01, 0),
-        shuffleSeed: intOption(v, 'seed', 0),
+        hidden: intOption(v, 'hidden', d.hidden, 1),
+        learningRate: numberOption(v, 'lr', d.learningRate, 0),
+        seed: intOption(v, 'seed', d.seed),
         arithmetic: v.fast ? ('fast' as const) : ('numpy' as const),
       }
       model = v.data !== undefined ? NameModel.fromFile(String(v.data), options) : NameModel.dinosaurs(options)
@@ -149,7 +152,7 @@ command('dinos', {
       writeFileSync(plot, svg)
     }
     try {
-      await model.train({
+      await model.fit({
         iterations,
         every,
         names: nNames,
@@ -168,7 +171,7 @@ command('dinos', {
               bar.clear()
               let text = `Iteration: ${r.iteration}, Loss: ${r.loss.toFixed(6)}\n`
               // The course prints each sample with its terminating '\n'.
-              for (const name of r.names) text += capitalise(name)
+              for (const name of r.names) text += `${capitalise(name)}\n`
               print(`${text}\n`)
             },
       })
@@ -235,10 +238,10 @@ command('sample', {
   },
   async run(v) {
     if (v.model === undefined) throw new UsageError('--model FILE is required')
-    const count = intOption(v, 'count', 20)
-    const temperature = numberOption(v, 'temperature', 1, 0)
+    const count = intOption(v, 'count', SAMPLE_COUNT)
+    const temperature = numberOption(v, 'temperature', NAME_MODEL_DEFAULTS.temperature, 0)
     const prefix = v.prefix === undefined ? '' : String(v.prefix)
-    const maxLength = intOption(v, 'max-length', 50, 1)
+    const maxLength = intOption(v, 'max-length', NAME_MODEL_DEFAULTS.maxLength, 1)
     const seed = v.seed === undefined ? undefined : intOption(v, 'seed', 0)
     // the prefix counts toward --max-length, and at least one character is drawn after it
     const prefixLength = Array.from(prefix).length
@@ -251,24 +254,9 @@ command('sample', {
     checkInputPath('--model', file)
     expectFileKind('--model', file, 'dinos')
     const model = NameModel.load(file)
-    const options = { count, temperature, prefix: prefix || undefined, maxLength: maxLength - prefixLength, seed }
-    const names = temperature === 0 ? sampleGreedy(model, options) : model.sample(options)
+    // the prefix counts toward maxLength in the API too
+    const names = model.sample({ count, temperature, prefix: prefix || undefined, maxLength, seed })
     print(names.map((name) => `${capitalise(name)}\n`).join(''))
     return 0
   },
 })
-
-/** Temperature 0: the model's own greedy decoding when it has one, else the CLI's. */
-function sampleGreedy(
-  model: NameModel,
-  options: { count: number; prefix?: string; maxLength: number; seed?: number },
-): string[] {
-  try {
-    return model.sample({ ...options, temperature: 0 })
-  } catch (e) {
-    // model classes that still refuse 0 say so about the temperature
-    if (!/temperature/.test(String((e as Error)?.message))) throw e
-  }
-  const name = greedyNames(model, options.prefix ?? '', options.maxLength)
-  return Array(options.count).fill(name)
-}

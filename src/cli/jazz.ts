@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs'
 
 import { command, interruptible, intOption, isAbort, numberOption, UsageError } from '../cli'
-import { DEFAULT_JAZZ_MIDI, JazzImproviser } from '../jazz'
+import { DEFAULT_JAZZ_MIDI, JAZZ_DEFAULTS, JazzImproviser } from '../jazz'
 import { ProgressBar } from '../progress'
 import {
   checkDistinctOutputs,
@@ -28,8 +28,8 @@ Options:
   --melody-track N    melody track index in the file (default: preset or automatic)
   --chord-tracks LIST comma-separated chord track indices
   --start Q --end Q   section in quarter notes
-  --epochs N          training epochs, at least 1 (default 100)
-  --length N          values generated per measure at most, Ty (default 50)
+  --epochs N          training epochs, at least 1 (default ${JAZZ_DEFAULTS.epochs})
+  --length N          values generated per measure at most, Ty (default ${JAZZ_DEFAULTS.length})
   --temperature T     0 = argmax as the course (default), > 0 samples
   --seed S            seed of windows, weights, sampling and note choices (default 0)
   --plot FILE         write a piano roll of the solo over the chords (SVG)
@@ -55,10 +55,11 @@ command('jazz', {
   async run(v) {
     const out = v.out as string | undefined
     if (!out) throw new UsageError('--out FILE is required')
-    const epochs = intOption(v, 'epochs', 100, 1)
-    const length = intOption(v, 'length', 50, 1)
-    const temperature = numberOption(v, 'temperature', 0, 0)
-    const seed = intOption(v, 'seed', 0)
+    const d = JAZZ_DEFAULTS
+    const epochs = intOption(v, 'epochs', d.epochs, 1)
+    const length = intOption(v, 'length', d.length, 1)
+    const temperature = numberOption(v, 'temperature', d.temperature, 0)
+    const seed = intOption(v, 'seed', d.seed)
     const melodyTrack = v['melody-track'] === undefined ? undefined : intOption(v, 'melody-track', 0)
     const chordTracks =
       v['chord-tracks'] === undefined

@@ -12,7 +12,7 @@ import {
   resumeCommand,
   UsageError,
 } from '../cli'
-import { CharLanguageModel, type FitProgress, LM_COURSE_SETUP, LM_DEFAULTS } from '../lm'
+import { CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, CharLanguageModel, type FitProgress } from '../lm'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
 import {
@@ -35,30 +35,30 @@ The defaults are CharLanguageModel's; they learn quickly on a small text (the so
 about 1.7 nats/char of validation loss in 60 s on 2 cores).
 
 Model:
-  --cell lstm|rnn       recurrent cell (default ${LM_DEFAULTS.cell})
-  --layers N            stacked layers (default ${LM_DEFAULTS.layers})
-  --hidden N            hidden size of every layer (default ${LM_DEFAULTS.hidden})
+  --cell lstm|rnn       recurrent cell (default lstm)
+  --layers N            stacked layers (default ${CHAR_LM_DEFAULTS.layers})
+  --hidden N            hidden size of every layer (default ${CHAR_LM_DEFAULTS.hidden})
   --embedding N         embedding width (default: one-hot input)
-  --dropout P           dropout after each layer while training (default ${LM_DEFAULTS.dropout})
-  --dtype float32|float64   (default ${LM_DEFAULTS.dtype})
+  --dropout P           dropout after each layer while training (default ${CHAR_LM_DEFAULTS.dropout})
+  --dtype float32|float64   (default float32)
 Training:
   --mode tbptt|windows  many-to-many truncated BPTT (char-rnn, default) or the course's
                         many-to-one windows (predict the character after each window)
-  --seq-length N        steps per sequence / window length (default ${LM_DEFAULTS.seqLength})
-  --stride N            window stride in windows mode (default ${LM_DEFAULTS.stride})
-  --batch-size N        sequences per mini-batch (default ${LM_DEFAULTS.batchSize})
-  --epochs N            epochs in total (default ${LM_DEFAULTS.epochs}; unbounded with --seconds only)
+  --seq-length N        steps per sequence / window length (default ${CHAR_LM_DEFAULTS.seqLength})
+  --stride N            window stride in windows mode (default ${CHAR_LM_DEFAULTS.stride})
+  --batch-size N        sequences per mini-batch (default ${CHAR_LM_DEFAULTS.batchSize})
+  --epochs N            epochs in total (default ${CHAR_LM_DEFAULTS.epochs}; unbounded with --seconds only)
   --seconds S           wall-clock budget (> 0)
-  --optimizer adam|sgd  (default ${LM_DEFAULTS.optimizer})
-  --lr X                learning rate (default ${LM_DEFAULTS.lr})
-  --decay X             Keras-style decay: lr/(1 + decay·step) (default ${LM_DEFAULTS.decay})
-  --clip X              clip gradients by value (default ${LM_DEFAULTS.clip}; 0 = off)
+  --optimizer adam|sgd  (default adam)
+  --lr X                learning rate (default ${CHAR_LM_DEFAULTS.learningRate})
+  --decay X             Keras-style decay: lr/(1 + decay·step) (default 0)
+  --clip X              clip gradients by value (default ${CHAR_LM_DEFAULTS.clip}; 0 = off)
   --clip-norm X         clip by global norm
-  --validation F        held-out fraction of the text (default ${LM_DEFAULTS.validation})
-  --seed S              seed of weights, shuffling and dropout (default ${LM_DEFAULTS.seed})
+  --validation F        held-out fraction of the text (default ${CHAR_LM_DEFAULTS.validation})
+  --seed S              seed of weights, shuffling and dropout (default 0)
   --course              the course's Keras set-up instead of the defaults: the same as
-                        --mode ${LM_COURSE_SETUP.mode} --seq-length ${LM_COURSE_SETUP.seqLength} --stride ${LM_COURSE_SETUP.stride} --batch-size ${LM_COURSE_SETUP.batchSize}
-                        --layers ${LM_COURSE_SETUP.layers} --hidden ${LM_COURSE_SETUP.hidden} --dropout ${LM_COURSE_SETUP.dropout} --lr ${LM_COURSE_SETUP.lr} (flags given
+                        --mode ${CHAR_LM_COURSE_SETUP.mode} --seq-length ${CHAR_LM_COURSE_SETUP.seqLength} --stride ${CHAR_LM_COURSE_SETUP.stride} --batch-size ${CHAR_LM_COURSE_SETUP.batchSize}
+                        --layers ${CHAR_LM_COURSE_SETUP.layers} --hidden ${CHAR_LM_COURSE_SETUP.hidden} --dropout ${CHAR_LM_COURSE_SETUP.dropout} --lr ${CHAR_LM_COURSE_SETUP.learningRate} (flags given
                         with it win); it learns far less per second
 Output:
   --out FILE            the trained model (safetensors, PyTorch nn.LSTM names)
@@ -146,8 +146,8 @@ command('train', {
         throw new UsageError(`--${name}: expected one of ${allowed.join(', ')}, got '${raw}'`)
       return raw as T
     }
-    // the model class's defaults, or the course's set-up under them; explicit flags win
-    const d = v.course ? { ...LM_DEFAULTS, ...LM_COURSE_SETUP } : LM_DEFAULTS
+    // the model class's defaults, or the course's set-up over them; explicit flags win
+    const d = v.course ? { ...CHAR_LM_DEFAULTS, ...CHAR_LM_COURSE_SETUP } : CHAR_LM_DEFAULTS
     const cell = choice('cell', ['lstm', 'rnn'] as const, d.cell)
     const mode = choice('mode', ['tbptt', 'windows'] as const, d.mode)
     const optimizer = choice('optimizer', ['adam', 'sgd'] as const, d.optimizer)
@@ -167,7 +167,7 @@ command('train', {
       seqLength: intOption(v, 'seq-length', d.seqLength, 1),
       stride: intOption(v, 'stride', d.stride, 1),
       batchSize: intOption(v, 'batch-size', d.batchSize, 1),
-      lr: numberOption(v, 'lr', d.lr, 0),
+      learningRate: numberOption(v, 'lr', d.learningRate, 0),
       decay: numberOption(v, 'decay', d.decay, 0),
       validation: numberOption(v, 'validation', d.validation, 0),
     }
@@ -286,8 +286,7 @@ command('train', {
                   line += `  val ${p.valLoss.toFixed(4)} nats/char (perplexity ${p.valPerplexity!.toFixed(2)})`
                 }
                 say(`${line}  ${(p.charsPerSecond / 1000).toFixed(1)}k chars/s  ${p.elapsed.toFixed(1)} s`)
-                if (sample > 0)
-                  say(model.generate({ prompt: '', length: sample, temperature: 0.8, seed }).replace(/^/gm, '    '))
+                if (sample > 0) say(model.generate({ prompt: '', length: sample, seed }).replace(/^/gm, '    '))
               }
               // redrawn under each epoch line too, so that short epochs still show it
               if (!quiet) bar.update(p.epoch, fields, { elapsed: p.elapsed, force: p.epochEnd })
@@ -296,7 +295,7 @@ command('train', {
         )
         stopped = history.stopped
       } catch (e) {
-        // a model class that rejects on abort (as `fetch` does) stopped where it was asked to
+        // the model class rejects on abort (as `fetch` does) after writing the checkpoint
         if (!(ac.signal.aborted && isAbort(e))) {
           if (errorCode(e) === 'ERR_DIVERGED' && diverged === undefined) diverged = errorMessage(e)
           else throw e
@@ -356,8 +355,8 @@ safetensors with --vocab). The same seed gives the same text.
 Options:
   --model FILE         model file (required)
   --prompt TEXT        text to complete (default: none)
-  --length N           characters to generate (default 400)
-  --temperature T      softmax temperature; 0 = greedy (default 0.8)
+  --length N           characters to generate (default ${CHAR_LM_DEFAULTS.length})
+  --temperature T      softmax temperature; 0 = greedy (default ${CHAR_LM_DEFAULTS.temperature})
   --top-k K            sample among the K most likely characters (default: all)
   --seed S             seed of the draws (default 0)
   --vocab TEXT         vocabulary, for files without one`
@@ -380,9 +379,9 @@ command('generate', {
     const prompt = (v.prompt as string | undefined) ?? ''
     const options = {
       prompt,
-      length: intOption(v, 'length', 400),
-      temperature: numberOption(v, 'temperature', 0.8, 0),
-      topK: intOption(v, 'top-k', 0),
+      length: intOption(v, 'length', CHAR_LM_DEFAULTS.length),
+      temperature: numberOption(v, 'temperature', CHAR_LM_DEFAULTS.temperature, 0),
+      topK: intOption(v, 'top-k', CHAR_LM_DEFAULTS.topK),
       seed: intOption(v, 'seed', 0),
     }
     checkInputPath('--model', file)

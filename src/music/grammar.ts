@@ -18,6 +18,7 @@ import {
   pitchClass,
   scalePitchClasses,
 } from './theory'
+import { invalidArg } from '../contract'
 
 /** A parsed value. */
 export interface Value {
@@ -53,7 +54,7 @@ export function parseMeasure(measure: Measure): string[] {
 /** Parses a value string; throws a RangeError naming the value when malformed. */
 export function parseValue(value: string): Value {
   const m = /^([CSAXR]),(\d+(?:\.\d+)?)(?:,<([^,>]+),([^,>]+)>)?$/.exec(value)
-  if (!m) throw new RangeError(`bad grammar value '${value}' (expected TYPE,DUR or TYPE,DUR,<UP,DOWN>)`)
+  if (!m) throw invalidArg(`bad grammar value '${value}' (expected TYPE,DUR or TYPE,DUR,<UP,DOWN>)`)
   const out: Value = { type: m[1] as NoteType, duration: Number(m[2]) }
   if (m[3] !== undefined) {
     const a = intervalSemitones(m[3])

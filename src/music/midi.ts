@@ -3,6 +3,7 @@
 // and checks the chunk structure itself because `midi-file` silently accepts truncated files.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseMidi, writeMidi, type MidiData, type MidiEvent } from 'midi-file'
+import { invalidArg } from '../contract'
 
 /** One sounding note; times in quarter notes from the start of the piece. */
 export interface Note {
@@ -172,7 +173,7 @@ export interface TrackOut {
 
 /** Builds a type-1 MIDI file: a conductor track (tempo, 4/4) and one track per `tracks` entry. */
 export function buildMidi(tracks: TrackOut[], bpm: number, ticksPerBeat = 480): Uint8Array {
-  if (!(bpm > 0 && Number.isFinite(bpm))) throw new RangeError(`bpm: expected a positive number, got ${bpm}`)
+  if (!(bpm > 0 && Number.isFinite(bpm))) throw invalidArg(`bpm: expected a positive number, got ${bpm}`)
   const conductor: MidiEvent[] = [
     { deltaTime: 0, meta: true, type: 'timeSignature', numerator: 4, denominator: 4, metronome: 24, thirtyseconds: 8 },
     { deltaTime: 0, meta: true, type: 'setTempo', microsecondsPerBeat: Math.round(60_000_000 / bpm) },

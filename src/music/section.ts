@@ -1,6 +1,7 @@
 // Picks the melody and the chords of one section of a song and cuts them into 4-beat measures.
 import type { Note, Song, Track } from './midi'
 import { analyseChord, type Chord } from './theory'
+import { invalidArg } from '../contract'
 
 /** Which tracks and which stretch of the song to learn from. */
 export interface SectionOptions {
@@ -83,20 +84,20 @@ function chordiness(t: Track): number {
 
 function checkTrack(song: Song, index: number, what: string): Track {
   if (!Number.isInteger(index) || index < 0 || index >= song.tracks.length) {
-    throw new RangeError(
+    throw invalidArg(
       `${song.path}: ${what} track ${index} does not exist (the file has tracks 0–${song.tracks.length - 1})`,
     )
   }
   const t = song.tracks[index]
   if (t.notes.length === 0)
-    throw new RangeError(`${song.path}: ${what} track ${index}${t.name ? ` ('${t.name}')` : ''} has no notes`)
+    throw invalidArg(`${song.path}: ${what} track ${index}${t.name ? ` ('${t.name}')` : ''} has no notes`)
   return t
 }
 
 /** Chooses tracks automatically: chords = tracks where ≥ 20% of onsets are 3-note chords; melody = the busiest other pitched track. */
 export function autoTracks(song: Song): { melodyTrack: number; chordTracks: number[] } {
   const pitched = song.tracks.filter((t) => t.notes.length > 0 && !isDrums(t))
-  if (pitched.length === 0) throw new RangeError(`${song.path}: the file has no notes (outside the drum channel)`)
+  if (pitched.length === 0) throw invalidArg(`${song.path}: the file has no notes (outside the drum channel)`)
   const chordal = pitched.filter((t) => chordiness(t) >= 0.2)
   const melodic = pitched.filter((t) => !chordal.includes(t))
   const melody = (melodic.length > 0 ? melodic : pitched).reduce((a, b) => (b.notes.length > a.notes.length ? b : a))
@@ -113,7 +114,7 @@ export function selectSection(song: Song, options: SectionOptions = {}): Section
   const chordTracks = options.chordTracks ?? auto!.chordTracks
   const melodyT = checkTrack(song, melodyTrack, 'melody')
   if (chordTracks.length === 0)
-    throw new RangeError(`${song.path}: no chord tracks (no track plays chords; pass chordTracks)`)
+    throw invalidArg(`${song.path}: no chord tracks (no track plays chords; pass chordTracks)`)
   const chordTs = chordTracks.map((i) => checkTrack(song, i, 'chord'))
   const usePreset =
     preset && options.start === undefined && options.end === undefined && options.melodyTrack === undefined
@@ -121,10 +122,10 @@ export function selectSection(song: Song, options: SectionOptions = {}): Section
   const start = options.start ?? (usePreset ? preset!.start : firstBar)
   const end = options.end ?? (usePreset ? preset!.end : Math.ceil(song.length / 4) * 4)
   if (!(Number.isFinite(start) && Number.isFinite(end) && start >= 0 && end > start)) {
-    throw new RangeError(`${song.path}: bad time range [${start}, ${end}) (quarter notes; need 0 <= start < end)`)
+    throw invalidArg(`${song.path}: bad time range [${start}, ${end}) (quarter notes; need 0 <= start < end)`)
   }
   if (start >= song.length) {
-    throw new RangeError(
+    throw invalidArg(
       `${song.path}: time range [${start}, ${end}) starts after the end of the piece (${song.length.toFixed(2)} quarter notes)`,
     )
   }
@@ -140,7 +141,7 @@ export function selectSection(song: Song, options: SectionOptions = {}): Section
   }
   const melody = [...byOnset.values()].sort((a, b) => a.start - b.start)
   if (melody.length === 0)
-    throw new RangeError(`${song.path}: the melody track ${melodyTrack} has no notes in [${start}, ${end})`)
+    throw invalidArg(`${song.path}: the melody track ${melodyTrack} has no notes in [${start}, ${end})`)
 
   // Chords: notes of the chord tracks grouped by quantized onset; groups of 2+ pitch classes.
   const groups = new Map<number, Note[]>()
@@ -163,7 +164,7 @@ export function selectSection(song: Song, options: SectionOptions = {}): Section
       ),
     )
   if (!chords.some((c) => c.start >= start - EPS)) {
-    throw new RangeError(
+    throw invalidArg(
       `${song.path}: no chords in [${start}, ${end}) on tracks ${chordTracks.join(', ')} (need notes sounding together)`,
     )
   }

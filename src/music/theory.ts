@@ -1,6 +1,7 @@
 // Chord and scale facts for the grammar, from `tonal`: what a chord's root and quality are,
 // which pitch classes are its chord tones, scale tones and approach tones, and interval names.
 import type * as Tonal from 'tonal'
+import { invalidArg } from '../contract'
 
 // tonal takes ~30 ms to load; only the jazz pipeline needs it, so it loads on first use and a
 // plain `require('rnnlab')` (or `rnnlab dinos`) does not pay for it.
@@ -101,7 +102,7 @@ export function classify(chord: Chord, midi: number): Exclude<NoteType, 'R'> {
 export function intervalName(semitones: number): string {
   const tonal = tonalLib().Interval.fromSemitones(semitones) // e.g. '-2M', '3m', '1P'
   const m = /^(-?)(\d+)([a-zA-Z]+)$/.exec(tonal)
-  if (!m) throw new RangeError(`intervalName: cannot name ${semitones} semitones`)
+  if (!m) throw invalidArg(`intervalName: cannot name ${semitones} semitones`)
   return `${m[3]}${m[1]}${m[2]}`
 }
 
@@ -109,6 +110,6 @@ export function intervalName(semitones: number): string {
 export function intervalSemitones(name: string): number {
   const m = /^([a-zA-Z]+)(-?)(\d+)$/.exec(name)
   const semis = m ? tonalLib().Interval.semitones(`${m[2]}${m[3]}${m[1]}`) : undefined
-  if (semis === undefined || !Number.isFinite(semis)) throw new RangeError(`bad interval name '${name}'`)
+  if (semis === undefined || !Number.isFinite(semis)) throw invalidArg(`bad interval name '${name}'`)
   return semis
 }

@@ -1,12 +1,18 @@
-// Greedy decoding of a name model (`rnnlab sample --temperature 0`) for model classes whose
-// `sample` still refuses a temperature of 0: the course's forward step (a = tanh(Wax x +
-// Waa a + b), logits = Wya a + by) taking the most likely character at each step.
-import type { NameModel } from '../nameModel'
+// Greedy decoding of a name model (`NameModel.sample` at temperature 0 or topK 1): the
+// course's forward step (a = tanh(Wax x + Waa a + b), logits = Wya a + by) taking the most
+// likely character at each step. The core's name sampler only draws (temperature > 0), and
+// this loop is small enough to live here rather than in the binding.
+import type { Vocabulary } from './corpus'
+import type { NameModelParameters } from './nameModel'
 
 /** The greedy name after `prefix`: at most `maxLength` characters drawn, without the '\n'. */
-export function greedyNames(model: NameModel, prefix: string, maxLength: number): string {
-  const { Wax, Waa, Wya, b, by } = model.parameters()
-  const vocab = model.vocabulary
+export function greedyName(
+  parameters: NameModelParameters,
+  vocab: Vocabulary,
+  prefix: string,
+  maxLength: number,
+): string {
+  const { Wax, Waa, Wya, b, by } = parameters
   const nA = Waa.shape[0]
   const nX = Wax.shape[1]
   const nY = Wya.shape[0]

@@ -1,0 +1,238 @@
+// The model contract (issue 13, finding 9): the same test body runs against NameModel,
+// CharLanguageModel and JazzImproviser. fit with a small budget; one progress shape; abort
+// rejects with an AbortError after the last completed step and the model can fit again;
+// save/load round trip; temperature 0 is deterministic; a bad option is an error with a code.
+import { readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+
+import test from 'ava'
+
+import { CharLanguageModel, JazzImproviser, NameModel, type Progress, RandomState, tensor } from '../dist/index.js'
+import { fixture, tempDir } from './helpers.js'
+
+const TEXT = readFileSync(fixture('shakespeare.txt'), 'utf8').slice(0, 6_000)
+
+/** What the shared body needs to drive one model class. */
+interface Subject<M> {
+  name: string
+  unit: Progress['unit']
+  make(): M
+  /** `fit` with the class's budget: `budget` units in total (plus any extra options). */
+  fit(model: M, budget: number, options?: Record<string, unknown>): Promise<unknown>
+  /** Units trained so far, as `Progress.done` counts them (undefined: the class has no getter). */
+  trained(model: M): number | undefined
+  /** Generation with temperature 0 and the given seed, as a comparable value. */
+  greedy(model: M, seed: number): unknown
+  /** Generation with a bad option (must throw an `ERR_INVALID_ARG`). */
+  badGeneration(model: M): unknown
+  /** save then load (undefined: the class has no save/load yet). */
+  roundTrip?: (model: M, file: string) => M
+}
+
+const names: Subject<NameModel> = {
+  name: 'NameModel',
+  unit: 'iterations',
+  make: () => NameModel.fromNames(['aardonyx', 'abelisaurus', 'zuniceratops', 'stegosaurus'], { hidden: 16 }),
+  fit: (m, budget, options = {}) => m.fit({ iterations: budget, every: 50, ...options }),
+  trained: (m) => m.iteration,
+  greedy: (m, seed) => m.sample({ temperature: 0, seed, count: 2, prefix: 'st', maxLength: 12 }),
+  badGeneration: (m) => m.sample({ temperature: -1 }),
+  roundTrip: (m, file) => {
+    m.save(file)
+    return NameModel.load(file)
+  },
+}
+
+const lm: Subject<CharLanguageModel> = {
+  name: 'CharLanguageModel',
+  unit: 'epochs',
+  make: () => new CharLanguageModel({ layers: 1, hidden: 16, seed: 1 }),
+  fit: (m, budget, options = {}) =>
+    m.fit(TEXT, { epochs: budget, batchSize: 8, seqLength: 16, chunkSeconds: 0.01, ...options }),
+  trained: () => undefined,
+  greedy: (m, seed) => m.generate({ prompt: 'Shall I', length: 40, temperature: 0, seed }),
+  badGeneration: (m) => m.generate({ temperature: -1 }),
+  roundTrip: (m, file) => {
+    m.save(file)
+    return CharLanguageModel.load(file)
+  },
+}
+
+const jazz: Subject<JazzImproviser> = {
+  name: 'JazzImproviser',
+  unit: 'epochs',
+  make: () => JazzImproviser.fromMidi(undefined, { seed: 1, m: 8 }),
+  fit: (m, budget, options = {}) => m.fit({ epochs: budget, chunk: 1, ...options }),
+  trained: (m) => m.epochsDone,
+  greedy: (m, seed) => m.improvise({ temperature: 0, seed }).indices,
+  badGeneration: (m) => m.improvise({ temperature: -1 }),
+  // TODO(r/jazzsave): JazzImproviser.save/load are being added on branch r/jazzsave; once they
+  // are on main, give jazz the round trip: `m.save(file); return JazzImproviser.load(file)`.
+  roundTrip: undefined,
+}
+
+function contract<M>(s: Subject<M>) {
+  test(`${s.name}: fit with a small budget reports the shared progress shape`, async (t) => {
+    const model = s.make()
+    const seen: Progress[] = []
+    await s.fit(model, 2, { onProgress: (p: Progress) => seen.push(p) })
+    t.true(seen.length > 0)
+    let previous = -Infinity
+    for (const p of seen) {
+      t.is(p.unit, s.unit)
+      t.true(Number.isFinite(p.done) && p.done >= previous, `done ${p.done}`)
+      previous = p.done
+      t.is(p.total, 2)
+      t.is(typeof p.loss, 'number')
+      t.true(Number.isFinite(p.rate) && p.rate >= 0, `rate ${p.rate}`)
+      t.true(Number.isFinite(p.elapsed) && p.elapsed >= 0)
+      t.true(p.eta === undefined || (Number.isFinite(p.eta) && p.eta >= 0), `eta ${p.eta}`)
+    }
+    t.is(seen[seen.length - 1].done, 2)
+    t.is(seen[seen.length - 1].eta, 0)
+    const trained = s.trained(model)
+    if (trained !== undefined) t.is(trained, 2)
+  })
+
+  test(`${s.name}: a seconds budget resolves, and progress says the time left`, async (t) => {
+    const model = s.make()
+    let last: Progress | undefined
+    await s.fit(model, 1_000_000_000, {
+      seconds: 0.05,
+      onProgress: (p: Progress) => {
+        last = p
+      },
+    })
+    t.truthy(last)
+    t.true(last!.done < 1_000_000_000)
+    t.true(last!.eta !== undefined && last!.eta <= 0.05)
+  })
+
+  test(`${s.name}: abort rejects with an AbortError after the last step; the model fits again`, async (t) => {
+    const model = s.make()
+    const ac = new AbortController()
+    let doneAtAbort = -1
+    const err = await t.throwsAsync(
+      s.fit(model, 1_000_000, {
+        signal: ac.signal,
+        onProgress: (p: Progress) => {
+          doneAtAbort = p.done
+          ac.abort()
+        },
+      }),
+    )
+    t.is(err?.name, 'AbortError')
+    t.is((err as Error & { code?: string }).code, 'ABORT_ERR')
+    t.true(doneAtAbort > 0)
+    const trained = s.trained(model)
+    // the model keeps the state of its last completed step: nothing ran after the abort
+    if (trained !== undefined) t.is(trained, doneAtAbort)
+    // an already aborted signal rejects before any step
+    await t.throwsAsync(s.fit(model, 1_000_000, { signal: AbortSignal.abort() }), { name: 'AbortError' })
+    if (trained !== undefined) t.is(s.trained(model), doneAtAbort)
+    // and the model can fit again
+    const target = Math.ceil(doneAtAbort) + 1
+    await s.fit(model, target)
+    if (trained !== undefined) t.is(s.trained(model), target)
+    t.notThrows(() => s.greedy(model, 0))
+  })
+
+  test(`${s.name}: temperature 0 is deterministic whatever the seed`, async (t) => {
+    const model = s.make()
+    await s.fit(model, 1)
+    t.deepEqual(s.greedy(model, 1), s.greedy(model, 2))
+  })
+
+  test(`${s.name}: a bad option is an error with a code`, async (t) => {
+    const model = s.make()
+    await t.throwsAsync(s.fit(model, -1), { code: 'ERR_INVALID_ARG' })
+    await t.throwsAsync(s.fit(model, 1, { seconds: -1 }), { code: 'ERR_INVALID_ARG' })
+    await s.fit(model, 1)
+    t.throws(() => s.badGeneration(model), { code: 'ERR_INVALID_ARG', message: /temperature/ })
+  })
+
+  const roundTrip = s.roundTrip
+  if (roundTrip) {
+    test(`${s.name}: save and load give the same generation`, async (t) => {
+      const dir = tempDir('contract')
+      try {
+        const model = s.make()
+        await s.fit(model, 1)
+        const loaded = roundTrip(model, join(dir, 'model.safetensors'))
+        t.deepEqual(s.greedy(loaded, 0), s.greedy(model, 0))
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  }
+}
+
+contract(names)
+contract(lm)
+contract(jazz)
+
+test('NameModel.train is a deprecated alias of fit', async (t) => {
+  const a = names.make()
+  const b = names.make()
+  await a.train({ iterations: 30 })
+  await b.fit({ iterations: 30 })
+  t.deepEqual(a.parameters(), b.parameters())
+})
+
+test("CharLanguageModel: lr is learningRate's old name; contradicting them is an error", async (t) => {
+  const a = lm.make()
+  const b = lm.make()
+  await lm.fit(a, 1, { lr: 0.01 })
+  await lm.fit(b, 1, { learningRate: 0.01 })
+  t.deepEqual(a.logits('Shall'), b.logits('Shall'))
+  await t.throwsAsync(lm.fit(lm.make(), 1, { lr: 0.01, learningRate: 0.02 }), { code: 'ERR_INVALID_ARG' })
+})
+
+test('validate() is null without validation data: before fit, after load, with validation 0', async (t) => {
+  const dir = tempDir('contract')
+  try {
+    const model = lm.make()
+    t.is(model.validate(), null)
+    await lm.fit(model, 1, { validation: 0 })
+    t.is(model.validate(), null)
+    await lm.fit(model, 1)
+    t.is(typeof model.validate(), 'number')
+    const file = join(dir, 'lm.safetensors')
+    model.save(file)
+    t.is(CharLanguageModel.load(file).validate(), null)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('generation vocabulary: topK 1 is greedy; an unsupported topK is refused with a code', async (t) => {
+  const nm = names.make()
+  await nm.fit({ iterations: 50 })
+  t.deepEqual(nm.sample({ topK: 1, seed: 3, count: 2 }), nm.sample({ temperature: 0, count: 2 }))
+  t.throws(() => nm.sample({ topK: 5 }), { code: 'ERR_INVALID_ARG', message: /topK/ })
+  const jz = jazz.make()
+  await jz.fit({ epochs: 1 })
+  t.deepEqual(jz.improvise({ topK: 1, temperature: 1, seed: 3 }).indices, jz.improvise({ seed: 3 }).indices)
+  t.throws(() => jz.improvise({ topK: 5 }), { code: 'ERR_INVALID_ARG', message: /topK/ })
+  const m = lm.make()
+  await lm.fit(m, 1)
+  t.is(m.generate({ topK: 1, temperature: 1, length: 20, seed: 4 }), m.generate({ temperature: 0, length: 20 }))
+})
+
+test('report names do not end in a newline', async (t) => {
+  const model = names.make()
+  const reported: string[] = []
+  await model.fit({ iterations: 3, every: 1, names: 3, onReport: (r) => reported.push(...r.names) })
+  t.true(reported.length > 0)
+  for (const n of reported) t.false(n.endsWith('\n'), JSON.stringify(n))
+})
+
+test('argument errors of the TS layer carry a code (finding 9: "temperature: must be > 0" had none)', (t) => {
+  t.throws(() => tensor([2], [1]), { instanceOf: RangeError, code: 'ERR_INVALID_ARG' })
+  t.throws(() => tensor('x' as never), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => new RandomState(-1), { instanceOf: RangeError, code: 'ERR_INVALID_ARG' })
+  t.throws(() => new CharLanguageModel({ dropout: 2 }), { instanceOf: RangeError, code: 'ERR_INVALID_ARG' })
+  t.throws(() => NameModel.fromNames([]), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => JazzImproviser.fromMidi(undefined, { tX: 0 }), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => new CharLanguageModel().generate(), { code: 'ERR_NOT_TRAINED' })
+})
