@@ -4,7 +4,13 @@ import * as path from 'node:path'
 
 import test from 'ava'
 
-import { CharLanguageModel, type FitProgress, vocabularyOf } from '../dist/index.js'
+import {
+  CHAR_LM_COURSE_SETUP,
+  CHAR_LM_DEFAULTS,
+  CharLanguageModel,
+  type FitProgress,
+  vocabularyOf,
+} from '../dist/index.js'
 import { fixture, tempDir } from './helpers.js'
 
 const SONNETS = readFileSync(fixture('shakespeare.txt'), 'utf8')
@@ -127,6 +133,42 @@ test('bad options are reported with the option name', async (t) => {
   const m = small()
   await t.throwsAsync(m.fit(TEXT, { batchSize: 0 }), { message: /batchSize/ })
   await t.throwsAsync(m.fit('abcabc', { seqLength: 50, validation: 0 }), { message: /do not fill one batch/ })
+})
+
+test('rnnlab train --course is the course set-up over the defaults; flags given with it win (issue 13, finding 11)', (t) => {
+  const dir = tempDir('lm')
+  try {
+    const textFile = path.join(dir, 'sonnets.txt')
+    writeFileSync(textFile, TEXT)
+    const train = (...flags: string[]) =>
+      execFileSync(
+        process.execPath,
+        [
+          'bin/rnnlab.js',
+          'train',
+          '--text',
+          textFile,
+          '--out',
+          path.join(dir, 'm.safetensors'),
+          '--epochs',
+          '1',
+        ].concat(['--hidden', '16', '--seq-length', '10'], flags),
+        { encoding: 'utf8' },
+      )
+    const batchesPerEpoch = (out: string) => Number(/windows, (\d+) batches\/epoch/.exec(out)?.[1])
+    const course = train('--course')
+    t.regex(course, /lstm 16×16, .*; windows, \d+ batches\/epoch/)
+    t.regex(course, /Epoch 1\/1 {2}loss \d\.\d{4} {2}val \d\.\d{4}/)
+    // batches of CHAR_LM_COURSE_SETUP.batchSize: a quarter of the batches of 32
+    const smaller = train('--course', '--batch-size', String(CHAR_LM_COURSE_SETUP.batchSize / 4))
+    t.true(batchesPerEpoch(smaller) >= 4 * batchesPerEpoch(course))
+    t.true(batchesPerEpoch(smaller) < 4 * (batchesPerEpoch(course) + 1))
+    t.regex(train(), /; tbptt, \d+ batches\/epoch/)
+    t.is(CHAR_LM_DEFAULTS.mode, 'tbptt')
+    t.is(CHAR_LM_COURSE_SETUP.mode, 'windows')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('rnnlab train and rnnlab generate: same seed, same text', (t) => {
