@@ -1,7 +1,7 @@
 // rnnlab side of the jazz benchmark (issue 5, item 8): the course's djmodel (one LSTM cell,
 // n_a = 64, shared across Tx = 30 steps, Dense softmax over the values; Adam lr 0.01, decay
 // 0.01), 100 full-batch epochs on m = 60 windows, timed through the JS API:
-//   native — `new NativeJazzModel(corpus, nValues, nA, tX, m, seed)` then `await fit(100)`
+//   native — `new NativeJazzModel({ corpus, nValues, nA, tX, m, seed })` then `await fit(100)`
 //   api    — `JazzImproviser.fromMidi(file)` then `await fit({ epochs: 100 })` (chunks of 10)
 // Only the training is timed (building the windows and the model is not), as in the PyTorch
 // and Keras scripts beside this one. rnnlab trains in float64.
@@ -24,11 +24,10 @@ async function main() {
   // native: the binding directly, one fit call
   const jazz = JazzImproviser.fromMidi(midi)
   const idx = jazz.corpus.corpus.map((v) => jazz.corpus.indices.get(v))
-  const model = new (native().NativeJazzModel)(idx, jazz.nValues, 64, 30, 60, 0)
+  const model = new (native().NativeJazzModel)({ corpus: idx, nValues: jazz.nValues, nA: 64, tX: 30, m: 60, seed: 0 })
   let t0 = performance.now()
   const report = await model.fit(epochs)
   const nativeSecs = (performance.now() - t0) / 1000
-  if (report.errorCode) throw new Error(report.errorMessage)
 
   // api: the TypeScript class, as `rnnlab jazz` trains
   const api = JazzImproviser.fromMidi(midi)

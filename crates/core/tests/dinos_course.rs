@@ -7,7 +7,7 @@ use rnnlab_core::checkpoint::{Checkpoint, Dtype};
 use rnnlab_core::dinos::{
     clip, clip_global_norm, initialize_parameters, optimize, rnn_backward, rnn_forward, sample,
     sample_many, Arithmetic, CharRnnGradients, CharRnnParams, Clip, DinoConfig, DinoEvent,
-    DinoTrainer, SampleOptions,
+    DinoTrainer, NameSampleOptions,
 };
 use rnnlab_core::math::npy::{npy_exp, npy_tanh, pairwise_sum};
 use rnnlab_core::random::RandomState;
@@ -863,16 +863,16 @@ fn sample_many_is_deterministic_and_matches_course_sample() {
     let (vocab, examples) = course_corpus("dinos_course.txt");
     let mut t = DinoTrainer::new(&vocab, examples, DinoConfig::default()).unwrap();
     t.run(3000, 0, |_| true).unwrap();
-    let course = SampleOptions {
+    let course = NameSampleOptions {
         seed: 10,
         course_mode: true,
-        ..SampleOptions::default()
+        ..NameSampleOptions::default()
     };
     let many = sample_many(&t.params, 0, &course, 12).unwrap();
     for (k, s) in many.iter().enumerate() {
         assert_eq!(s, &sample(&t.params, 0, 10 + k as u32).unwrap());
     }
-    let opts = SampleOptions {
+    let opts = NameSampleOptions {
         seed: 123,
         temperature: 0.7,
         max_length: 30,
@@ -891,7 +891,7 @@ fn sample_many_is_deterministic_and_matches_course_sample() {
     let cold = sample_many(
         &t.params,
         0,
-        &SampleOptions {
+        &NameSampleOptions {
             temperature: 0.05,
             ..opts.clone()
         },
@@ -908,7 +908,7 @@ fn sample_many_is_deterministic_and_matches_course_sample() {
     assert!(sample_many(
         &t.params,
         0,
-        &SampleOptions {
+        &NameSampleOptions {
             temperature: 0.0,
             ..opts.clone()
         },
@@ -918,7 +918,7 @@ fn sample_many_is_deterministic_and_matches_course_sample() {
     assert!(sample_many(
         &t.params,
         0,
-        &SampleOptions {
+        &NameSampleOptions {
             prefix: vec![27],
             ..opts
         },

@@ -8,7 +8,7 @@ use napi::bindgen_prelude::{AsyncTask, Float64Array, Uint32Array};
 use napi_derive::napi;
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::dinos::{
-    self, Arithmetic, CharRnnGradients, CharRnnParams, Clip, DinoConfig, DinoTrainer, SampleOptions,
+    self, Arithmetic, CharRnnGradients, CharRnnParams, Clip, DinoConfig, DinoTrainer,
 };
 
 use crate::errors::{core_err, int_in, invalid_arg, Error, Result};
@@ -350,7 +350,7 @@ impl NativeNameTrainer {
             )));
         }
         self.with(|t| {
-            let opts = SampleOptions {
+            let opts = dinos::NameSampleOptions {
                 seed: seed as u64,
                 temperature: options.temperature,
                 max_length: options.max_length as usize,

@@ -72,7 +72,7 @@ pub use course::{
 };
 pub use fast::{Arithmetic, FastCharRnn};
 pub use numpy_order::CharRnnWorkspace;
-pub use sample::{sample, sample_many, SampleOptions};
+pub use sample::{sample, sample_many, NameSampleOptions};
 pub use trainer::*;
 
 /// The course's cap on sampled characters (`counter != 50`).

@@ -7,9 +7,12 @@ use super::{CharRnnParams, ParamsRef, COURSE_MAX_SAMPLE_LENGTH};
 use crate::error::{CoreError, Result};
 use crate::random::RandomState;
 
-/// Options of [`sample_many`].
+/// Options of [`sample_many`]: the course's name sampling (a prefix, a newline that ends the
+/// name, the course's re-seeding before every draw). The language model's and jazz's sampling
+/// options are [`crate::lm::SampleOptions`] and [`crate::nn::sample`]'s picker; names keep
+/// their own procedure because the course's published samples depend on it draw for draw.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SampleOptions {
+pub struct NameSampleOptions {
     /// Seed of the first name; name `k` uses `seed + k` (taken modulo 2³², MT19937 seeds are
     /// 32-bit).
     pub seed: u64,
@@ -26,9 +29,9 @@ pub struct SampleOptions {
     pub course_mode: bool,
 }
 
-impl Default for SampleOptions {
+impl Default for NameSampleOptions {
     fn default() -> Self {
-        SampleOptions {
+        NameSampleOptions {
             seed: 0,
             temperature: 1.0,
             max_length: COURSE_MAX_SAMPLE_LENGTH,
@@ -43,10 +46,10 @@ impl Default for SampleOptions {
 /// `np.random.seed(counter + seed)` (both incremented per step); stop at the newline or after
 /// 50 characters, then append the newline. Returns the indices, ending with `newline_ix`.
 pub fn sample(params: &CharRnnParams, newline_ix: usize, seed: u32) -> Result<Vec<usize>> {
-    let opts = SampleOptions {
+    let opts = NameSampleOptions {
         seed: seed as u64,
         course_mode: true,
-        ..SampleOptions::default()
+        ..NameSampleOptions::default()
     };
     let p = params.view()?;
     check_sample(&p, newline_ix, &opts)?;
@@ -60,7 +63,7 @@ pub fn sample(params: &CharRnnParams, newline_ix: usize, seed: u32) -> Result<Ve
 pub fn sample_many(
     params: &CharRnnParams,
     newline_ix: usize,
-    opts: &SampleOptions,
+    opts: &NameSampleOptions,
     count: usize,
 ) -> Result<Vec<Vec<usize>>> {
     let p = params.view()?;
@@ -71,7 +74,7 @@ pub fn sample_many(
         .collect()
 }
 
-fn check_sample(p: &ParamsRef<'_>, newline_ix: usize, opts: &SampleOptions) -> Result<()> {
+fn check_sample(p: &ParamsRef<'_>, newline_ix: usize, opts: &NameSampleOptions) -> Result<()> {
     if newline_ix >= p.n_y || newline_ix >= p.n_x {
         return Err(CoreError::invalid(format!(
             "newline_ix: index {newline_ix} out of range for a vocabulary of {}",
@@ -102,11 +105,11 @@ fn check_sample(p: &ParamsRef<'_>, newline_ix: usize, opts: &SampleOptions) -> R
     Ok(())
 }
 
-/// One name (see [`SampleOptions`]); `k` is its position in a batch.
+/// One name (see [`NameSampleOptions`]); `k` is its position in a batch.
 fn sample_one(
     p: &ParamsRef<'_>,
     newline_ix: usize,
-    opts: &SampleOptions,
+    opts: &NameSampleOptions,
     k: u64,
 ) -> Result<Vec<usize>> {
     let seed = opts.seed.wrapping_add(k);

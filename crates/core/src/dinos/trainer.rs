@@ -17,7 +17,7 @@ use super::course::{
     initial_loss, initialize_parameters_seeded, optimize_step, smooth, OnNonFinite,
 };
 use super::fast::{Arithmetic, FastCharRnn};
-use super::sample::{sample_many, SampleOptions};
+use super::sample::{sample_many, NameSampleOptions};
 use super::{
     check_clip, CharRnnParams, CharRnnWorkspace, Clip, COURSE_CLIP, COURSE_MAX_SAMPLE_LENGTH,
 };
@@ -311,7 +311,7 @@ impl DinoTrainer {
     /// The course's report for the current parameters: `names_per_report` names sampled with
     /// seeds `0, 1, …` by the course's `sample` (in parallel; deterministic).
     pub fn report(&self, current_loss: f64) -> Result<DinoReport> {
-        let opts = SampleOptions {
+        let opts = NameSampleOptions {
             seed: 0,
             temperature: 1.0,
             max_length: self.config.sample_max_length,
