@@ -74,6 +74,20 @@ export declare class NativeJazzModel {
    * `RandomState(seed)` (Glorot-uniform, see the core docs). Adam: lr 0.01, β 0.9/0.999, decay 0.01.
    */
   constructor(options: JazzModelOptions)
+  /**
+   * Reads a checkpoint written by `save` (kind "jazz"); a file of another kind is an
+   * `ERR_BAD_FILE` naming the kind it holds.
+   */
+  static load(path: string): NativeJazzModel
+  /**
+   * Writes the whole training state atomically (temp file + rename), with `meta` (the
+   * TypeScript layer's JSON) stored as it is in the checkpoint's metadata.
+   */
+  save(path: string, meta: string): void
+  /** The `meta` string of the checkpoint this model was loaded from (null for a new model). */
+  get meta(): string | null
+  /** The seed of the windows and the initial weights. */
+  get seed(): number
   /** Trains `epochs` more full-batch epochs off the JS thread. */
   fit(epochs: number): Promise<JazzFitReport>
   /** Asks a running `fit` to stop after its current epoch. */

@@ -66,9 +66,10 @@ const jazz: Subject<JazzImproviser> = {
   trained: (m) => m.epochsDone,
   greedy: (m, seed) => m.improvise({ temperature: 0, seed }).indices,
   badGeneration: (m) => m.improvise({ temperature: -1 }),
-  // TODO(r/jazzsave): JazzImproviser.save/load are being added on branch r/jazzsave; once they
-  // are on main, give jazz the round trip: `m.save(file); return JazzImproviser.load(file)`.
-  roundTrip: undefined,
+  roundTrip: (m, file) => {
+    m.save(file)
+    return JazzImproviser.load(file)
+  },
 }
 
 function contract<M>(s: Subject<M>) {

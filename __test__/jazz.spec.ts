@@ -1,9 +1,9 @@
 import test from 'ava'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 
-import { JazzImproviser, music } from '../dist/index.js'
+import { CharLanguageModel, JazzImproviser, music, NameModel } from '../dist/index.js'
 import { fixture, tempDir } from './helpers.js'
 
 const METHENY = fixture('original_metheny.mid')
@@ -109,4 +109,69 @@ test('fit can be aborted, and bad options are errors', async (t) => {
     message: /track 30 does not exist/,
   })
   t.throws(() => JazzImproviser.fromMidi(METHENY, { tX: 400 }), { message: /fewer than tX \+ 1/ })
+})
+
+test('save and load keep everything: the same solos, and fit 20 + save/load + fit 20 equals fit 40', async (t) => {
+  const straight = JazzImproviser.fromMidi(undefined, { seed: 3, m: 20 })
+  const all = await straight.fit({ epochs: 40, chunk: 7 })
+
+  const first = JazzImproviser.fromMidi(undefined, { seed: 3, m: 20 })
+  const before = await first.fit({ epochs: 20 })
+  const file = join(tmp, 'resume.safetensors')
+  first.save(file)
+  t.deepEqual(
+    readdirSync(tmp).filter((f) => f.includes('resume.safetensors')),
+    ['resume.safetensors'],
+  )
+  const loaded = JazzImproviser.load(file)
+  t.is(loaded.epochsDone, 20)
+  t.is(loaded.seed, 3)
+  t.deepEqual([loaded.nA, loaded.tX, loaded.m, loaded.nValues], [first.nA, first.tX, first.m, first.nValues])
+  // the section as JSON keeps it (an absent `carried` stays absent rather than `undefined`)
+  t.deepEqual(loaded.section, JSON.parse(JSON.stringify(first.section)))
+  t.deepEqual(loaded.corpus, first.corpus)
+  for (const options of [{}, { seed: 5, temperature: 0.7 }, { seed: 9, temperature: 1, length: 20 }]) {
+    t.deepEqual(loaded.improvise(options), first.improvise(options))
+  }
+  // budgets are totals (the model contract): continue to 40
+  const after = await loaded.fit({ epochs: 40, chunk: 3 })
+  t.deepEqual([...before.loss, ...after.loss], all.loss)
+  t.deepEqual([...before.accuracy, ...after.accuracy], all.accuracy)
+  t.is(loaded.epochsDone, 40)
+  t.deepEqual(loaded.improvise({ seed: 2, temperature: 0.8 }), straight.improvise({ seed: 2, temperature: 0.8 }))
+  // saving again writes the same file as the unbroken run's
+  const a = join(tmp, 'a.safetensors'),
+    b = join(tmp, 'b.safetensors')
+  loaded.save(a)
+  straight.save(b)
+  t.deepEqual(readFileSync(a), readFileSync(b))
+})
+
+test('load refuses other kinds, naming the kind and what reads it, and damaged files', async (t) => {
+  const dinos = join(tmp, 'names.safetensors')
+  NameModel.fromNames(['stegosaurus', 'aardonyx'], { hidden: 5 }).save(dinos)
+  t.throws(() => JazzImproviser.load(dinos), {
+    code: 'ERR_BAD_FILE',
+    message: /kind "dinos".*NameModel\.load.*'rnnlab sample'/,
+  } as never)
+  const lm = new CharLanguageModel({ hidden: 8, layers: 1 })
+  await lm.fit('the quick brown fox jumps over the lazy dog\n'.repeat(40), { epochs: 1, batchSize: 4, seqLength: 10 })
+  const charlm = join(tmp, 'lm.safetensors')
+  lm.save(charlm)
+  t.throws(() => JazzImproviser.load(charlm), {
+    code: 'ERR_BAD_FILE',
+    message: /kind "charlm".*CharLanguageModel\.load.*'rnnlab generate'/,
+  } as never)
+
+  const good = join(tmp, 'good.safetensors')
+  JazzImproviser.fromMidi(undefined, { m: 5 }).save(good)
+  const bytes = readFileSync(good)
+  const truncated = join(tmp, 'truncated.safetensors')
+  writeFileSync(truncated, bytes.subarray(0, bytes.length - 10))
+  t.throws(() => JazzImproviser.load(truncated), { code: 'ERR_BAD_FILE', message: /truncated/ } as never)
+  t.throws(() => JazzImproviser.load(join(tmp, 'missing.safetensors')), { code: 'ERR_BAD_FILE' } as never)
+  // the save is atomic: a failed write leaves no file and no temporary behind
+  t.throws(() => JazzImproviser.fromMidi(undefined, { m: 5 }).save(join(tmp, 'no', 'such', 'dir.safetensors')), {
+    code: 'ERR_BAD_FILE',
+  } as never)
 })

@@ -122,12 +122,12 @@ export class JazzImproviser {
   readonly nA: number
   readonly tX: number
   readonly m: number
-  private readonly model: InstanceType<ReturnType<typeof native>['NativeJazzModel']>
+  private readonly model: NativeJazzModel
   private last?: Solo
 
-  private constructor(section: Section, options: JazzOptions) {
+  private constructor(section: Section, options: JazzOptions, restored?: Restored) {
     this.section = section
-    this.corpus = buildCorpus(section.measures)
+    this.corpus = restored?.corpus ?? buildCorpus(section.measures)
     this.nA = checkInt('nA', options.nA ?? JAZZ_DEFAULTS.nA, 1)
     this.tX = checkInt('tX', options.tX ?? JAZZ_DEFAULTS.tX, 1)
     this.m = checkInt('m', options.m ?? JAZZ_DEFAULTS.m, 1)
@@ -135,6 +135,10 @@ export class JazzImproviser {
       throw invalidArg(
         `${section.path}: the section gives ${this.corpus.corpus.length} values, fewer than tX + 1 = ${this.tX + 1} needed for one window`,
       )
+    }
+    if (restored) {
+      this.model = restored.model
+      return
     }
     const seed = checkInt('seed', options.seed ?? JAZZ_DEFAULTS.seed, 0, 0xffffffff)
     const idx = this.corpus.corpus.map((v) => this.corpus.indices.get(v)!)
@@ -163,14 +167,63 @@ export class JazzImproviser {
     return new JazzImproviser(selectSection(song, options), options)
   }
 
+  /**
+   * Reads a model written by `save`: the section (measures, chords, tempo, pitch range), the
+   * corpus, the weights, the Adam state and the training windows, so `improvise` gives the
+   * saved model's solos and `fit` continues exactly where it stopped. A file of another kind
+   * is an `ERR_BAD_FILE` Error naming its kind and what reads it.
+   */
+  static load(file: string): JazzImproviser {
+    let model: NativeJazzModel
+    try {
+      model = native().NativeJazzModel.load(file)
+    } catch (e) {
+      throw wrongKindError(file, e) ?? e
+    }
+    const saved = parseSaved(file, model.meta)
+    const corpus: Corpus = {
+      ...buildCorpus(saved.section.measures),
+      corpus: saved.corpus,
+      values: saved.values,
+      indices: new Map(saved.values.map((v, i) => [v, i])),
+    }
+    return new JazzImproviser(
+      saved.section,
+      { nA: saved.nA, tX: saved.tX, m: saved.m, seed: model.seed },
+      { model, corpus },
+    )
+  }
+
+  /**
+   * Writes the whole model atomically (a temporary file renamed over `file`): section, corpus,
+   * weights, optimizer and training windows, as a safetensors checkpoint of kind "jazz".
+   */
+  save(file: string): void {
+    const saved: SavedImproviser = {
+      version: 1,
+      section: this.section,
+      corpus: this.corpus.corpus,
+      values: this.corpus.values,
+      nA: this.nA,
+      tX: this.tX,
+      m: this.m,
+    }
+    this.model.save(file, JSON.stringify(saved))
+  }
+
+  /** The seed of the training windows and the initial weights (kept by `save`/`load`). */
+  get seed(): number {
+    return this.model.seed
+  }
+
+  /** Epochs trained since the model was made (kept by `save`/`load`). */
+  get epochsDone(): number {
+    return this.model.epochsDone
+  }
+
   /** Number of unique values (the size of the one-hot vectors; the course: 78). */
   get nValues(): number {
     return this.corpus.values.length
-  }
-
-  /** Epochs trained so far. */
-  get epochsDone(): number {
-    return this.model.epochsDone
   }
 
   /**
@@ -326,4 +379,66 @@ export function soloToMidi(solo: Solo, bpm: number): Uint8Array {
 /** A call the improviser is not ready for yet (`code: 'ERR_NOT_TRAINED'`). */
 function notReady(message: string): Error {
   return Object.assign(new Error(message), { code: 'ERR_NOT_TRAINED' })
+}
+
+type NativeJazzModel = InstanceType<ReturnType<typeof native>['NativeJazzModel']>
+
+/** A model read from a checkpoint, for the private constructor. */
+interface Restored {
+  model: NativeJazzModel
+  corpus: Corpus
+}
+
+/** What a jazz checkpoint keeps for this layer (its metadata "improviser", JSON). */
+interface SavedImproviser {
+  version: 1
+  section: Section
+  /** The corpus of values in order, and the sorted unique values (index = one-hot position). */
+  corpus: string[]
+  values: string[]
+  nA: number
+  tX: number
+  m: number
+}
+
+/** A file error with a `code`, naming the file. */
+function fileError(file: string, message: string): Error {
+  const err = new Error(`${file}: ${message}`) as NodeJS.ErrnoException
+  err.code = 'ERR_BAD_FILE'
+  return err
+}
+
+/** What reads each kind of rnnlab checkpoint. */
+const KIND_READERS: Record<string, string> = {
+  dinos: "a dinos checkpoint: read it with NameModel.load, 'rnnlab sample' or 'rnnlab dinos --resume'",
+  charlm:
+    "a character language model: read it with CharLanguageModel.load, 'rnnlab generate' or 'rnnlab train --resume'",
+}
+
+/** The core's wrong-kind error, reworded to say what the file is and what reads it. */
+function wrongKindError(file: string, e: unknown): Error | undefined {
+  const kind = /checkpoint kind: expected "jazz", got "([^"]*)"/.exec(String((e as Error)?.message))?.[1]
+  if (kind === undefined) return undefined
+  const what = KIND_READERS[kind] ?? 'not a jazz model'
+  return fileError(file, `kind "${kind}" is ${what}; JazzImproviser.load and 'rnnlab jazz --resume' read kind "jazz"`)
+}
+
+/** The saved layer's JSON, checked enough that a damaged file fails here and not later. */
+function parseSaved(file: string, raw: string | null | undefined): SavedImproviser {
+  if (raw == null) throw fileError(file, 'no "improviser" metadata: not written by JazzImproviser.save')
+  let saved: SavedImproviser
+  try {
+    saved = JSON.parse(raw)
+  } catch (e) {
+    throw fileError(file, `metadata "improviser" is not JSON (${(e as Error).message})`)
+  }
+  const ok =
+    saved?.version === 1 &&
+    Array.isArray(saved.section?.measures) &&
+    Array.isArray(saved.corpus) &&
+    Array.isArray(saved.values) &&
+    saved.corpus.every((v) => saved.values.includes(v)) &&
+    [saved.nA, saved.tX, saved.m].every((n) => Number.isInteger(n) && n >= 1)
+  if (!ok) throw fileError(file, 'metadata "improviser" does not describe a jazz model (corpus, section, sizes)')
+  return saved
 }

@@ -139,6 +139,7 @@ const READERS: Record<string, string> = {
   dinos: "read it with 'rnnlab sample' or continue it with 'rnnlab dinos --resume'",
   charlm: "read it with 'rnnlab generate'",
   'charlm-training': "read it with 'rnnlab generate' or continue it with 'rnnlab train --resume'",
+  jazz: "continue it with 'rnnlab jazz --resume' (or JazzImproviser.load)",
 }
 
 /**
@@ -156,7 +157,9 @@ export function expectFileKind(flag: string, path: string, expected: string, tra
         ? found.trainingState
           ? 'a train checkpoint'
           : 'a train model (weights only)'
-        : 'a checkpoint'
+        : found.kind === 'jazz'
+          ? 'a jazz checkpoint'
+          : 'a checkpoint'
   if (found.kind === expected && (!trainingState || found.trainingState)) return
   const reader = READERS[name] ?? `it is not read by this command`
   throw new ArgumentError(`${flag} ${path} is ${what} (kind "${found.kind}"); ${reader}`)

@@ -1,13 +1,24 @@
 // `rnnlab jazz`: train the djmodel on a MIDI performance and write an improvised solo.
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 
-import { command, interruptible, intOption, isAbort, numberOption, UsageError } from '../cli'
+import {
+  ArgumentError,
+  command,
+  interruptible,
+  intOption,
+  isAbort,
+  numberOption,
+  resumeCommand,
+  UsageError,
+  type Values,
+} from '../cli'
 import { DEFAULT_JAZZ_MIDI, JAZZ_DEFAULTS, JazzImproviser } from '../jazz'
 import { ProgressBar } from '../progress'
 import {
   checkDistinctOutputs,
   checkInputPath,
   checkOutputPath,
+  expectFileKind,
   keepWorkingWhenPipeCloses,
   print,
   printError,
@@ -19,7 +30,8 @@ Improvise a jazz solo (the course's third notebook, deepjazz's pipeline): the
 melody of a MIDI performance becomes a corpus of grammar values, one LSTM cell
 (n_a = 64) is trained over windows of 30 values with Adam, and the trained cell
 improvises value after value over the source's chords. Ctrl-C stops the training
-after the current epoch and improvises with the model as trained so far.
+after the current epoch, writes --checkpoint and improvises with the model as
+trained so far.
 
 Options:
   --out FILE          MIDI file to write (required): solo track + chord track
@@ -28,16 +40,25 @@ Options:
   --melody-track N    melody track index in the file (default: preset or automatic)
   --chord-tracks LIST comma-separated chord track indices
   --start Q --end Q   section in quarter notes
-  --epochs N          training epochs, at least 1 (default ${JAZZ_DEFAULTS.epochs})
+  --epochs N          train until N epochs in total, at least 1 (default ${JAZZ_DEFAULTS.epochs})
   --length N          values generated per measure at most, Ty (default ${JAZZ_DEFAULTS.length})
   --temperature T     0 = argmax as the course (default), > 0 samples
   --seed S            seed of windows, weights, sampling and note choices (default 0)
+  --checkpoint FILE   the whole model (section, corpus, weights, optimizer), written
+                      at the end and on Ctrl-C (atomic); JazzImproviser.load reads it
+  --resume FILE       continue from a checkpoint (bit-identical to an unbroken run)
+                      and write the progress back to it unless --checkpoint says
+                      where; --resume alone continues from --checkpoint if it exists
   --plot FILE         write a piano roll of the solo over the chords (SVG)
   --quiet             only the final line`
+
+/** Flags a checkpoint fixes: refused with --resume, left out of the resume command. */
+const FIXED_BY_CHECKPOINT = ['midi', 'melody-track', 'chord-tracks', 'start', 'end', 'seed'] as const
 
 command('jazz', {
   summary: 'improvise a jazz solo with an LSTM (MIDI in, MIDI out)',
   usage: USAGE,
+  optionalValue: ['resume'],
   options: {
     out: { type: 'string' },
     midi: { type: 'string' },
@@ -49,10 +70,12 @@ command('jazz', {
     length: { type: 'string' },
     temperature: { type: 'string' },
     seed: { type: 'string' },
+    checkpoint: { type: 'string' },
+    resume: { type: 'string' },
     plot: { type: 'string' },
     quiet: { type: 'boolean' },
   },
-  async run(v) {
+  async run(v, inv) {
     const out = v.out as string | undefined
     if (!out) throw new UsageError('--out FILE is required')
     const d = JAZZ_DEFAULTS
@@ -79,45 +102,75 @@ command('jazz', {
       if (!quiet) print(`${s}\n`)
     }
     const plot = v.plot as string | undefined
+    const resumeFrom = resumeSource(v)
+    if (resumeFrom !== undefined) {
+      for (const flag of FIXED_BY_CHECKPOINT) {
+        if (v[flag] !== undefined)
+          throw new UsageError(`--${flag} cannot be combined with --resume (the checkpoint fixes it)`)
+      }
+    }
+    // a resume writes its progress back to the checkpoint it came from unless told otherwise
+    const checkpoint = v.checkpoint === undefined ? resumeFrom : String(v.checkpoint)
+    const checkpointFlag = v.checkpoint !== undefined ? '--checkpoint' : '--resume'
     checkOutputPath('--out', out)
     if (plot !== undefined) checkOutputPath('--plot', plot)
+    if (checkpoint !== undefined) checkOutputPath(checkpointFlag, checkpoint)
     checkDistinctOutputs([
       ['--out', out],
       ['--plot', plot],
+      [checkpointFlag, checkpoint],
     ])
     if (v.midi !== undefined) checkInputPath('--midi', String(v.midi))
+    let jazz: JazzImproviser
+    if (resumeFrom !== undefined) {
+      checkInputPath('--resume', resumeFrom)
+      expectFileKind('--resume', resumeFrom, 'jazz')
+      jazz = JazzImproviser.load(resumeFrom)
+      if (epochs <= jazz.epochsDone)
+        throw new ArgumentError(
+          `--epochs ${epochs}: ${resumeFrom} is already at epoch ${jazz.epochsDone}, and --epochs ` +
+            `is the total to reach; ask for more than ${jazz.epochsDone}`,
+        )
+    } else {
+      const file = (v.midi as string | undefined) ?? DEFAULT_JAZZ_MIDI
+      jazz = JazzImproviser.fromMidi(file, { melodyTrack, chordTracks, start, end, seed })
+    }
     keepWorkingWhenPipeCloses()
 
-    const file = (v.midi as string | undefined) ?? DEFAULT_JAZZ_MIDI
-    const jazz = JazzImproviser.fromMidi(file, { melodyTrack, chordTracks, start, end, seed })
+    // a resumed run improvises with the seed it was started with, as the unbroken run does
+    const soloSeed = resumeFrom !== undefined ? jazz.seed : seed
+    const before = jazz.epochsDone
     const s = jazz.section
     say(
-      `${file}: melody track ${s.melodyTrack}, chord tracks ${s.chordTracks.join(',')}, quarter notes ${s.start}–${s.end}, ${Math.round(s.bpm)} bpm`,
+      `${s.path}: melody track ${s.melodyTrack}, chord tracks ${s.chordTracks.join(',')}, quarter notes ${s.start}–${s.end}, ${Math.round(s.bpm)} bpm`,
     )
     say(
       `corpus length: ${jazz.corpus.corpus.length}, unique values: ${jazz.nValues}, measures: ${jazz.corpus.perMeasure.length}`,
     )
     const t0 = Date.now()
-    const bar = new ProgressBar({ unit: 'epochs', total: epochs, startDone: 0 })
+    if (before > 0) say(`resuming from ${resumeFrom} at epoch ${before}`)
+    const bar = new ProgressBar({ unit: 'epochs', total: epochs, startDone: before })
     const controller = new AbortController()
     const uninstall = interruptible(controller)
     let trained = 0
     let interrupted = false
     try {
       await jazz.fit({
+        // the total to reach (the contract's budgets are totals, as --epochs is)
         epochs,
         // a lively bar in a terminal; the course's report every 10 epochs either way
         chunk: bar.active ? 1 : 10,
         signal: controller.signal,
         onProgress: (p) => {
-          trained = p.epoch
-          if (p.epoch % 10 === 0 || p.epoch === p.epochs) {
+          trained = p.epoch - before
+          const epoch = p.epoch
+          if (epoch % 10 === 0 || epoch === p.epochs) {
             bar.clear()
             say(
-              `Epoch ${String(p.epoch).padStart(3)}/${p.epochs}  loss ${p.loss.toFixed(4)}  accuracy ${p.accuracy.toFixed(4)}`,
+              `Epoch ${String(epoch).padStart(3)}/${epochs}  loss ${p.loss.toFixed(4)}  accuracy ${p.accuracy.toFixed(4)}`,
             )
           }
-          if (!quiet) bar.update(p.epoch, { loss: p.loss.toFixed(4) })
+          if (!quiet) bar.update(epoch, { loss: p.loss.toFixed(4) })
         },
       })
     } catch (e) {
@@ -128,7 +181,9 @@ command('jazz', {
       uninstall()
     }
     if (trained > 0) say(`trained ${trained} epochs in ${((Date.now() - t0) / 1000).toFixed(2)} s`)
-    const solo = jazz.improvise({ length, temperature, seed })
+    // only the stop asked for is saved; a failure (a diverged run) was thrown above
+    if (checkpoint !== undefined) jazz.save(checkpoint)
+    const solo = jazz.improvise({ length, temperature, seed: soloSeed })
     jazz.toMidi(out, solo)
     if (plot) writeFileSync(plot, jazz.toSvg(solo))
     print(
@@ -137,7 +192,25 @@ command('jazz', {
         '\n',
     )
     if (!interrupted) return 0
-    printError(`interrupted after ${trained} of ${epochs} epochs: the solo comes from the model trained so far\n`)
+    printError(
+      `interrupted after ${before + trained} of ${epochs} epochs: the solo comes from the model trained so far\n`,
+    )
+    if (checkpoint !== undefined) {
+      const again = resumeCommand(inv, ['resume', 'checkpoint', ...FIXED_BY_CHECKPOINT], [['resume', checkpoint]])
+      printError(`checkpoint saved to ${checkpoint}\ncontinue with: ${again}\n`)
+    }
     return 130
   },
 })
+
+/** The checkpoint `--resume` reads: its value, or --checkpoint's for `--resume` alone. */
+function resumeSource(v: Values): string | undefined {
+  if (v.resume === undefined) return undefined
+  if (v.resume !== '') return String(v.resume)
+  if (v.checkpoint === undefined || v.checkpoint === '')
+    throw new UsageError('--resume without a file needs --checkpoint FILE (or give --resume FILE)')
+  const path = String(v.checkpoint)
+  if (existsSync(path)) return path
+  printError(`no checkpoint at ${path} yet: starting from scratch\n`)
+  return undefined
+}

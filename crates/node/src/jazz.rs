@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
+use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::jazz::{InferenceState, JazzModel, JazzTrainer};
 use rnnlab_core::random::RandomState;
 
@@ -47,6 +48,23 @@ pub struct JazzModelOptions {
 #[napi(js_name = "NativeJazzModel")]
 pub struct NativeJazzModel {
     inner: Shared<JazzTrainer>,
+    /// The TypeScript layer's JSON read from a checkpoint (`None` for a new model).
+    meta: Option<String>,
+}
+
+/// Checkpoint metadata key of the TypeScript layer's JSON (corpus values, section, chords).
+const META_KEY: &str = "improviser";
+
+impl NativeJazzModel {
+    fn wrap(trainer: JazzTrainer, meta: Option<String>) -> Self {
+        NativeJazzModel {
+            inner: Shared::new(
+                trainer,
+                "jazz model: busy (a fit() is running); await it first",
+            ),
+            meta,
+        }
+    }
 }
 
 /// An integer argument in `lo..=hi`.
@@ -88,12 +106,41 @@ impl NativeJazzModel {
             .map(|(i, &v)| whole(&format!("corpus[{i}]"), v, 0, n_values - 1))
             .collect::<Result<Vec<usize>>>()?;
         let trainer = JazzTrainer::new(&corpus, n_values, n_a, t_x, m, seed).map_err(core_err)?;
-        Ok(NativeJazzModel {
-            inner: Shared::new(
-                trainer,
-                "jazz model: busy (a fit() is running); await it first",
-            ),
+        Ok(Self::wrap(trainer, None))
+    }
+
+    /// Reads a checkpoint written by `save` (kind "jazz"); a file of another kind is an
+    /// `ERR_BAD_FILE` naming the kind it holds.
+    #[napi(factory, catch_unwind)]
+    pub fn load(path: String) -> Result<Self> {
+        let ck = Checkpoint::read(&path).map_err(core_err)?;
+        let trainer = JazzTrainer::from_checkpoint(&ck)
+            .map_err(|e| napi::Error::new("ERR_BAD_FILE".to_string(), format!("{path}: {e}")))?;
+        let meta = ck.metadata.get(META_KEY).cloned();
+        Ok(Self::wrap(trainer, meta))
+    }
+
+    /// Writes the whole training state atomically (temp file + rename), with `meta` (the
+    /// TypeScript layer's JSON) stored as it is in the checkpoint's metadata.
+    #[napi(catch_unwind)]
+    pub fn save(&self, path: String, meta: String) -> Result<()> {
+        self.inner.with(|t| {
+            let mut ck = t.to_checkpoint().map_err(core_err)?;
+            ck.set_meta(META_KEY, &meta);
+            ck.write_atomic(&path).map_err(core_err)
         })
+    }
+
+    /// The `meta` string of the checkpoint this model was loaded from (null for a new model).
+    #[napi(getter)]
+    pub fn meta(&self) -> Option<String> {
+        self.meta.clone()
+    }
+
+    /// The seed of the windows and the initial weights.
+    #[napi(getter, catch_unwind)]
+    pub fn seed(&self) -> Result<u32> {
+        Ok(self.inner.lock()?.seed())
     }
 
     /// Trains `epochs` more full-batch epochs off the JS thread.

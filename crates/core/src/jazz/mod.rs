@@ -6,8 +6,10 @@
 //! - [`batch`]: the training windows.
 //! - [`network`]: the forward and backward passes on [`crate::nn::recurrent`].
 //! - [`trainer`]: `fit` and [`JazzTrainer`], the whole training state.
+//! - [`checkpoint`]: saving and resuming a [`JazzTrainer`] (checkpoint kind `"jazz"`).
 
 pub mod batch;
+pub mod checkpoint;
 pub mod model;
 pub mod network;
 pub mod trainer;
