@@ -441,6 +441,11 @@ export interface NameTrainerOptions {
   shuffleSeed?: number
   /** `"numpy"` (numpy's summation order, bit for bit; the default) or `"fast"`. */
   arithmetic?: string
+  /**
+   * The course's `dino_names`: names per report, which also sets the initial smoothed loss
+   * `−log(1/vocab)·dino_names` (default 7).
+   */
+  namesPerReport?: number
 }
 
 /** Number of threads in the native worker pool. */

@@ -118,6 +118,21 @@ test("rnnlab dinos prints the course's published trace (first 12 000 iterations)
   t.is(r.stderr, '') // off a TTY: plain lines only, no progress bar
 })
 
+test("--names N / { names }: the course's model(dino_names=N) starts the smoothed loss at get_initial_loss(vocab, N)", (t) => {
+  // the course: loss = get_initial_loss(vocab_size, dino_names) = −log(1/vocab_size)·dino_names
+  const model = NameModel.fromFile(COURSE_LIST, { names: 3 })
+  t.true(Math.abs(model.loss - -Math.log(1 / 27) * 3) < 1e-12, `initial loss ${model.loss}`)
+  t.true(Math.abs(NameModel.fromFile(COURSE_LIST).loss - -Math.log(1 / 27) * 7) < 1e-12)
+  // the CLI: iteration 0 differs from the published 7-name trace by exactly 4·ln 27·0.999
+  const r = cli(['dinos', '--data', COURSE_LIST, '--iterations', '1', '--names', '3'])
+  t.is(r.status, 0, r.stderr)
+  const lines = r.stdout.split('\n').filter((l) => l.length > 0)
+  const m = /^Iteration: 0, Loss: ([0-9.]+)$/.exec(lines[0])
+  t.truthy(m, lines[0])
+  t.true(Math.abs(Number(m![1]) - (23.087336 - 4 * Math.log(27) * 0.999)) < 2e-6, lines[0])
+  t.is(lines.length, 1 + 3) // the report and its 3 names
+})
+
 test('rnnlab dinos --fast prints the same first 12 000 iterations, then drifts only in the last bits', (t) => {
   const r = cli(['dinos', '--fast', '--data', COURSE_LIST, '--iterations', '16001'])
   t.is(r.status, 0, r.stderr)

@@ -58,6 +58,11 @@ export interface NameModelOptions {
    * implementations agree on), then drift in the last bits as any two implementations do.
    */
   arithmetic?: Arithmetic
+  /**
+   * The course's `dino_names` (default 7): names per report in `fit`, and the start of the
+   * smoothed loss, `−log(1/vocab)·names`, exactly as the course's `model(dino_names=…)`.
+   */
+  names?: number
 }
 
 export type Arithmetic = 'numpy' | 'fast'
@@ -131,6 +136,8 @@ export class NameModel {
   private constructor(
     private readonly trainer: NativeTrainer,
     readonly vocabulary: Vocabulary,
+    /** `NameModelOptions.names`: the default of `fit`'s `names`. */
+    private readonly namesPerReport?: number,
   ) {}
 
   /** A fresh model over `names` (lower-cased and stripped as the course does). */
@@ -146,8 +153,9 @@ export class NameModel {
       clip: checkFinite('clip', options.clip ?? d.clip),
       shuffleSeed: checkInt('seed', options.seed ?? options.shuffleSeed ?? d.seed, 0, 0xffffffff),
       arithmetic: checkArithmetic(options.arithmetic ?? d.arithmetic),
+      namesPerReport: checkInt('names', options.names ?? d.names, 0, 1_000_000),
     })
-    return new NameModel(trainer, vocab)
+    return new NameModel(trainer, vocab, options.names)
   }
 
   /** A fresh model over a one-name-per-line file (UTF-8). */
@@ -212,7 +220,7 @@ export class NameModel {
     const total = checkInt('iterations', options.iterations ?? d.iterations, 0)
     const seconds = options.seconds === undefined ? Infinity : checkSeconds(options.seconds)
     const every = checkInt('every', options.every ?? d.every, 1)
-    const nNames = checkInt('names', options.names ?? d.names, 0)
+    const nNames = checkInt('names', options.names ?? this.namesPerReport ?? d.names, 0)
     const start = this.trainer.iteration
     const t0 = performance.now()
     const signal = options.signal

@@ -133,6 +133,8 @@ command('dinos', {
         learningRate: numberOption(v, 'lr', d.learningRate, 0),
         seed: intOption(v, 'seed', d.seed),
         arithmetic: v.fast ? ('fast' as const) : ('numpy' as const),
+        // the course's dino_names: names per report and the smoothed loss's start
+        names: nNames,
       }
       model = v.data !== undefined ? NameModel.fromFile(String(v.data), options) : NameModel.dinosaurs(options)
     }

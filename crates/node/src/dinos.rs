@@ -173,6 +173,9 @@ pub struct NameTrainerOptions {
     pub shuffle_seed: Option<u32>,
     /// `"numpy"` (numpy's summation order, bit for bit; the default) or `"fast"`.
     pub arithmetic: Option<String>,
+    /// The course's `dino_names`: names per report, which also sets the initial smoothed loss
+    /// `−log(1/vocab)·dino_names` (default 7).
+    pub names_per_report: Option<f64>,
 }
 
 /// Options of `NativeNameTrainer.sample`.
@@ -246,6 +249,12 @@ impl NativeNameTrainer {
             shuffle_seed: options.shuffle_seed.unwrap_or(0),
             arithmetic: Arithmetic::parse(options.arithmetic.as_deref().unwrap_or("numpy"))
                 .map_err(core_err)?,
+            names_per_report: int_in(
+                "namesPerReport",
+                options.names_per_report.unwrap_or(7.0),
+                0.0,
+                1_000_000.0,
+            )? as usize,
             ..DinoConfig::default()
         };
         let examples: Vec<Vec<usize>> = examples
