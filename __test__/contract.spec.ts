@@ -237,3 +237,40 @@ test('argument errors of the TS layer carry a code (finding 9: "temperature: mus
   t.throws(() => JazzImproviser.fromMidi(undefined, { tX: 0 }), { code: 'ERR_INVALID_ARG' })
   t.throws(() => new CharLanguageModel().generate(), { code: 'ERR_NOT_TRAINED' })
 })
+
+test('load of another model kind names what the file is and what reads it (all three classes)', async (t) => {
+  const dir = tempDir('contract-kinds')
+  try {
+    const files = {
+      dinos: join(dir, 'names.safetensors'),
+      charlm: join(dir, 'text.safetensors'),
+      jazz: join(dir, 'jazz.safetensors'),
+    }
+    const n = names.make()
+    await names.fit(n, 5)
+    n.save(files.dinos)
+    const l = lm.make()
+    await lm.fit(l, 1)
+    l.save(files.charlm)
+    const j = jazz.make()
+    await jazz.fit(j, 1)
+    j.save(files.jazz)
+    const loaders = {
+      dinos: (f: string) => NameModel.load(f),
+      charlm: (f: string) => CharLanguageModel.load(f),
+      jazz: (f: string) => JazzImproviser.load(f),
+    }
+    const readers = { dinos: /NameModel\.load/, charlm: /CharLanguageModel\.load/, jazz: /JazzImproviser\.load/ }
+    for (const [expected, load] of Object.entries(loaders)) {
+      for (const [kind, file] of Object.entries(files)) {
+        if (kind === expected) continue
+        const err = t.throws(() => load(file), { code: 'ERR_BAD_FILE' })
+        t.regex(err!.message, new RegExp(`kind "${kind}"`), `${expected} reading ${kind}`)
+        t.regex(err!.message, readers[kind as keyof typeof readers], `${expected} reading ${kind}`)
+        t.notRegex(err!.message, /vocab/, `${expected} reading ${kind}: not the misleading "no vocab" message`)
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

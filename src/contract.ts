@@ -106,3 +106,29 @@ export function etaOf(done: number, total: number | undefined, rate: number, ela
   if (byUnits === undefined) return byTime
   return byTime === undefined ? byUnits : Math.min(byUnits, byTime)
 }
+
+/** A file error with a `code` (`ERR_BAD_FILE`), naming the file. */
+export function fileError(file: string, message: string): Error & { code: 'ERR_BAD_FILE' } {
+  return Object.assign(new Error(`${file}: ${message}`), { code: 'ERR_BAD_FILE' as const })
+}
+
+/** What each kind of rnnlab checkpoint is, and what reads it. */
+const KIND_READERS: Record<string, string> = {
+  dinos: "a name model (Dinosaurus Island): read it with NameModel.load, 'rnnlab sample' or 'rnnlab dinos --resume'",
+  charlm:
+    "a character language model: read it with CharLanguageModel.load, 'rnnlab generate' or 'rnnlab train --resume'",
+  jazz: "a jazz model: read it with JazzImproviser.load or 'rnnlab jazz --resume'",
+}
+
+/**
+ * The core's wrong-kind error (`checkpoint kind: expected "X", got "Y"`) reworded to say what
+ * the file is and what reads it; undefined for any other error.
+ */
+export function wrongKindError(file: string, e: unknown, expected: string): Error | undefined {
+  const m = /checkpoint kind: expected "([^"]*)", got "([^"]*)"/.exec(String((e as Error)?.message))
+  if (m === null || m[1] !== expected) return undefined
+  const kind = m[2]
+  const what = KIND_READERS[kind] ?? `of kind "${kind}", which no rnnlab model reads`
+  const reader = KIND_READERS[expected]?.replace(/^.*: read it with /, '') ?? `a "${expected}" reader`
+  return fileError(file, `kind "${kind}" is ${what}; kind "${expected}" is what ${reader} read`)
+}

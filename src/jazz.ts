@@ -14,6 +14,8 @@ import {
   etaOf,
   invalidArg,
   type Progress,
+  fileError,
+  wrongKindError,
 } from './contract'
 import { native } from './native'
 import { buildCorpus, type Corpus, parseValue, seededRng, tidy, unparseMeasure } from './music/grammar'
@@ -178,7 +180,7 @@ export class JazzImproviser {
     try {
       model = native().NativeJazzModel.load(file)
     } catch (e) {
-      throw wrongKindError(file, e) ?? e
+      throw wrongKindError(file, e, 'jazz') ?? e
     }
     const saved = parseSaved(file, model.meta)
     const corpus: Corpus = {
@@ -399,28 +401,6 @@ interface SavedImproviser {
   nA: number
   tX: number
   m: number
-}
-
-/** A file error with a `code`, naming the file. */
-function fileError(file: string, message: string): Error {
-  const err = new Error(`${file}: ${message}`) as NodeJS.ErrnoException
-  err.code = 'ERR_BAD_FILE'
-  return err
-}
-
-/** What reads each kind of rnnlab checkpoint. */
-const KIND_READERS: Record<string, string> = {
-  dinos: "a dinos checkpoint: read it with NameModel.load, 'rnnlab sample' or 'rnnlab dinos --resume'",
-  charlm:
-    "a character language model: read it with CharLanguageModel.load, 'rnnlab generate' or 'rnnlab train --resume'",
-}
-
-/** The core's wrong-kind error, reworded to say what the file is and what reads it. */
-function wrongKindError(file: string, e: unknown): Error | undefined {
-  const kind = /checkpoint kind: expected "jazz", got "([^"]*)"/.exec(String((e as Error)?.message))?.[1]
-  if (kind === undefined) return undefined
-  const what = KIND_READERS[kind] ?? 'not a jazz model'
-  return fileError(file, `kind "${kind}" is ${what}; JazzImproviser.load and 'rnnlab jazz --resume' read kind "jazz"`)
 }
 
 /** The saved layer's JSON, checked enough that a damaged file fails here and not later. */

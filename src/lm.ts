@@ -13,6 +13,7 @@ import {
   invalidArg,
   invalidArgType,
   type Progress,
+  wrongKindError,
 } from './contract'
 import { native } from './native'
 
@@ -247,7 +248,12 @@ export class CharLanguageModel {
 
   /** Loads weights saved by `save` (or PyTorch-named safetensors with `vocab`). */
   static load(path: string, options: { vocab?: string; dtype?: 'float32' | 'float64' } = {}): CharLanguageModel {
-    const m = native().NativeCharLm.load(path, options.vocab, options.dtype)
+    let m: Native
+    try {
+      m = native().NativeCharLm.load(path, options.vocab, options.dtype)
+    } catch (e) {
+      throw wrongKindError(path, e, 'charlm') ?? e
+    }
     const info = m.info
     const lm = new CharLanguageModel({
       cell: info.cell as 'lstm' | 'rnn',

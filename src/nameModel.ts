@@ -12,6 +12,7 @@ import {
   invalidArg,
   type Progress,
   throwIfAborted,
+  wrongKindError,
 } from './contract'
 import { Vocabulary, defaultDinosaurNames, normaliseNames, readNames } from './corpus'
 import { greedyName } from './nameGreedy'
@@ -170,7 +171,12 @@ export class NameModel {
 
   /** Loads a checkpoint written by `save` (weights, state, vocabulary, iteration, loss). */
   static load(path: string): NameModel {
-    const trainer = native().NativeNameTrainer.load(path)
+    let trainer: NativeTrainer
+    try {
+      trainer = native().NativeNameTrainer.load(path)
+    } catch (e) {
+      throw wrongKindError(path, e, 'dinos') ?? e
+    }
     return new NameModel(trainer, Vocabulary.fromString(trainer.vocabulary))
   }
 

@@ -99,6 +99,11 @@ impl<T: Float> CharLm<T> {
     /// file holding PyTorch-named weights (architecture inferred from the shapes). `vocab`
     /// overrides/supplies the vocabulary (its characters in index order).
     pub fn from_checkpoint(ckpt: &Checkpoint, vocab: Option<&str>) -> Result<Self> {
+        // rnnlab's own files name their kind: a name or jazz model is refused as such (a plain
+        // PyTorch safetensors file has no kind and is read by its tensor names)
+        if ckpt.kind().is_some() {
+            ckpt.expect_kind(KIND)?;
+        }
         let vocab_str: String = match vocab {
             Some(v) => v.to_string(),
             None => parse_json(ckpt, "vocab").map_err(|_| {
