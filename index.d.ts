@@ -100,7 +100,7 @@ export declare class NativeJazzModel {
    */
   predictAndSample(tY: number, temperature: number, seed: number): Array<number>
   /** A step-by-step inference loop over a snapshot of the current weights. */
-  sampler(temperature: number, seed: number): NativeJazzSampler
+  sampler(temperature: number, seed: number, topK?: number | undefined | null): NativeJazzSampler
 }
 
 /**

@@ -86,7 +86,7 @@ export interface ImproviseOptions {
   length?: number
   /** 0 = argmax, as the course (default); > 0 samples from p^(1/T). */
   temperature?: number
-  /** Sample among the k most likely values: 0 = all (default), 1 = argmax. Other values are refused for now. */
+  /** Sample among the k most likely values: 0 = all (default), 1 = argmax (the language model's sampler). */
   topK?: number
   /** Seeds the sampling and the reverse grammar's choices (default 0). */
   seed?: number
@@ -300,10 +300,7 @@ export class JazzImproviser {
     const temperature = checkTemperature(options.temperature ?? JAZZ_DEFAULTS.temperature)
     const seed = checkInt('seed', options.seed ?? 0, 0, 0xffffffff)
     const topK = checkInt('topK', options.topK ?? JAZZ_DEFAULTS.topK, 0, 0xffffffff)
-    // the native sampler has no top-k parameter yet: 1 is the argmax, larger values are refused
-    if (topK > 1)
-      throw invalidArg(`topK: JazzImproviser.improvise supports 0 (all values) or 1 (argmax) only, got ${topK}`)
-    const sampler = this.model.sampler(topK === 1 ? 0 : temperature, seed)
+    const sampler = this.model.sampler(temperature, seed, topK)
     const rng = seededRng(seed)
     const parsed = this.corpus.values.map(parseValue)
     const solo: Solo = { indices: [], values: [], notes: [], chords: [], bpm: this.section.bpm }

@@ -1,7 +1,9 @@
 //! The jazz djmodel: finite-difference check of the full-model gradients, training lowers the
 //! loss, determinism for a seed, the inference loop and error cases.
 
-use rnnlab_core::jazz::{pick_value, EpochStats, JazzBatch, JazzModel, Precision};
+use rnnlab_core::jazz::{
+    pick_value, pick_value_top_k, EpochStats, JazzBatch, JazzModel, Precision,
+};
 use rnnlab_core::nn::optim::Adam;
 use rnnlab_core::random::RandomState;
 
@@ -188,6 +190,29 @@ fn pick_value_temperature() {
     );
     assert!(pick_value(&[0.5, 0.5], -1.0, &mut rng).is_err());
     assert!(pick_value(&[0.5, 0.5], f64::NAN, &mut rng).is_err());
+}
+
+#[test]
+fn pick_value_top_k_draws_only_among_the_k_most_likely() {
+    let p = [0.1, 0.5, 0.15, 0.25];
+    let mut rng = RandomState::new(1);
+    let mut counts = [0usize; 4];
+    for _ in 0..4000 {
+        counts[pick_value_top_k(&p, 1.0, 2, &mut rng).unwrap()] += 1;
+    }
+    // only values 1 and 3 (the two most likely), in the ratio 0.5 : 0.25
+    assert_eq!((counts[0], counts[2]), (0, 0), "{counts:?}");
+    let share = counts[1] as f64 / 4000.0;
+    assert!((share - 2.0 / 3.0).abs() < 0.03, "{counts:?}");
+    // k = 1 is the argmax; k = 0 or k >= len is no restriction (the same draws as pick_value)
+    assert_eq!(pick_value_top_k(&p, 1.0, 1, &mut rng).unwrap(), 1);
+    let (mut a, mut b) = (RandomState::new(7), RandomState::new(7));
+    for _ in 0..50 {
+        assert_eq!(
+            pick_value_top_k(&p, 0.8, 4, &mut a).unwrap(),
+            pick_value(&p, 0.8, &mut b).unwrap()
+        );
+    }
 }
 
 #[test]

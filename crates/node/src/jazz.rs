@@ -184,8 +184,14 @@ impl NativeJazzModel {
 
     /// A step-by-step inference loop over a snapshot of the current weights.
     #[napi(catch_unwind)]
-    pub fn sampler(&self, temperature: f64, seed: f64) -> Result<NativeJazzSampler> {
+    pub fn sampler(
+        &self,
+        temperature: f64,
+        seed: f64,
+        top_k: Option<f64>,
+    ) -> Result<NativeJazzSampler> {
         let seed = whole("seed", seed, 0, u32::MAX as usize)? as u32;
+        let top_k = whole("topK", top_k.unwrap_or(0.0), 0, u32::MAX as usize)?;
         if !(temperature.is_finite() && temperature >= 0.0) {
             return Err(invalid_arg(format!(
                 "temperature: expected a finite number >= 0, got {temperature}"
@@ -198,6 +204,7 @@ impl NativeJazzModel {
             state,
             rng: RandomState::new(seed),
             temperature,
+            top_k,
         })
     }
 }
@@ -210,6 +217,8 @@ pub struct NativeJazzSampler {
     state: InferenceState,
     rng: RandomState,
     temperature: f64,
+    /// Sample among the `top_k` most likely values (0 = all).
+    top_k: usize,
 }
 
 #[napi]
@@ -219,7 +228,7 @@ impl NativeJazzSampler {
     pub fn next(&mut self) -> Result<u32> {
         let v = self
             .model
-            .step_sample(&mut self.state, self.temperature, &mut self.rng)
+            .step_sample(&mut self.state, self.temperature, self.top_k, &mut self.rng)
             .map_err(core_err)?;
         Ok(v as u32)
     }

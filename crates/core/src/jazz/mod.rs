@@ -15,6 +15,6 @@ pub mod network;
 pub mod trainer;
 
 pub use batch::JazzBatch;
-pub use model::{pick_value, InferenceState, JazzGradients, JazzModel};
+pub use model::{pick_value, pick_value_top_k, InferenceState, JazzGradients, JazzModel};
 pub use network::{EpochStats, Precision};
 pub use trainer::{FitReport, JazzTrainer};

@@ -221,15 +221,17 @@ impl JazzModel {
     }
 
     /// One step of the music inference loop: run the cell, pick the next value
-    /// ([`pick_value`]) and feed its one-hot back (`state.x = Some(index)`). Returns the index.
+    /// ([`pick_value_top_k`]; `top_k` 0 = all values) and feed its one-hot back
+    /// (`state.x = Some(index)`). Returns the index.
     pub fn step_sample(
         &self,
         state: &mut InferenceState,
         temperature: f64,
+        top_k: usize,
         rng: &mut RandomState,
     ) -> Result<usize> {
         let p = self.step_probs(state)?;
-        let v = pick_value(p.as_slice().expect("contiguous"), temperature, rng)?;
+        let v = pick_value_top_k(p.as_slice().expect("contiguous"), temperature, top_k, rng)?;
         state.x = Some(v);
         Ok(v)
     }
@@ -246,7 +248,7 @@ impl JazzModel {
         let mut rng = RandomState::new(seed);
         let mut state = self.zero_state();
         (0..t_y)
-            .map(|_| self.step_sample(&mut state, temperature, &mut rng))
+            .map(|_| self.step_sample(&mut state, temperature, 0, &mut rng))
             .collect()
     }
 }
@@ -255,6 +257,17 @@ impl JazzModel {
 /// `predict_and_sample`); `temperature > 0` samples from `p^(1/T)` renormalised (deepjazz's
 /// `__sample`) with one `choice` draw from `rng` (see [`crate::nn::sample`]).
 pub fn pick_value(p: &[f64], temperature: f64, rng: &mut RandomState) -> Result<usize> {
+    pick_value_top_k(p, temperature, 0, rng)
+}
+
+/// [`pick_value`] restricted to the `top_k` most likely values (0 = all, 1 = argmax), as the
+/// language model's `top_k` (one sampler, [`crate::nn::sample::pick`]).
+pub fn pick_value_top_k(
+    p: &[f64],
+    temperature: f64,
+    top_k: usize,
+    rng: &mut RandomState,
+) -> Result<usize> {
     check_temperature(temperature)?;
     if p.is_empty() {
         return Err(CoreError::invalid("pick_value: p is empty"));
@@ -263,7 +276,7 @@ pub fn pick_value(p: &[f64], temperature: f64, rng: &mut RandomState) -> Result<
         p,
         Scores::Probabilities,
         temperature,
-        0,
+        top_k,
         &mut Vec::new(),
         rng,
     )
