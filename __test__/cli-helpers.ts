@@ -106,3 +106,29 @@ export function barLines(output: string): string[] {
   }
   return lines
 }
+
+/** A budget no test reaches: the run goes on until Ctrl-C. */
+export const FOREVER = '100000000'
+
+/** Presses Ctrl-C once, when `ready` matches the terminal's output. */
+export function ctrlCWhen(ready: RegExp) {
+  let sent = false
+  return (output: string, interrupt: () => void) => {
+    if (!sent && ready.test(output)) {
+      sent = true
+      interrupt()
+    }
+  }
+}
+
+/** The resume command printed after Ctrl-C, as printed (`rnnlab …`). */
+export function printedResume(output: string): string {
+  const m = /continue with: (rnnlab .*)\n/.exec(output)
+  if (!m) throw new Error(`no resume command in: ${output}`)
+  return m[1]
+}
+
+/** A printed `rnnlab …` command made runnable here (`rnnlab` → this checkout's CLI). */
+export function runnable(command: string): string {
+  return `exec ${shellQuote(process.execPath)} ${shellQuote(CLI)} ${command.slice('rnnlab '.length)}`
+}

@@ -5,34 +5,22 @@ import test from 'ava'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { barLines, cli, CLI, inPty, rnnlabInPty, shellQuote, tmp } from './cli-helpers'
+import {
+  barLines,
+  cli,
+  ctrlCWhen,
+  FOREVER,
+  inPty,
+  printedResume,
+  rnnlabInPty,
+  runnable,
+  shellQuote,
+  tmp,
+} from './cli-helpers'
 import { fixture } from './helpers'
 
 const SONNETS = fixture('shakespeare.txt')
 const SMALL_LM = ['--hidden', '16', '--layers', '1', '--batch-size', '32', '--seq-length', '20']
-const FOREVER = '100000000'
-
-/** Presses Ctrl-C once, when `ready` matches the terminal's output. */
-function ctrlCWhen(ready: RegExp) {
-  let sent = false
-  return (output: string, interrupt: () => void) => {
-    if (!sent && ready.test(output)) {
-      sent = true
-      interrupt()
-    }
-  }
-}
-
-/** The resume command printed after Ctrl-C, runnable here (`rnnlab` → this checkout's CLI). */
-function printedResume(output: string): string {
-  const m = /continue with: (rnnlab .*)\n/.exec(output)
-  if (!m) throw new Error(`no resume command in: ${output}`)
-  return m[1]
-}
-
-function runnable(command: string): string {
-  return `exec ${shellQuote(process.execPath)} ${shellQuote(CLI)} ${command.slice('rnnlab '.length)}`
-}
 
 function names(dir: string): string {
   const file = join(dir, 'names.txt')

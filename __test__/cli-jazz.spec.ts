@@ -6,31 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { JazzImproviser, NameModel } from '../dist/index.js'
-import { cli, CLI, inPty, rnnlabInPty, shellQuote, tmp } from './cli-helpers'
-
-const FOREVER = '100000000'
-
-/** Presses Ctrl-C once, when `ready` matches the terminal's output. */
-function ctrlCWhen(ready: RegExp) {
-  let sent = false
-  return (output: string, interrupt: () => void) => {
-    if (!sent && ready.test(output)) {
-      sent = true
-      interrupt()
-    }
-  }
-}
-
-/** The resume command printed after Ctrl-C, runnable here (`rnnlab` → this checkout's CLI). */
-function printedResume(output: string): string {
-  const m = /continue with: (rnnlab .*)\n/.exec(output)
-  if (!m) throw new Error(`no resume command in: ${output}`)
-  return m[1]
-}
-
-function runnable(command: string): string {
-  return `exec ${shellQuote(process.execPath)} ${shellQuote(CLI)} ${command.slice('rnnlab '.length)}`
-}
+import { cli, ctrlCWhen, FOREVER, inPty, printedResume, rnnlabInPty, runnable, tmp } from './cli-helpers'
 
 test('jazz: Ctrl-C writes --checkpoint and prints a resume command with every flag, which continues', async (t) => {
   const dir = tmp()
