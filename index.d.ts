@@ -431,6 +431,8 @@ export interface NameSampleOptions {
   maxLength: number
   prefix: Uint32Array
   count: number
+  /** Draw only among the k most likely characters (0 or absent = all). */
+  topK?: number
 }
 
 /** Hyperparameters of a new trainer; unset fields take the course's values. */

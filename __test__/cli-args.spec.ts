@@ -227,6 +227,24 @@ test('--temperature 0 is greedy in sample too: the same name whatever the seed',
   t.is(cli(['generate', '--model', lmModel, '--temperature', '0', '--length', '20']).status, 0)
 })
 
+test('--top-k means the same in sample, generate and jazz: 1 is greedy, a bad value is one line', (t) => {
+  const greedy = cli(['sample', '--model', dinosModel, '--temperature', '0', '--count', '2'])
+  const top1 = cli(['sample', '--model', dinosModel, '--top-k', '1', '--count', '2', '--seed', '5'])
+  t.is(top1.status, 0, top1.stderr)
+  t.is(top1.stdout, greedy.stdout)
+  t.is(cli(['sample', '--model', dinosModel, '--top-k', '3', '--count', '4', '--seed', '5']).status, 0)
+  for (const args of [
+    ['sample', '--model', dinosModel],
+    ['generate', '--model', lmModel],
+    ['jazz', '--out', 'x.mid'],
+  ]) {
+    const r = cli([...args, '--top-k', '-2'])
+    t.is(r.status, 2, `${args[0]}: ${r.stderr}`)
+    t.regex(r.stderr, /--top-k/)
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr)
+  }
+})
+
 test('finding 10: sample --max-length counts the prefix, and is refused below it', (t) => {
   const short = cli(['sample', '--model', dinosModel, '--max-length', '3', '--prefix', 'stego'])
   t.is(short.status, 2)

@@ -206,11 +206,18 @@ test('validate() is null without validation data: before fit, after load, with v
   }
 })
 
-test('generation vocabulary: topK 1 is greedy everywhere; topK for jazz as for text; names refuse topK > 1', async (t) => {
+test('generation vocabulary: topK 1 is greedy everywhere; topK k restricts the draws of names, jazz and text', async (t) => {
   const nm = names.make()
   await nm.fit({ iterations: 50 })
   t.deepEqual(nm.sample({ topK: 1, seed: 3, count: 2 }), nm.sample({ temperature: 0, count: 2 }))
-  t.throws(() => nm.sample({ topK: 5 }), { code: 'ERR_INVALID_ARG', message: /topK/ })
+  // topK k: every draw among the k most likely characters. From the zero start state the first
+  // draw has one fixed distribution, so a name's first character is one of only k characters.
+  const first = (o: { topK?: number }) =>
+    new Set(nm.sample({ count: 300, seed: 1, temperature: 1, ...o }).map((n) => n[0]))
+  t.true(first({}).size > 3, `without topK: ${[...first({})].join('')}`)
+  t.true(first({ topK: 3 }).size <= 3, `topK 3: ${[...first({ topK: 3 })].join('')}`)
+  t.deepEqual(nm.sample({ count: 5, seed: 2, topK: nm.vocabulary.size }), nm.sample({ count: 5, seed: 2 }))
+  t.throws(() => nm.sample({ topK: -1 }), { code: 'ERR_INVALID_ARG', message: /topK/ })
   const jz = jazz.make()
   await jz.fit({ epochs: 1 })
   t.deepEqual(jz.improvise({ topK: 1, temperature: 1, seed: 3 }).indices, jz.improvise({ seed: 3 }).indices)

@@ -106,8 +106,8 @@ export interface SampleOptions {
   /** Softmax temperature: 1 = the model's distribution, 0 = greedy (the same name every time) (default 1). */
   temperature?: number
   /**
-   * 0 (default) = all characters, 1 = greedy. Larger values are refused with an
-   * `ERR_INVALID_ARG`: the core's name sampler has no top-k yet.
+   * Draw only among the k most likely characters (renormalised): 0 (default) = all, as the
+   * course; 1 = greedy.
    */
   topK?: number
   /** At most this many characters per name, the prefix included (course: 50). */
@@ -293,7 +293,6 @@ export class NameModel {
       options.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : checkInt('seed', options.seed, 0, 2 ** 52)
     const temperature = checkTemperature(options.temperature ?? d.temperature)
     const topK = checkInt('topK', options.topK ?? 0, 0, 0xffffffff)
-    if (topK > 1) throw invalidArg(`topK: NameModel.sample supports 0 (all characters) or 1 (greedy) only, got ${topK}`)
     const maxLength = checkInt('maxLength', options.maxLength ?? d.maxLength, 1, 100_000)
     const prefix = (options.prefix ?? '').toLowerCase()
     const prefixIx = Uint32Array.from(this.vocabulary.encode(prefix, `prefix '${prefix}'`))
@@ -309,7 +308,7 @@ export class NameModel {
       const name = greedyName(this.parameters(), this.vocabulary, prefix, draws)
       return Array<string>(count).fill(name)
     }
-    const out = this.trainer.sample({ seed, temperature, maxLength: draws, prefix: prefixIx, count })
+    const out = this.trainer.sample({ seed, temperature, maxLength: draws, prefix: prefixIx, count, topK })
     return out.map((ix) => this.vocabulary.decode(ix).replace(/\n$/, ''))
   }
 }

@@ -61,6 +61,7 @@ Options:
   --count N          how many names (default 20)
   --temperature T    softmax temperature; 0 = greedy, the most likely character
                      at each step (the same name every time) (default ${NAME_MODEL_DEFAULTS.temperature})
+  --top-k K          draw among the K most likely characters (default: all)
   --prefix TEXT      start every name with TEXT
   --max-length N     at most N characters, the prefix included (default ${NAME_MODEL_DEFAULTS.maxLength})
   --seed S           same seed, same names`
@@ -236,10 +237,12 @@ command('sample', {
     temperature: { type: 'string' },
     prefix: { type: 'string' },
     'max-length': { type: 'string' },
+    'top-k': { type: 'string' },
     seed: { type: 'string' },
   },
   async run(v) {
     if (v.model === undefined) throw new UsageError('--model FILE is required')
+    const topK = intOption(v, 'top-k', 0)
     const count = intOption(v, 'count', SAMPLE_COUNT)
     const temperature = numberOption(v, 'temperature', NAME_MODEL_DEFAULTS.temperature, 0)
     const prefix = v.prefix === undefined ? '' : String(v.prefix)
@@ -257,7 +260,7 @@ command('sample', {
     expectFileKind('--model', file, 'dinos')
     const model = NameModel.load(file)
     // the prefix counts toward maxLength in the API too
-    const names = model.sample({ count, temperature, prefix: prefix || undefined, maxLength, seed })
+    const names = model.sample({ count, temperature, topK, prefix: prefix || undefined, maxLength, seed })
     print(names.map((name) => `${capitalise(name)}\n`).join(''))
     return 0
   },

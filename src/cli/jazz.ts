@@ -43,6 +43,7 @@ Options:
   --epochs N          train until N epochs in total, at least 1 (default ${JAZZ_DEFAULTS.epochs})
   --length N          values generated per measure at most, Ty (default ${JAZZ_DEFAULTS.length})
   --temperature T     0 = argmax as the course (default), > 0 samples
+  --top-k K           sample among the K most likely values (default: all)
   --seed S            seed of windows, weights, sampling and note choices (default 0)
   --checkpoint FILE   the whole model (section, corpus, weights, optimizer), written
                       at the end and on Ctrl-C (atomic); JazzImproviser.load reads it
@@ -69,6 +70,7 @@ command('jazz', {
     epochs: { type: 'string' },
     length: { type: 'string' },
     temperature: { type: 'string' },
+    'top-k': { type: 'string' },
     seed: { type: 'string' },
     checkpoint: { type: 'string' },
     resume: { type: 'string' },
@@ -82,6 +84,7 @@ command('jazz', {
     const epochs = intOption(v, 'epochs', d.epochs, 1)
     const length = intOption(v, 'length', d.length, 1)
     const temperature = numberOption(v, 'temperature', d.temperature, 0)
+    const topK = intOption(v, 'top-k', d.topK)
     const seed = intOption(v, 'seed', d.seed)
     const melodyTrack = v['melody-track'] === undefined ? undefined : intOption(v, 'melody-track', 0)
     const chordTracks =
@@ -183,7 +186,7 @@ command('jazz', {
     if (trained > 0) say(`trained ${trained} epochs in ${((Date.now() - t0) / 1000).toFixed(2)} s`)
     // only the stop asked for is saved; a failure (a diverged run) was thrown above
     if (checkpoint !== undefined) jazz.save(checkpoint)
-    const solo = jazz.improvise({ length, temperature, seed: soloSeed })
+    const solo = jazz.improvise({ length, temperature, topK, seed: soloSeed })
     jazz.toMidi(out, solo)
     if (plot) writeFileSync(plot, jazz.toSvg(solo))
     print(

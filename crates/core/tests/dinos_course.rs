@@ -878,6 +878,7 @@ fn sample_many_is_deterministic_and_matches_course_sample() {
         max_length: 30,
         prefix: vec![19, 20],
         course_mode: false,
+        top_k: 0,
     };
     let a = sample_many(&t.params, 0, &opts, 20).unwrap();
     let b = sample_many(&t.params, 0, &opts, 20).unwrap();

@@ -187,6 +187,8 @@ pub struct NameSampleOptions {
     pub max_length: u32,
     pub prefix: Uint32Array,
     pub count: u32,
+    /// Draw only among the k most likely characters (0 or absent = all).
+    pub top_k: Option<u32>,
 }
 
 /// Result of one `run` chunk (a failed chunk rejects with an `Error` and its `code`).
@@ -365,6 +367,7 @@ impl NativeNameTrainer {
                 max_length: options.max_length as usize,
                 prefix: options.prefix.iter().map(|&c| c as usize).collect(),
                 course_mode: false,
+                top_k: options.top_k.unwrap_or(0) as usize,
             };
             let names =
                 dinos::sample_many(&t.params, t.newline_ix(), &opts, options.count as usize)

@@ -27,6 +27,9 @@ pub struct NameSampleOptions {
     /// last one already was a newline. `false`: one generator per name, seeded once, and a
     /// newline appended only if missing.
     pub course_mode: bool,
+    /// Draw only among the `top_k` most likely characters (renormalised; ties keep the lower
+    /// index); 0 = all, the course.
+    pub top_k: usize,
 }
 
 impl Default for NameSampleOptions {
@@ -37,6 +40,7 @@ impl Default for NameSampleOptions {
             max_length: COURSE_MAX_SAMPLE_LENGTH,
             prefix: Vec::new(),
             course_mode: false,
+            top_k: 0,
         }
     }
 }
@@ -118,6 +122,7 @@ fn sample_one(
     let mut a = vec![0.0; p.n_a]; // (n_a,)
     let mut probs = vec![0.0; p.n_y]; // (n_y,)
     let mut indices = Vec::with_capacity(opts.prefix.len() + opts.max_length + 1);
+    let mut order: Vec<usize> = Vec::new(); // scratch of keep_top_k
     let mut x: Option<usize> = None;
     // feed the prefix: its characters are inputs, not draws
     for &c in &opts.prefix {
@@ -134,6 +139,9 @@ fn sample_one(
             // np.random.seed(counter + seed), where the course's seed also grows by one per step
             rs.seed(seed.wrapping_add(2 * counter) as u32);
         }
+        if opts.top_k > 0 && opts.top_k < probs.len() {
+            keep_top_k(&mut probs, opts.top_k, &mut order);
+        }
         idx = rs.choice_p(&probs)?;
         indices.push(idx);
         x = Some(idx);
@@ -144,4 +152,33 @@ fn sample_one(
         indices.push(newline_ix);
     }
     Ok(indices)
+}
+
+/// Keeps the `k` largest probabilities (ties: the lower index first), zeroes the rest and
+/// renormalises the kept ones to sum to 1.
+fn keep_top_k(probs: &mut [f64], k: usize, order: &mut Vec<usize>) {
+    order.clear();
+    order.extend(0..probs.len());
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+    let kept: f64 = order[..k].iter().map(|&i| probs[i]).sum();
+    for &i in &order[k..] {
+        probs[i] = 0.0;
+    }
+    for &i in &order[..k] {
+        probs[i] /= kept;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_top_k;
+
+    #[test]
+    fn keep_top_k_keeps_the_largest_and_renormalises() {
+        let mut p = [0.1, 0.4, 0.2, 0.2, 0.1];
+        keep_top_k(&mut p, 2, &mut Vec::new());
+        // 0.4 and the first of the tied 0.2s
+        let kept = 0.4 + 0.2;
+        assert_eq!(p, [0.0, 0.4 / kept, 0.2 / kept, 0.0, 0.0]);
+    }
 }

@@ -317,6 +317,7 @@ impl DinoTrainer {
             max_length: self.config.sample_max_length,
             prefix: Vec::new(),
             course_mode: true,
+            top_k: 0,
         };
         let samples = sample_many(
             &self.params,
