@@ -1,6 +1,7 @@
 //! Measurements behind the GEMM choice and the training speed of the language model. Run on a
 //! quiet machine with `cargo bench -p rnnlab-core --bench lm_gemm [-- NAME...]`, where NAME picks
-//! some of `gemm_backends`, `training_speed`, `phase_times`, `sampling_speed` (all by default).
+//! some of `gemm_backends`, `training_speed`, `phase_times`, `sampling_speed`,
+//! `sampling_phases` (all by default).
 
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -203,6 +204,64 @@ fn sampling_speed_2x128() {
     );
 }
 
+/// CPU time of this thread (Linux; wall time elsewhere), steadier than the wall clock on a
+/// shared machine.
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|ns| ns * 1e-9)
+        .unwrap_or_else(|| {
+            static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+            START.get_or_init(Instant::now).elapsed().as_secs_f64()
+        })
+}
+
+/// Where a batch-1 character's time goes: the model step (products and activations) against
+/// the draw (softmax at temperature 0.8 and numpy's `choice`).
+fn sampling_phases_2x128() {
+    use rnnlab_core::lm::Stepper;
+    use rnnlab_core::nn::sample::{pick, Scores};
+    use rnnlab_core::random::RandomState;
+    let text = common::fixture("shakespeare.txt");
+    let cfg = LmConfig {
+        cell: Cell::Lstm,
+        hidden: vec![128, 128],
+        embedding: None,
+        dropout: 0.0,
+    };
+    let m = CharLm::<f32>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
+    let n = 50_000;
+    let t = thread_cpu_seconds();
+    let mut s = Stepper::new(&m);
+    let pack = thread_cpu_seconds() - t;
+    let t = thread_cpu_seconds();
+    let mut x = 0u32;
+    let mut logits = Vec::new();
+    for i in 0..n {
+        let l = s.step(x);
+        if i == 0 {
+            logits = l.to_vec();
+        }
+        x = (i % 60) as u32;
+    }
+    let step = (thread_cpu_seconds() - t) / n as f64;
+    let mut rng = RandomState::new(1);
+    let mut work = Vec::new();
+    let t = thread_cpu_seconds();
+    let mut sum = 0;
+    for _ in 0..n {
+        sum += pick(&logits, Scores::Logits, 0.8, 0, &mut work, &mut rng).unwrap();
+    }
+    let draw = (thread_cpu_seconds() - t) / n as f64;
+    println!(
+        "sampling phases (thread CPU time): packing {:.2} ms once; step {:.2} µs, draw {:.2} µs per character ({sum})",
+        pack * 1e3,
+        step * 1e6,
+        draw * 1e6
+    );
+}
+
 fn main() {
     println!(
         "SIMD level {} (RNNLAB_SIMD caps it)",
@@ -212,11 +271,12 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let runs: [(&str, fn()); 4] = [
+    let runs: [(&str, fn()); 5] = [
         ("gemm_backends", gemm_backends_on_lstm_shapes),
         ("training_speed", training_speed_2x128),
         ("phase_times", phase_times_2x128),
         ("sampling_speed", sampling_speed_2x128),
+        ("sampling_phases", sampling_phases_2x128),
     ];
     for (name, run) in runs {
         if picked.is_empty() || picked.iter().any(|p| p == name) {
