@@ -1,10 +1,12 @@
 // Runs every side-by-side benchmark in bench/ and prints each ratio against its peer, with the
 // machine facts a number needs (CPU, SIMD level in force, load average):
 //   dinos  bench/dinos/bench.py   rnnlab (NameModel, CLI, fast arithmetic) vs the numpy reference
-//   lstm   bench/lstm/bench.js    vs bench/lstm/torch_bench.py and bench/lstm/keras_bench.py
+//   lstm   bench/lstm/bench.js    vs bench/lstm/torch_bench.py and bench/lstm/keras_bench.py, and
+//          against the machine's GEMM peak, measured in the same run (bench/peak.py: numpy's
+//          1024² matmul, 2 threads, best of 7), in GFLOP/s and as a share, f32 and f64
 //   jazz   bench/jazz/run.py      rnnlab vs PyTorch and Keras on the course's djmodel
 //
-//   npm run bench [-- --quick] [-- --only dinos,lstm] [-- --setup]
+//   npm run bench [-- --quick] [-- --only dinos,lstm] [-- --cells lstm,gru] [-- --setup]
 //
 // --quick runs each benchmark for a moment (a smoke test of the whole chain; its numbers mean
 // nothing). Build the release addon first (`npm run build`): a debug addon times the wrong code.
@@ -30,6 +32,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     setup: { type: 'boolean', default: false },
+    // the recurrent cells of the LSTM benchmark's training rows (bench/lstm/bench.js --cells)
+    cells: { type: 'string', default: 'lstm' },
   },
 })
 const quick = values.quick
@@ -167,13 +171,51 @@ function parseTorch(out) {
   return { train, sample }
 }
 
+/** The machine's f32 and f64 GEMM peak (bench/peak.py), or undefined without numpy. */
+async function gemmPeak(pythons, when) {
+  const python = pythons.numpy
+  if (!python) {
+    summary.push('peak: skipped (no Python with numpy: see --setup)')
+    return undefined
+  }
+  const rounds = quick ? '2' : '7'
+  const peak = lastJson(await run(python, ['bench/peak.py', '--json', '--rounds', rounds], { echo: false }))
+  for (const dtype of ['float32', 'float64']) {
+    summary.push(
+      `peak (${when}): ${dtype} GEMM ${peak[dtype].best.toFixed(1)} GFLOP/s (numpy ${peak.numpy}, ${peak.blas}, ${peak.size}², ${peak.threads} threads, best of ${peak[dtype].rounds}; median ${peak[dtype].median.toFixed(1)})`,
+    )
+  }
+  return peak
+}
+
 async function lstm(pythons) {
   const seconds = quick ? '1' : '20'
   const text = path.join(FIXTURES, 'shakespeare.txt')
+  // the peak just before the training it is compared with, so both see the same machine
+  const peak = await gemmPeak(pythons, 'before training')
   const ours = lastJson(
-    await run('node', ['bench/lstm/bench.js', '--json', '--seconds', seconds, '--text', text], { echo: false }),
+    await run(
+      'node',
+      ['bench/lstm/bench.js', '--json', '--seconds', seconds, '--text', text, '--cells', values.cells],
+      {
+        echo: false,
+      },
+    ),
   )
-  const oursTrain = Object.fromEntries(ours.train.map((r) => [r.mode, r.charsPerSecond]))
+  const peakAfter = await gemmPeak(pythons, 'after training')
+  // f32 rows only are compared with the peers (which train in float32)
+  const oursTrain = Object.fromEntries(
+    ours.train.filter((r) => r.dtype === 'float32' && r.cell === 'lstm').map((r) => [r.mode, r.charsPerSecond]),
+  )
+  for (const r of ours.train) {
+    const gflops = (r.charsPerSecond * r.flopPerChar) / 1e9
+    const best = Math.max(peak?.[r.dtype]?.best ?? 0, peakAfter?.[r.dtype]?.best ?? 0)
+    const share = best > 0 ? ` = ${((100 * gflops) / best).toFixed(0)} % of the ${r.dtype} peak ${best.toFixed(1)}` : ''
+    summary.push(
+      `lstm: rnnlab ${r.cell} ${r.dtype} ${r.mode}: ${r.charsPerSecond} chars/s × ${(r.flopPerChar / 1e6).toFixed(3)} MFLOP/char = ${gflops.toFixed(1)} GFLOP/s${share}`,
+    )
+  }
+  summary.push(`lstm: rnnlab sampling batch 1: ${ours.sample.charsPerSecond} chars/s`)
   const peers = []
   if (pythons.torch) {
     const out = await run(pythons.torch, ['bench/lstm/torch_bench.py', '--seconds', seconds, '--text', text])
@@ -190,7 +232,6 @@ async function lstm(pythons) {
       { train: Object.fromEntries(k.train.map((r) => [r.mode, r.charsPerSecond])), sample: k.sample.charsPerSecond },
     ])
   } else summary.push('lstm: Keras skipped (no venv-tf)')
-  for (const mode of Object.keys(oursTrain)) summary.push(`lstm: rnnlab training ${mode}: ${oursTrain[mode]} chars/s`)
   for (const [peer, r] of peers) {
     for (const mode of Object.keys(oursTrain)) {
       ratio(`lstm: rnnlab vs ${peer}, training chars/s (${mode})`, oursTrain[mode] / r.train[mode])

@@ -1,10 +1,15 @@
 // rnnlab side of the Shakespeare benchmark: the course's model (2 stacked LSTM layers of 128,
 // one-hot input, dropout, dense softmax over the sonnets' characters), float32, sequences of
 // 40, batches of 128, Adam. Reports training characters/second in both modes, the validation
-// loss reached in the same wall-clock budget, and sampling characters/second.
+// loss reached in the same wall-clock budget, and sampling characters/second. Each training
+// row also carries its floating-point work per character (`flopPerChar`, see below), so that
+// bench/run-all.js can state it in GFLOP/s and as a share of the machine's GEMM peak.
 //
 //   npm run build:native && npm run build:ts      (release build: LTO)
-//   node bench/lstm/bench.js [--seconds 20] [--json]
+//   node bench/lstm/bench.js [--seconds 20] [--json] [--dtypes float32,float64] [--cells lstm]
+//
+// --cells takes every cell the model knows (a GRU row is one more name here once the GRU exists);
+// the first cell and dtype of the list also give the sampling figure.
 //
 // bench/lstm/torch_bench.py is the same benchmark in PyTorch (torch.set_num_threads(2)).
 const { readFileSync } = require('node:fs')
@@ -14,17 +19,53 @@ const { parseArgs } = require('node:util')
 const { CharLanguageModel, native } = require('../../dist/index.js')
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string' }, json: { type: 'boolean' }, text: { type: 'string' } },
+  options: {
+    seconds: { type: 'string' },
+    json: { type: 'boolean' },
+    text: { type: 'string' },
+    dtypes: { type: 'string', default: 'float32,float64' },
+    cells: { type: 'string', default: 'lstm' },
+  },
 })
+const dtypes = values.dtypes.split(',').map((s) => s.trim())
+const cells = values.cells.split(',').map((s) => s.trim())
 const seconds = Number(values.seconds ?? 20)
 const textFile = values.text ?? path.join(__dirname, '..', '..', '..', 'shared', 'data', 'shakespeare.txt')
 const text = readFileSync(textFile, 'utf8')
 
-async function trainRun(mode) {
-  const model = new CharLanguageModel({ cell: 'lstm', layers: 2, hidden: 128, dropout: 0.2, dtype: 'float32', seed: 0 })
+const LAYERS = 2
+const HIDDEN = 128
+const SEQ_LENGTH = 40
+/** Gate blocks per cell: the rows of W_ih and W_hh are G·H. */
+const GATES = { lstm: 4, gru: 3, rnn: 1 }
+
+/**
+ * Floating-point operations per input character of one training step, counting the matrix
+ * products only (2 per multiply-add): forward, and twice that backward (the weight gradient and
+ * the input gradient of each product have the forward's size). Per layer the forward products
+ * are W_ih·x (2·G·H·I) and W_hh·h (2·G·H·H), except the first layer's one-hot input, which is a
+ * column pick and no product; the dense layer (2·V·H) runs at every step in tbptt and once per
+ * window in windows mode. The element-wise gate work, the softmax and Adam are left out, as a
+ * GEMM peak leaves them out. For the course's 2×128 LSTM in windows mode this is
+ * 3·(2·512·128 + 2·(2·512·128)) + 3·2·V·128/40 ≈ 1.18 MFLOP (V = 62), the issue's figure.
+ */
+function flopPerChar({ cell, layers, hidden, vocab, mode, seqLength }) {
+  const g = GATES[cell]
+  if (g === undefined) throw new Error(`flopPerChar: unknown cell ${cell}`)
+  let forward = 0
+  for (let k = 0; k < layers; k++) {
+    if (k > 0) forward += 2 * g * hidden * hidden // W_ih·x of the layer below's h
+    forward += 2 * g * hidden * hidden // W_hh·h
+  }
+  forward += (2 * vocab * hidden) / (mode === 'windows' ? seqLength : 1)
+  return 3 * forward
+}
+
+async function trainRun(cell, dtype, mode) {
+  const model = new CharLanguageModel({ cell, layers: LAYERS, hidden: HIDDEN, dropout: 0.2, dtype, seed: 0 })
   const h = await model.fit(text, {
     mode,
-    seqLength: 40,
+    seqLength: SEQ_LENGTH,
     stride: 3,
     batchSize: 128,
     optimizer: 'adam',
@@ -37,7 +78,17 @@ async function trainRun(mode) {
   })
   return {
     model,
+    cell,
+    dtype,
     mode,
+    flopPerChar: flopPerChar({
+      cell,
+      layers: LAYERS,
+      hidden: HIDDEN,
+      vocab: new Set(text).size,
+      mode,
+      seqLength: SEQ_LENGTH,
+    }),
     charsPerSecond: h.charsPerSecond,
     steps: h.steps,
     epochs: h.epochs,
@@ -55,26 +106,33 @@ async function main() {
     train: [],
     sample: undefined,
   }
-  let last
-  for (const mode of ['windows', 'tbptt']) {
-    const r = await trainRun(mode)
-    last = r.model
-    results.train.push({
-      mode,
-      charsPerSecond: Math.round(r.charsPerSecond),
-      steps: r.steps,
-      epochs: r.epochs,
-      valLoss: r.valLoss,
-    })
-    if (!values.json) {
-      console.log(
-        `train ${mode.padEnd(7)}: ${Math.round(r.charsPerSecond)} chars/s, ${r.steps} steps in ${r.seconds.toFixed(1)} s, validation ${r.valLoss.toFixed(4)} nats/char`,
-      )
+  let first
+  for (const cell of cells) {
+    for (const dtype of dtypes) {
+      for (const mode of ['windows', 'tbptt']) {
+        const r = await trainRun(cell, dtype, mode)
+        first ??= r.model
+        results.train.push({
+          cell,
+          dtype,
+          mode,
+          charsPerSecond: Math.round(r.charsPerSecond),
+          flopPerChar: r.flopPerChar,
+          steps: r.steps,
+          epochs: r.epochs,
+          valLoss: r.valLoss,
+        })
+        if (!values.json) {
+          console.log(
+            `train ${cell} ${dtype} ${mode.padEnd(7)}: ${Math.round(r.charsPerSecond)} chars/s (${((r.charsPerSecond * r.flopPerChar) / 1e9).toFixed(1)} GFLOP/s at ${(r.flopPerChar / 1e6).toFixed(3)} MFLOP/char), ${r.steps} steps in ${r.seconds.toFixed(1)} s, validation ${r.valLoss.toFixed(4)} nats/char`,
+          )
+        }
+      }
     }
   }
   const n = 20000
   const t0 = performance.now()
-  const out = last.generate({ prompt: 'Shall I compare thee to a summer', length: n, temperature: 0.8, seed: 1 })
+  const out = first.generate({ prompt: 'Shall I compare thee to a summer', length: n, temperature: 0.8, seed: 1 })
   const secs = (performance.now() - t0) / 1000
   results.sample = { charsPerSecond: Math.round(n / secs), sample: out.slice(0, 200) }
   if (values.json) console.log(JSON.stringify(results))
