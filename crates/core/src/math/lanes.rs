@@ -467,49 +467,48 @@ mod avx2 {
         /// Each half's pairs and quads (`sum4`), then the two halves added: `tree_sum`'s tree.
         #[inline(always)]
         fn sum_rows(v: [Self; 8]) -> Self {
+            // No closures here: a closure is compiled without the caller's target features,
+            // so its intrinsics became out-of-line calls (the AVX2 fast step ran 1.5× slower).
             unsafe {
-                let rows = |q: usize| {
-                    let lo = sum4(std::array::from_fn(|r| v[4 * q + r].0));
-                    let hi = sum4(std::array::from_fn(|r| v[4 * q + r].1));
-                    _mm256_add_pd(lo, hi)
-                };
-                Ymm2(rows(0), rows(1))
+                let lo0 = sum4([v[0].0, v[1].0, v[2].0, v[3].0]);
+                let hi0 = sum4([v[0].1, v[1].1, v[2].1, v[3].1]);
+                let lo1 = sum4([v[4].0, v[5].0, v[6].0, v[7].0]);
+                let hi1 = sum4([v[4].1, v[5].1, v[6].1, v[7].1]);
+                Ymm2(_mm256_add_pd(lo0, hi0), _mm256_add_pd(lo1, hi1))
             }
         }
         /// Four 4×4 transposes of the quadrants.
         #[inline(always)]
         fn transpose(v: [Self; 8]) -> [Self; 8] {
+            // (no closures: see `sum_rows`)
             unsafe {
-                let q = |rows: usize, hi: bool| {
-                    transpose4(std::array::from_fn(|r| {
-                        if hi {
-                            v[rows + r].1
-                        } else {
-                            v[rows + r].0
-                        }
-                    }))
-                };
-                let (a, b, c, d) = (q(0, false), q(4, false), q(0, true), q(4, true));
-                std::array::from_fn(|l| {
-                    if l < 4 {
-                        Ymm2(a[l], b[l])
-                    } else {
-                        Ymm2(c[l - 4], d[l - 4])
-                    }
-                })
+                let a = transpose4([v[0].0, v[1].0, v[2].0, v[3].0]);
+                let b = transpose4([v[4].0, v[5].0, v[6].0, v[7].0]);
+                let c = transpose4([v[0].1, v[1].1, v[2].1, v[3].1]);
+                let d = transpose4([v[4].1, v[5].1, v[6].1, v[7].1]);
+                [
+                    Ymm2(a[0], b[0]),
+                    Ymm2(a[1], b[1]),
+                    Ymm2(a[2], b[2]),
+                    Ymm2(a[3], b[3]),
+                    Ymm2(c[0], d[0]),
+                    Ymm2(c[1], d[1]),
+                    Ymm2(c[2], d[2]),
+                    Ymm2(c[3], d[3]),
+                ]
             }
         }
         #[inline(always)]
         fn zero_from(self, n: usize) -> Self {
             unsafe {
                 // lane l kept where n > l (64-bit compares give all-ones or all-zeros masks)
+                // (no closures: see `sum_rows`)
                 let n = _mm256_set1_epi64x(n as i64);
-                let keep = |lanes: __m256i, v: __m256d| {
-                    _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_cmpgt_epi64(n, lanes)))
-                };
+                let keep_lo = _mm256_cmpgt_epi64(n, _mm256_set_epi64x(3, 2, 1, 0));
+                let keep_hi = _mm256_cmpgt_epi64(n, _mm256_set_epi64x(7, 6, 5, 4));
                 Ymm2(
-                    keep(_mm256_set_epi64x(3, 2, 1, 0), self.0),
-                    keep(_mm256_set_epi64x(7, 6, 5, 4), self.1),
+                    _mm256_and_pd(self.0, _mm256_castsi256_pd(keep_lo)),
+                    _mm256_and_pd(self.1, _mm256_castsi256_pd(keep_hi)),
                 )
             }
         }
