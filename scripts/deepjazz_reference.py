@@ -15,7 +15,12 @@ Run (outside the repo's runtime; Python is only for reference data):
 
 Random choices: deepjazz's decoding calls `random.choice`. Here every such call draws from
 mulberry32 (the generator of rnnlab's `seededRng`, seed fixed below) and takes
-`items[floor(u * len(items))]`, so the TypeScript decoder can make the same choices.
+`items[floor(u * len(items))]`, so the TypeScript decoder can make the same choices. The one
+other change: a scale tone's name is drawn from the scale's pitches in `getPitches()` order,
+where deepjazz iterates a Python set whose order changes with the hash seed (same names, same
+odds, a fixed order). And music21's WeightedHexatonicBlues is a random mixture of the minor
+pentatonic and the hexatonic blues scale, drawn with Python's `random` on every use; here its
+network always takes the hexatonic path (the blue note included), so its names are fixed.
 """
 import collections
 import collections.abc
@@ -56,6 +61,16 @@ class Mulberry32:
 
 
 RNG = Mulberry32(0)
+
+# The hexatonic path of WeightedHexatonicBlues on every use (see the header).
+from music21 import common as _common  # noqa: E402
+from music21.scale import intervalNetwork as _network  # noqa: E402
+
+_weighted = _common.weightedSelection
+_network.common.weightedSelection = lambda values, weights, randomGenerator=None: _weighted(
+    values, weights, randomGenerator=lambda: 0.999
+)
+TONICS = ['C', 'C#', 'D-', 'D', 'D#', 'E-', 'E', 'F', 'F#', 'G', 'G#', 'A', 'B-', 'B', 'C-']
 
 # ---------------------------------------------------------------- preprocess.py
 
@@ -162,7 +177,12 @@ def generate_scale_tone(last_chord):
     if last_chord.quality == 'major':
         scale_type = scale.MajorScale()
     scales = scale_type.derive(last_chord)
-    names = [p.name for p in list(set(scales.getPitches()))]
+    # deepjazz draws from [p.name for p in list(set(scales.getPitches()))], whose order depends
+    # on Python's string hash seed (not reproducible even in Python); the same names in
+    # getPitches() order, each as likely as in deepjazz's list.
+    pitches = scales.getPitches()
+    names = [p.name for p in pitches]
+    assert sorted(names) == sorted(p.name for p in set(pitches)), (names, scales)
     name = RNG.choice(names)
     octave = RNG.choice([p.octave for p in last_chord.sortAscending().pitches])
     return note.Note('%s%s' % (name, octave))
@@ -363,10 +383,11 @@ def main(path):
     measures, chords = parse_midi(path)
     grammars = abstract_grammars_of(measures, chords)
     corpus = [x for g in grammars for x in g.split(' ')]
-    # The decoding test: each measure's own values decoded over its chords, one seeded RNG.
+    # The decoding test: each measure's own values decoded over its chords (measure ix with seed ix).
     decoded = []
     for ix in range(1, len(chords)):
         values = grammars[ix - 1].split(' ')
+        RNG.s = ix  # each measure decoded with its own seed (seededRng(ix) in rnnlab)
         chords_copy = copy.deepcopy(chords[ix])
         tones, sounds = decode_measure(values, chords_copy)
         decoded.append({
@@ -391,7 +412,7 @@ def main(path):
             }
             for k in measures
         ],
-        'decodeSeed': 0,
+        'bluesScales': {t: [p.name for p in scale.WeightedHexatonicBlues(t).getPitches()] for t in TONICS},
         'decoded': decoded,
     }
     json.dump(out, sys.stdout, indent=1)

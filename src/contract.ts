@@ -38,6 +38,18 @@ export function invalidArg(message: string): InvalidArgumentError {
   return Object.assign(new RangeError(message), { code: 'ERR_INVALID_ARG' as const })
 }
 
+/**
+ * Refuses an options object with a key the call does not know (a misspelt `grammr` would
+ * otherwise be ignored silently): an `ERR_INVALID_ARG` error naming the key and the known ones.
+ */
+export function checkOptionNames(what: string, options: object | undefined, known: readonly string[]): void {
+  if (options === undefined || options === null || typeof options !== 'object') return
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key))
+      throw invalidArg(`${what}: unknown option '${key}' (known: ${[...known].sort().join(', ')})`)
+  }
+}
+
 /** A `TypeError` for an argument of the wrong type, with `code: 'ERR_INVALID_ARG_TYPE'` as Node's own. */
 export function invalidArgType(message: string): TypeError & { code: 'ERR_INVALID_ARG_TYPE' } {
   return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' as const })

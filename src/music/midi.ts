@@ -15,6 +15,8 @@ export interface Note {
   duration: number
   /** Velocity 1–127. */
   velocity: number
+  /** When read from a file: the position of its note-on among the track's note-ons (music21 keeps notes in this order). */
+  order?: number
 }
 
 /** One track of a MIDI file, reduced to its notes and labels. */
@@ -101,13 +103,14 @@ export function parseMidiBytes(bytes: Uint8Array, path = '<bytes>'): Song {
     let program = -1
     const notes: Note[] = []
     // Open notes per channel·pitch (a stack, so repeated note-ons pair first-in first-out).
-    const open = new Map<number, { tick: number; velocity: number }[]>()
+    const open = new Map<number, { tick: number; velocity: number; order: number }[]>()
+    let noteOns = 0
     const close = (ch: number, pitch: number) => {
       const stack = open.get(ch * 128 + pitch)
       const on = stack?.shift()
       if (!on) return
       const start = on.tick / tpb
-      notes.push({ pitch, start, duration: (tick - on.tick) / tpb, velocity: on.velocity })
+      notes.push({ pitch, start, duration: (tick - on.tick) / tpb, velocity: on.velocity, order: on.order })
       length = Math.max(length, tick / tpb)
     }
     for (const e of events as MidiEvent[]) {
@@ -132,7 +135,7 @@ export function parseMidiBytes(bytes: Uint8Array, path = '<bytes>'): Song {
             if (channel < 0) channel = e.channel
             const key = e.channel * 128 + e.noteNumber
             if (!open.has(key)) open.set(key, [])
-            open.get(key)!.push({ tick, velocity: e.velocity })
+            open.get(key)!.push({ tick, velocity: e.velocity, order: noteOns++ })
           }
           break
         case 'noteOff':
