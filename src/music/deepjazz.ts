@@ -52,7 +52,7 @@ const EPS = 1e-9
 /** A track read as music21 5 reads it: single notes and chords (notes starting and ending together within 1/16 quarter). */
 export function music21Elements(track: Track): { notes: M21Note[]; chords: M21Chord[] } {
   // music21 walks the notes in note-on order.
-  const raw = [...track.notes].sort((a, b) => (a.order ?? 0) - (b.order ?? 0) || a.start - b.start)
+  const raw = track.noteOnOrder
   const tolerance = 1 / 16 + EPS
   const gathered = new Set<number>()
   const notes: M21Note[] = []

@@ -15,8 +15,6 @@ export interface Note {
   duration: number
   /** Velocity 1–127. */
   velocity: number
-  /** When read from a file: the position of its note-on among the track's note-ons (music21 keeps notes in this order). */
-  order?: number
 }
 
 /** One track of a MIDI file, reduced to its notes and labels. */
@@ -31,6 +29,8 @@ export interface Track {
   program: number
   /** Notes sorted by onset then pitch. */
   notes: Note[]
+  /** The same notes in the order of their note-on events (the order music21 reads them in). */
+  noteOnOrder: Note[]
 }
 
 /** A parsed MIDI file. */
@@ -105,12 +105,15 @@ export function parseMidiBytes(bytes: Uint8Array, path = '<bytes>'): Song {
     // Open notes per channel·pitch (a stack, so repeated note-ons pair first-in first-out).
     const open = new Map<number, { tick: number; velocity: number; order: number }[]>()
     let noteOns = 0
+    const orderOf = new Map<Note, number>()
     const close = (ch: number, pitch: number) => {
       const stack = open.get(ch * 128 + pitch)
       const on = stack?.shift()
       if (!on) return
       const start = on.tick / tpb
-      notes.push({ pitch, start, duration: (tick - on.tick) / tpb, velocity: on.velocity, order: on.order })
+      const note = { pitch, start, duration: (tick - on.tick) / tpb, velocity: on.velocity }
+      notes.push(note)
+      orderOf.set(note, on.order)
       length = Math.max(length, tick / tpb)
     }
     for (const e of events as MidiEvent[]) {
@@ -143,8 +146,9 @@ export function parseMidiBytes(bytes: Uint8Array, path = '<bytes>'): Song {
           break
       }
     }
+    const noteOnOrder = [...notes].sort((a, b) => orderOf.get(a)! - orderOf.get(b)!)
     notes.sort((a, b) => a.start - b.start || a.pitch - b.pitch)
-    return { index, name, channel, program, notes }
+    return { index, name, channel, program, notes, noteOnOrder }
   })
   tempos.sort((a, b) => a.at - b.at)
   if (tempos.length === 0) tempos.push({ at: 0, bpm: 120 }) // the MIDI default
