@@ -23,8 +23,16 @@ export type {
 export { Vocabulary, readNames, normaliseNames, defaultDinosaurNames } from './corpus'
 export { lineChartSvg } from './plot'
 export type { Series, ChartOptions } from './plot'
-export { JazzImproviser, JAZZ_DEFAULTS, DEFAULT_JAZZ_MIDI, soloToMidi } from './jazz'
-export type { JazzOptions, JazzFitOptions, JazzProgress, JazzHistory, ImproviseOptions, Solo } from './jazz'
+export { JazzImproviser, JAZZ_DEFAULTS, JAZZ_GRAMMARS, DEFAULT_JAZZ_MIDI, soloToMidi } from './jazz'
+export type {
+  JazzOptions,
+  JazzFitOptions,
+  JazzProgress,
+  JazzHistory,
+  ImproviseOptions,
+  Solo,
+  JazzGrammar,
+} from './jazz'
 export * as music from './music'
 export { CharLanguageModel, CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, vocabularyOf } from './lm'
 export type { CharModelOptions, FitOptions, FitProgress, FitHistory, GenerateOptions, TextFile } from './lm'
