@@ -7,20 +7,24 @@ course ran them on Python 3 (its `preprocess.py`, `grammar.py`, `qa.py` and the 
 of `generate_music`). This script is the reference, so it follows those steps faithfully,
 rewritten here (Python 3, no plotting or training); it calls music21 the same way.
 
-Run (outside the repo's runtime; Python is only for reference data):
+Run (outside the repo's runtime; Python is only for reference data). The committed output was
+made with Python 3.11.7, music21 5.1.0 and numpy 2.4.6 (the JSON records Python's and music21's versions); it is
+the same for any PYTHONHASHSEED:
     python3 -m venv /work/venv-m21
     /work/venv-m21/bin/pip install music21==5.1.0 numpy
     /work/venv-m21/bin/python scripts/deepjazz_reference.py fixtures/original_metheny.mid \
         > crates/core/tests/data/deepjazz_metheny.json
 
-Random choices: deepjazz's decoding calls `random.choice`. Here every such call draws from
-mulberry32 (the generator of rnnlab's `seededRng`, seed fixed below) and takes
-`items[floor(u * len(items))]`, so the TypeScript decoder can make the same choices. The one
-other change: a scale tone's name is drawn from the scale's pitches in `getPitches()` order,
-where deepjazz iterates a Python set whose order changes with the hash seed (same names, same
-odds, a fixed order). And music21's WeightedHexatonicBlues is a random mixture of the minor
-pentatonic and the hexatonic blues scale, drawn with Python's `random` on every use; here its
-network always takes the hexatonic path (the blue note included), so its names are fixed.
+Where this differs from deepjazz (only in its random draws, which no run can reproduce anyway):
+- deepjazz's decoding calls `random.choice`. Here every such call draws from mulberry32 (the
+  generator of rnnlab's `seededRng`; measure k of the decoding test is seeded k) and takes
+  `items[floor(u * len(items))]`, so the TypeScript decoder can make the same choices.
+- A scale tone's name is drawn from the scale's pitches in `getPitches()` order, where deepjazz
+  iterates a Python set whose order changes with the hash seed (same names, same odds).
+- music21's WeightedHexatonicBlues is a random mixture of the minor pentatonic and the
+  hexatonic blues scale, drawn with Python's `random` on every use; here its network always
+  takes the hexatonic path (the blue note included), so its names are fixed.
+The corpus (preprocessing) draws nothing at random and is deepjazz's exactly.
 """
 import collections
 import collections.abc
