@@ -8,8 +8,8 @@ of `generate_music`). This script is the reference, so it follows those steps fa
 rewritten here (Python 3, no plotting or training); it calls music21 the same way.
 
 Run (outside the repo's runtime; Python is only for reference data). The committed output was
-made with Python 3.11.7, music21 5.1.0 and numpy 2.4.6 (the JSON records Python's and music21's versions); it is
-the same for any PYTHONHASHSEED:
+made with Python 3.11.7, music21 5.1.0 and numpy 2.4.6 (the JSON records Python's and
+music21's versions); it is the same for any PYTHONHASHSEED:
     python3 -m venv /work/venv-m21
     /work/venv-m21/bin/pip install music21==5.1.0 numpy
     /work/venv-m21/bin/python scripts/deepjazz_reference.py fixtures/original_metheny.mid \
