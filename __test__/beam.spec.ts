@@ -141,7 +141,7 @@ test('NameModel.beamSearch: a beam that keeps every candidate is the brute-force
 
 test('CharLanguageModel.beamSearch: a beam that keeps every candidate is the brute-force K best', async (t) => {
   const m = await tinyLm()
-  t.is(m.info.vocab, '\nab')
+  t.is(m.info?.vocab, '\nab')
   const prompt = 'ab'
   const all = new Map<string, number>()
   for (const s of strings('\nab', 4)) {
