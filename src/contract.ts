@@ -105,6 +105,40 @@ export function checkTemperature(v: unknown): number {
   return v
 }
 
+/** One result of `beamSearch` (`NameModel`, `CharLanguageModel`); the results come best first. */
+export interface BeamResult {
+  /** The name (prefix included) or the text's continuation (prompt excluded), as `sample`/`generate` give it. */
+  text: string
+  /** Natural-log probability of the characters the search chose (a name's ending newline included), at temperature 1. */
+  logProb: number
+}
+
+/** Options every `beamSearch` takes. */
+export interface CommonBeamOptions {
+  /** How many hypotheses the beam keeps, and at most how many results (1..10000; default 5). */
+  beamWidth?: number
+}
+
+/** The largest `beamWidth` (each step scores beamWidth × vocabulary candidates). */
+export const MAX_BEAM_WIDTH = 10_000
+
+/**
+ * The `beamWidth` of a `beamSearch` call, after refusing the sampling options a beam search
+ * cannot honour: it ranks by the model's own probabilities (no `temperature`, no `topK`), has
+ * no randomness (no `seed`) and returns `beamWidth` results (no `count`).
+ */
+export function checkBeamOptions(what: string, options: object, fallback: number): number {
+  const given = options as Record<string, unknown>
+  for (const name of ['temperature', 'topK', 'count', 'seed']) {
+    if (given[name] !== undefined)
+      throw invalidArg(
+        `${name}: ${what} cannot honour it (beam search ranks by the model's own probabilities, has no ` +
+          `randomness and returns beamWidth results); leave ${name} out`,
+      )
+  }
+  return checkInt('beamWidth', given.beamWidth ?? fallback, 1, MAX_BEAM_WIDTH)
+}
+
 /** A `seconds` budget: a number > 0 (Infinity allowed), or an `ERR_INVALID_ARG`. */
 export function checkSeconds(v: unknown): number {
   if (typeof v !== 'number' || Number.isNaN(v) || v <= 0) throw invalidArg(`seconds: expected a number > 0, got ${v}`)

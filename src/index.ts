@@ -8,7 +8,7 @@ export * from './stepByStep'
 export { initializeParameters, clip, sample, optimize } from './dinosaurus'
 export type { CharRnnParams, CharRnnGradients, CharToIx } from './dinosaurus'
 export { AbortError, invalidArg } from './contract'
-export type { Progress, CommonFitOptions, InvalidArgumentError } from './contract'
+export type { Progress, CommonFitOptions, InvalidArgumentError, BeamResult, CommonBeamOptions } from './contract'
 export { NameModel, NAME_MODEL_DEFAULTS, capitalise } from './nameModel'
 export type {
   NameFitOptions,
@@ -18,6 +18,7 @@ export type {
   TrainProgress,
   TrainOptions,
   SampleOptions,
+  NameBeamOptions,
   NameModelParameters,
 } from './nameModel'
 export { Vocabulary, readNames, normaliseNames, defaultDinosaurNames } from './corpus'
@@ -35,4 +36,12 @@ export type {
 } from './jazz'
 export * as music from './music'
 export { CharLanguageModel, CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, vocabularyOf } from './lm'
-export type { CharModelOptions, FitOptions, FitProgress, FitHistory, GenerateOptions, TextFile } from './lm'
+export type {
+  CharModelOptions,
+  FitOptions,
+  FitProgress,
+  FitHistory,
+  GenerateOptions,
+  LmBeamOptions,
+  TextFile,
+} from './lm'
