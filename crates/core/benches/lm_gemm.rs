@@ -138,6 +138,14 @@ fn training_speed_2x128() {
 }
 
 fn phase_times_2x128() {
+    phase_times::<f32>();
+    phase_times::<f64>();
+}
+
+/// Forward and backward time of one windows batch (128 × 40, the course's shapes), and each
+/// as GFLOP/s of its products (forward 3·2·512·128 per character plus the dense layer once
+/// per window; backward twice that), to compare with the GEMM peak of `bench/peak.py`.
+fn phase_times<T: rnnlab_core::math::Float>() {
     use rnnlab_core::lm::{backward, forward, Workspace};
     let text = common::fixture("shakespeare.txt");
     let cfg = LmConfig {
@@ -146,13 +154,14 @@ fn phase_times_2x128() {
         embedding: None,
         dropout: 0.0,
     };
-    let m = CharLm::<f32>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
+    let m = CharLm::<T>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
     let (t, b) = (40, 128);
     let mut ws = Workspace::new(&m, t, b, false).unwrap();
     let ids = m.vocab().encode(&text, "text").unwrap();
     ws.set_batch(&ids[..t * b], &ids[1..t * b + 1], m.vocab().len())
         .unwrap();
     let n = 10;
+    forward(&m, &mut ws, false, None);
     let t0 = Instant::now();
     for _ in 0..n {
         forward(&m, &mut ws, false, None);
@@ -164,11 +173,17 @@ fn phase_times_2x128() {
         backward(&m, &mut ws);
     }
     let fb = t0.elapsed().as_secs_f64() / n as f64;
+    let chars = (t * b) as f64;
+    let fwd_flop =
+        chars * (3.0 * 2.0 * 512.0 * 128.0) + b as f64 * 2.0 * m.vocab().len() as f64 * 128.0;
     println!(
-        "threads {}: forward {:.1} ms, backward {:.1} ms per batch of {} chars",
+        "{} threads {}: forward {:.1} ms ({:.1} GFLOP/s), backward {:.1} ms ({:.1} GFLOP/s) per batch of {} chars",
+        T::DTYPE,
         rayon::current_num_threads(),
         f * 1e3,
+        fwd_flop / f / 1e9,
         (fb - f) * 1e3,
+        2.0 * fwd_flop / (fb - f) / 1e9,
         t * b
     );
 }
