@@ -11,11 +11,15 @@
 //! A training checkpoint adds everything needed to resume bit for bit: Adam moments
 //! (`optim.m.<name>`, `optim.v.<name>`), the step, the RNG state (`rng.key`, `rng.gauss`), the
 //! epoch and batch cursor, the epoch's window order (`train.order`) or the carried hidden
-//! state (`state.h_l{k}`, `state.c_l{k}`), and a fingerprint of the text.
+//! state (`state.h_l{k}`, `state.c_l{k}`), a fingerprint of the text, and the evaluation
+//! state of [`super::evaluation`]: the schedule (`eval_config`), the patience counter, the
+//! last evaluation (`last_eval_*`), the best one (`best_*`) with its weights (`best.<name>`),
+//! and `val_loss` when the checkpoint's weights are the last evaluation's.
 
 use std::path::Path;
 
 use super::corpus::Tokens;
+use super::evaluation::Evaluations;
 use super::model::{Cell, CharLm, LmConfig};
 use super::trainer::{TrainConfig, Trainer};
 use super::vocab::Vocab;
@@ -28,7 +32,7 @@ use crate::random::{RandomState, RandomStateSnapshot, MT_N};
 /// The checkpoint kind of character models.
 pub const KIND: &str = "charlm";
 
-fn put<T: Float>(ckpt: &mut Checkpoint, name: &str, shape: &[usize], data: &[T]) -> Result<()> {
+pub(super) fn put<T: Float>(ckpt: &mut Checkpoint, name: &str, shape: &[usize], data: &[T]) -> Result<()> {
     if T::DTYPE == "float32" {
         let v: Vec<f32> = data.iter().map(|x| x.to_f64() as f32).collect();
         ckpt.put_f32(name, shape, &v)
@@ -56,7 +60,7 @@ fn get_f64(ckpt: &Checkpoint, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
     }
 }
 
-fn get_into<T: Float>(ckpt: &Checkpoint, name: &str, len: usize) -> Result<Vec<T>> {
+pub(super) fn get_into<T: Float>(ckpt: &Checkpoint, name: &str, len: usize) -> Result<Vec<T>> {
     let (shape, v) = get_f64(ckpt, name)?;
     if v.len() != len {
         return Err(CoreError::BadFile(format!(
@@ -234,6 +238,16 @@ impl<T: Float> Trainer<T> {
         // Rust prints an f64 with the fewest digits that parse back to the same bits
         ckpt.set_meta("epoch_loss_sum", &self.epoch_loss_sum.to_string());
         ckpt.set_meta("text", &fingerprint(&self.train, &self.val));
+        // the validation loss of these weights, when they are the last evaluation's
+        if let Some(v) = self
+            .evals
+            .last
+            .filter(|e| e.step == self.opt.iterations)
+            .and_then(|e| e.val_loss)
+        {
+            ckpt.set_meta("val_loss", &v.to_string());
+        }
+        self.evals.write(&mut ckpt)?;
         for info in &self.model.tensors {
             if !self.opt.m.is_empty() {
                 put(
@@ -267,6 +281,26 @@ impl<T: Float> Trainer<T> {
                 }
             }
         }
+        Ok(ckpt)
+    }
+
+    /// The model to keep ([`Self::kept`]: the best on validation when `best`) as a model file
+    /// whose metadata says where it comes from: `step`, `epoch`, `batch_in_epoch`, its
+    /// `val_loss` (when there is validation data) and `kept` (`"best"` or `"last"`).
+    pub fn kept_checkpoint(&self, best: bool) -> Result<Checkpoint> {
+        let (model, mut at) = self.kept(best);
+        if at.val_loss.is_none() {
+            // the current weights were not evaluated: measure them now
+            at.val_loss = self.validate()?;
+        }
+        let mut ckpt = model.to_checkpoint()?;
+        at.write(&mut ckpt, "");
+        let which = if best && self.evals.best.is_some() {
+            "best"
+        } else {
+            "last"
+        };
+        ckpt.set_meta("kept", which);
         Ok(ckpt)
     }
 
@@ -323,6 +357,7 @@ impl<T: Float> Trainer<T> {
             has_gauss: ckpt.meta_parse("rng.has_gauss")?,
             gauss: gauss.first().copied().unwrap_or(0.0),
         })?;
+        tr.evals = Evaluations::read(ckpt, &tr.model)?;
         tr.epoch = ckpt.meta_parse("epoch")?;
         tr.batch_in_epoch = ckpt.meta_parse("batch_in_epoch")?;
         tr.chars = ckpt.meta_parse("chars")?;

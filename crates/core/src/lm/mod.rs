@@ -9,6 +9,7 @@
 
 pub mod batches;
 pub mod corpus;
+pub mod evaluation;
 pub mod export;
 pub mod generate;
 pub mod model;
@@ -20,6 +21,7 @@ pub use crate::math::Float;
 pub use crate::nn::optim::{Clip, OptimizerConfig, OptimizerKind};
 pub use batches::Mode;
 pub use corpus::{vocab_of_file, Tokens};
+pub use evaluation::{Best, EvalConfig, Every, Origin};
 pub use generate::{generate, logits_for, SampleOptions, Stepper};
 pub use model::{Cell, CharLm, LmConfig, TensorInfo};
 pub use network::{backward, forward, Workspace};
