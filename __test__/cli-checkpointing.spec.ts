@@ -15,53 +15,59 @@ const STALLING = [...SMALL_LM, '--lr', '0.03', '--checkpoint-every', '20', '--pa
 
 const stopLine = (output: string) => /stopped early at .*\n/.exec(output)?.[0]
 
-test.serial('train --patience stops early with a final line; Ctrl-C + resume in a terminal gives the same files', async (t) => {
-  const dir = tmp()
-  const straight = cli([
-    'train',
-    '--text',
-    SONNETS,
-    ...STALLING,
-    '--out',
-    join(dir, 'straight.safetensors'),
-    '--checkpoint',
-    join(dir, 'straight.ckpt'),
-  ])
-  t.is(straight.status, 0, straight.stderr)
-  // piped: plain lines, an evaluation line every 20 steps, the early stop as the last line
-  t.regex(straight.stdout, /^Step 20 \(epoch 0\.\d\d\) {2}val \d\.\d{4} nats\/char \(perplexity [\d.]+\) {2}best$/m)
-  const stop = stopLine(straight.stdout)
-  t.truthy(stop, straight.stdout)
-  t.regex(
-    stop!,
-    /^stopped early at step (\d+) \(epoch [\d.]+\): 3 evaluations without a lower validation loss; the best, \d\.\d{4} nats\/char, at step \d+ \(epoch [\d.]+\)\n$/,
-  )
-  t.true(straight.stdout.endsWith(stop!))
-  t.regex(straight.stdout, /wrote .*straight\.safetensors: .*\(patience\).*validation \d\.\d{4} nats\/char \(the best, at step/)
-  const steps = Number(/stopped early at step (\d+)/.exec(stop!)?.[1])
-  t.is(steps % 20, 0)
-  // --out is the best model, its metadata says which
-  const best = Number(/the best, (\d\.\d{4}) nats\/char, at step (\d+)/.exec(stop!)?.[1])
-  const info = CharLanguageModel.load(join(dir, 'straight.safetensors')).info!
-  t.is(info.kept, 'best')
-  t.is(info.valLoss!.toFixed(4), best.toFixed(4))
-  t.is(info.step, Number(/the best, .*, at step (\d+)/.exec(stop!)?.[1]))
+test.serial(
+  'train --patience stops early with a final line; Ctrl-C + resume in a terminal gives the same files',
+  async (t) => {
+    const dir = tmp()
+    const straight = cli([
+      'train',
+      '--text',
+      SONNETS,
+      ...STALLING,
+      '--out',
+      join(dir, 'straight.safetensors'),
+      '--checkpoint',
+      join(dir, 'straight.ckpt'),
+    ])
+    t.is(straight.status, 0, straight.stderr)
+    // piped: plain lines, an evaluation line every 20 steps, the early stop as the last line
+    t.regex(straight.stdout, /^Step 20 \(epoch 0\.\d\d\) {2}val \d\.\d{4} nats\/char \(perplexity [\d.]+\) {2}best$/m)
+    const stop = stopLine(straight.stdout)
+    t.truthy(stop, straight.stdout)
+    t.regex(
+      stop!,
+      /^stopped early at step (\d+) \(epoch [\d.]+\): 3 evaluations without a lower validation loss; the best, \d\.\d{4} nats\/char, at step \d+ \(epoch [\d.]+\)\n$/,
+    )
+    t.true(straight.stdout.endsWith(stop!))
+    t.regex(
+      straight.stdout,
+      /wrote .*straight\.safetensors: .*\(patience\).*validation \d\.\d{4} nats\/char \(the best, at step/,
+    )
+    const steps = Number(/stopped early at step (\d+)/.exec(stop!)?.[1])
+    t.is(steps % 20, 0)
+    // --out is the best model, its metadata says which
+    const best = Number(/the best, (\d\.\d{4}) nats\/char, at step (\d+)/.exec(stop!)?.[1])
+    const info = CharLanguageModel.load(join(dir, 'straight.safetensors')).info!
+    t.is(info.kept, 'best')
+    t.is(info.valLoss!.toFixed(4), best.toFixed(4))
+    t.is(info.step, Number(/the best, .*, at step (\d+)/.exec(stop!)?.[1]))
 
-  // interrupted in a terminal after the first evaluation, then resumed with the printed command
-  const out = join(dir, 'm.safetensors'),
-    ck = join(dir, 'm.ckpt')
-  const first = await rnnlabInPty(['train', '--text', SONNETS, ...STALLING, '--out', out, '--checkpoint', ck], {
-    cwd: dir,
-    onOutput: ctrlCWhen(/Step 20 /),
-  })
-  t.is(first.status, 130, first.output)
-  const again = printedResume(first.output)
-  const second = await inPty(runnable(again), { cwd: dir })
-  t.is(second.status, 0, second.output)
-  t.is(stopLine(second.output), stop)
-  t.deepEqual(readFileSync(out), readFileSync(join(dir, 'straight.safetensors')))
-  t.deepEqual(readFileSync(ck), readFileSync(join(dir, 'straight.ckpt')))
-})
+    // interrupted in a terminal after the first evaluation, then resumed with the printed command
+    const out = join(dir, 'm.safetensors'),
+      ck = join(dir, 'm.ckpt')
+    const first = await rnnlabInPty(['train', '--text', SONNETS, ...STALLING, '--out', out, '--checkpoint', ck], {
+      cwd: dir,
+      onOutput: ctrlCWhen(/Step 20 /),
+    })
+    t.is(first.status, 130, first.output)
+    const again = printedResume(first.output)
+    const second = await inPty(runnable(again), { cwd: dir })
+    t.is(second.status, 0, second.output)
+    t.is(stopLine(second.output), stop)
+    t.deepEqual(readFileSync(out), readFileSync(join(dir, 'straight.safetensors')))
+    t.deepEqual(readFileSync(ck), readFileSync(join(dir, 'straight.ckpt')))
+  },
+)
 
 test.serial('train --keep last writes the last model; --validation 0 writes the last with a note', (t) => {
   const dir = tmp()
@@ -99,7 +105,10 @@ test.serial('train --keep last writes the last model; --validation 0 writes the 
     join(dir, 'none.safetensors'),
   ])
   t.is(none.status, 0, none.stderr)
-  t.regex(none.stderr, /^note: .*none\.safetensors is the last model: there is no validation data \(--validation 0\)\n$/)
+  t.regex(
+    none.stderr,
+    /^note: .*none\.safetensors is the last model: there is no validation data \(--validation 0\)\n$/,
+  )
   t.is(CharLanguageModel.load(join(dir, 'none.safetensors')).info?.kept, 'last')
 })
 
@@ -125,5 +134,6 @@ test.serial('bad checkpointing flags are one line naming the flag and the value,
     t.is(r.stdout, '')
   }
   const help = cli(['train', '--help'])
-  for (const flag of ['--checkpoint-every N', '--patience K', '--keep best|last']) t.true(help.stdout.includes(flag), flag)
+  for (const flag of ['--checkpoint-every N', '--patience K', '--keep best|last'])
+    t.true(help.stdout.includes(flag), flag)
 })

@@ -43,7 +43,10 @@ test('patience stops at the same step every time; the kept model is the best eva
     )
     t.is(history.steps, evaluations[evaluations.length - 1].step)
     t.true(evaluations[evaluations.length - 1].stoppedEarly)
-    t.deepEqual(history.valLoss, evaluations.map((p) => p.valLoss))
+    t.deepEqual(
+      history.valLoss,
+      evaluations.map((p) => p.valLoss),
+    )
     // the best is the minimum over the evaluations reported, and the last two did not improve
     const losses = evaluations.map((p) => p.valLoss!)
     const min = Math.min(...losses)

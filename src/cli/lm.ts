@@ -297,7 +297,9 @@ command('train', {
               // a chunk cut short by Ctrl-C, or of a run resumed after it stopped early, may run
               // no batch: its loss is NaN and says nothing
               const ranBatches =
-                last === undefined ? !ac.signal.aborted && !(p.stoppedEarly && Number.isNaN(p.loss)) : p.step !== last.step
+                last === undefined
+                  ? !ac.signal.aborted && !(p.stoppedEarly && Number.isNaN(p.loss))
+                  : p.step !== last.step
               last = p
               const blewUp = (ranBatches && divergedLoss(p.loss, vocabSize)) || divergedLoss(p.valLoss, vocabSize)
               if (diverged === undefined && blewUp) {

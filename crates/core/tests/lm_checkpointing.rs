@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicBool;
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::lm::trainer::validation_loss;
 use rnnlab_core::lm::{
-    Cell, CharLm, Clip, EvalConfig, Every, LmConfig, Mode, OptimizerConfig, Progress,
-    TrainConfig, Trainer, Vocab,
+    Cell, CharLm, Clip, EvalConfig, Every, LmConfig, Mode, OptimizerConfig, Progress, TrainConfig,
+    Trainer, Vocab,
 };
 
 mod common;
@@ -72,9 +72,7 @@ fn evaluations_follow_the_schedule_and_keep_the_best_model() {
             expected,
             "{every:?}"
         );
-        assert!(reports
-            .iter()
-            .all(|p| p.evaluation == p.val_loss.is_some()));
+        assert!(reports.iter().all(|p| p.evaluation == p.val_loss.is_some()));
         // the best is the minimum over the evaluations, and its weights measure as recorded
         let losses: Vec<f64> = evals.iter().map(|p| p.val_loss.unwrap()).collect();
         let min = losses.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -155,7 +153,11 @@ fn early_stopping_resumes_exactly_from_any_point() {
         let mut resumed = Trainer::<f32>::from_checkpoint(&ckpt, &text).unwrap();
         assert_eq!(resumed.evaluations().config, evaluation);
         run_until_stopped(&mut resumed, 5_000);
-        assert_eq!(resumed.step_count(), stop, "stop step after a resume at {at}");
+        assert_eq!(
+            resumed.step_count(),
+            stop,
+            "stop step after a resume at {at}"
+        );
         assert_eq!(
             resumed.to_checkpoint().unwrap().to_bytes().unwrap(),
             final_bytes,
@@ -185,7 +187,13 @@ fn a_checkpoint_from_before_the_schedule_resumes_with_the_default() {
     run_until_stopped(&mut tr, 5);
     let mut ckpt = tr.to_checkpoint().unwrap();
     ckpt.metadata.retain(|k, _| {
-        !["eval_config", "evaluations", "evals_since_best", "stopped_early"].contains(&k.as_str())
+        ![
+            "eval_config",
+            "evaluations",
+            "evals_since_best",
+            "stopped_early",
+        ]
+        .contains(&k.as_str())
     });
     let resumed = Trainer::<f32>::from_checkpoint(&ckpt, &text).unwrap();
     assert_eq!(resumed.evaluations().config, EvalConfig::default());
@@ -193,7 +201,12 @@ fn a_checkpoint_from_before_the_schedule_resumes_with_the_default() {
     let mut running = resumed;
     assert!(running.set_evaluation(EvalConfig::default()).is_err());
     // bad schedules are refused by name
-    let bad = |every, patience| EvalConfig { every, patience }.validate().unwrap_err().to_string();
+    let bad = |every, patience| {
+        EvalConfig { every, patience }
+            .validate()
+            .unwrap_err()
+            .to_string()
+    };
     assert!(bad(Every::Steps(0), None).contains("evaluateEvery.steps"));
     assert!(bad(Every::Epochs(0), None).contains("evaluateEvery.epochs"));
     assert!(bad(Every::Epochs(1), Some(0)).contains("patience"));

@@ -269,7 +269,10 @@ impl NativeCharLm {
         let (origin, kept) = match &inner.trainer {
             Some(AnyTrainer::F32(t)) => kept_origin(t, inner.keep_best),
             Some(AnyTrainer::F64(t)) => kept_origin(t, inner.keep_best),
-            None => inner.loaded.clone().map_or((None, None), |(o, k)| (Some(o), k)),
+            None => inner
+                .loaded
+                .clone()
+                .map_or((None, None), |(o, k)| (Some(o), k)),
         };
         Ok(with_model!(inner, m => {
             let c = m.config();
@@ -546,9 +549,7 @@ fn kept_validation<T: rnnlab_core::lm::Float>(
 fn eval_config(o: &LmTrainOptions) -> Result<EvalConfig> {
     let every = match (o.evaluate_every_steps, o.evaluate_every_epochs) {
         (Some(_), Some(_)) => {
-            return Err(invalid_arg(
-                "evaluateEvery: give steps or epochs, not both",
-            ))
+            return Err(invalid_arg("evaluateEvery: give steps or epochs, not both"))
         }
         (Some(n), None) => Every::Steps(n as u64),
         (None, Some(n)) => Every::Epochs(n as u64),

@@ -32,7 +32,12 @@ use crate::random::{RandomState, RandomStateSnapshot, MT_N};
 /// The checkpoint kind of character models.
 pub const KIND: &str = "charlm";
 
-pub(super) fn put<T: Float>(ckpt: &mut Checkpoint, name: &str, shape: &[usize], data: &[T]) -> Result<()> {
+pub(super) fn put<T: Float>(
+    ckpt: &mut Checkpoint,
+    name: &str,
+    shape: &[usize],
+    data: &[T],
+) -> Result<()> {
     if T::DTYPE == "float32" {
         let v: Vec<f32> = data.iter().map(|x| x.to_f64() as f32).collect();
         ckpt.put_f32(name, shape, &v)
