@@ -26,8 +26,8 @@ impl Every {
     /// step just finished one) is an evaluation point.
     pub fn due(self, step: u64, epoch: u64, epoch_end: bool) -> bool {
         match self {
-            Every::Steps(n) => step % n == 0,
-            Every::Epochs(n) => epoch_end && epoch % n == 0,
+            Every::Steps(n) => step.is_multiple_of(n),
+            Every::Epochs(n) => epoch_end && epoch.is_multiple_of(n),
         }
     }
 }
