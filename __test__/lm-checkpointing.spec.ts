@@ -105,6 +105,10 @@ test('an aborted run resumed from its checkpoint stops, keeps and saves exactly 
     const straight = tiny()
     const ref = await straight.fit(TEXT, { ...stalling, checkpoint: straightCkpt })
     straight.save(path.join(dir, 'straight.safetensors'))
+    // the checkpoint, written at the evaluation that stopped the run, records its validation loss
+    const ckptInfo = CharLanguageModel.load(straightCkpt).info!
+    t.is(ckptInfo.step, ref.steps)
+    t.is(ckptInfo.valLoss, ref.valLoss[ref.valLoss.length - 1])
     // abort at the first evaluation, in the middle, and at the last before the stop
     const n = ref.valLoss.length
     for (const abortAt of new Set([1, Math.floor(n / 2), n - 1])) {
