@@ -12,7 +12,7 @@ import {
   resumeCommand,
   UsageError,
 } from '../cli'
-import { CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, CharLanguageModel, type FitProgress } from '../lm'
+import { CHAR_LM_CELLS, CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, CharLanguageModel, type FitProgress } from '../lm'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
 import {
@@ -28,14 +28,14 @@ import { withUnixNewlines } from './text'
 
 const TRAIN_USAGE = `Usage: rnnlab train --text FILE --out MODEL [options]
 
-Train a stacked LSTM (or RNN) character language model on a text, in mini-batches,
+Train a stacked LSTM (or GRU, or RNN) character language model on a text, in mini-batches,
 on the Rust core. Ctrl-C stops after the current step and writes --out, --checkpoint
 and --plot. A run whose loss blows up stops with an error and writes nothing.
 The defaults are CharLanguageModel's; they learn quickly on a small text (the sonnets:
 about 1.7 nats/char of validation loss in 60 s on 2 cores).
 
 Model:
-  --cell lstm|rnn       recurrent cell (default lstm)
+  --cell lstm|gru|rnn   recurrent cell: PyTorch's nn.LSTM, nn.GRU or nn.RNN (default lstm)
   --layers N            stacked layers (default ${CHAR_LM_DEFAULTS.layers})
   --hidden N            hidden size of every layer (default ${CHAR_LM_DEFAULTS.hidden})
   --embedding N         embedding width (default: one-hot input)
@@ -61,7 +61,7 @@ Training:
                         --layers ${CHAR_LM_COURSE_SETUP.layers} --hidden ${CHAR_LM_COURSE_SETUP.hidden} --dropout ${CHAR_LM_COURSE_SETUP.dropout} --lr ${CHAR_LM_COURSE_SETUP.learningRate} (flags given
                         with it win); it learns far less per second
 Output:
-  --out FILE            the trained model (safetensors, PyTorch nn.LSTM names)
+  --out FILE            the trained model (safetensors, PyTorch nn.LSTM/nn.GRU names)
   --checkpoint FILE     training state, written each epoch and on stop
   --resume FILE         continue from a checkpoint and write the progress back to it
                         unless --checkpoint says where; --resume alone continues from
@@ -103,7 +103,7 @@ const FIXED_BY_CHECKPOINT = [
 ] as const
 
 command('train', {
-  summary: 'train a character language model (stacked LSTM/RNN) on a text',
+  summary: 'train a character language model (stacked LSTM/GRU/RNN) on a text',
   usage: TRAIN_USAGE,
   optionalValue: ['resume'],
   options: {
@@ -148,7 +148,7 @@ command('train', {
     }
     // the model class's defaults, or the course's set-up over them; explicit flags win
     const d = v.course ? { ...CHAR_LM_DEFAULTS, ...CHAR_LM_COURSE_SETUP } : CHAR_LM_DEFAULTS
-    const cell = choice('cell', ['lstm', 'rnn'] as const, d.cell)
+    const cell = choice('cell', CHAR_LM_CELLS, d.cell)
     const mode = choice('mode', ['tbptt', 'windows'] as const, d.mode)
     const optimizer = choice('optimizer', ['adam', 'sgd'] as const, d.optimizer)
     const dtype = choice('dtype', ['float32', 'float64'] as const, d.dtype)
@@ -350,7 +350,8 @@ command('train', {
 const GENERATE_USAGE = `Usage: rnnlab generate --model FILE [options]
 
 Complete a prompt with a trained character model (from rnnlab train, or PyTorch-named
-safetensors with --vocab). The same seed gives the same text.
+safetensors with --vocab: an nn.LSTM, nn.GRU or nn.RNN state_dict, the cell read from the
+file). The same seed gives the same text.
 
 Options:
   --model FILE         model file (required)
