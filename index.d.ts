@@ -59,6 +59,8 @@ export declare class NativeCharLm {
   save(path: string): void
   /** Completes `options.prompt` with `options.length` sampled characters. */
   generate(options: LmGenerateOptions): string
+  /** The `beamWidth` most likely continuations of `prompt` (beam search), best first. */
+  beamSearch(options: LmBeamOptions): Array<LmBeamResult>
   /** Logits after each character of `text` from a zero state, flattened (len × V). */
   logits(text: string): Array<number>
 }
@@ -148,6 +150,8 @@ export declare class NativeNameTrainer {
   sampleCourse(seed: number): Uint32Array
   /** `count` names sampled in parallel; name k from its own generator seeded `seed + k`. */
   sample(options: NameSampleOptions): Array<Uint32Array>
+  /** The `beamWidth` most likely names after the prefix (beam search), best first. */
+  beamSearch(options: NameBeamOptions): Array<NameBeamResult>
 }
 
 /** numpy-compatible random numbers: the same seed gives numpy's exact values. */
@@ -231,6 +235,24 @@ export interface JazzModelOptions {
   m: number
   /** Seed of the windows and of the initial weights. */
   seed: number
+}
+
+/** What `beamSearch` looks for. Integers arrive as numbers and are checked in the binding. */
+export interface LmBeamOptions {
+  /** The text to complete (every character must be in the vocabulary). */
+  prompt: string
+  /** Characters of each continuation. */
+  length: number
+  /** Continuations kept and returned (1..=10000). */
+  beamWidth: number
+}
+
+/** One continuation found by `beamSearch`. */
+export interface LmBeamResult {
+  /** The characters after the prompt. */
+  text: string
+  /** Natural-log probability of `text` after the prompt (temperature 1). */
+  logProb: number
 }
 
 /** What `generate` samples. Integers arrive as numbers and are checked in the binding. */
@@ -413,6 +435,29 @@ export interface LstmParameters {
   bo: Tensor
   Wy: Tensor
   by: Tensor
+}
+
+/** Options of `NativeNameTrainer.beamSearch`. */
+export interface NameBeamOptions {
+  /** Characters fed first; they begin every result. */
+  prefix: Uint32Array
+  /** At most this many characters after the prefix. */
+  maxLength: number
+  /** Names kept and returned (1..=10000). */
+  beamWidth: number
+}
+
+/** One name found by `beamSearch`. */
+export interface NameBeamResult {
+  /** The prefix and the characters found, without the newline. */
+  indices: Uint32Array
+  /**
+   * Natural-log probability of the characters after the prefix (and of the newline when
+   * `ended`).
+   */
+  logProb: number
+  /** True when the name ended with the newline, false when it reached `maxLength`. */
+  ended: boolean
 }
 
 /** Result of one `run` chunk (a failed chunk rejects with an `Error` and its `code`). */

@@ -5,7 +5,8 @@ import test from 'ava'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { JazzImproviser, NameModel } from '../dist/index.js'
+import { JazzImproviser, music, NameModel } from '../dist/index.js'
+import { fixture } from './helpers.js'
 import { cli, ctrlCWhen, FOREVER, inPty, printedResume, rnnlabInPty, runnable, tmp } from './cli-helpers'
 
 test('jazz: Ctrl-C writes --checkpoint and prints a resume command with every flag, which continues', async (t) => {
@@ -74,4 +75,27 @@ test('jazz: wrong files and flags with --resume are refused before any work', (t
   const s = cli(['sample', '--model', ck])
   t.is(s.status, 2, s.stderr)
   t.regex(s.stderr, /is a jazz checkpoint \(kind "jazz"\); continue it with 'rnnlab jazz --resume'/)
+})
+
+test('jazz --grammar deepjazz writes a valid solo; a bad --grammar is one line, exit 2', (t) => {
+  const dir = tmp()
+  const out = join(dir, 'solo.mid')
+  const metheny = fixture('original_metheny.mid')
+  const r = cli(['jazz', '--grammar', 'deepjazz', '--midi', metheny, '--epochs', '5', '--out', out])
+  t.is(r.status, 0, r.stderr)
+  t.regex(r.stdout, /corpus length: 193, unique values: 78, measures: 18, grammar: deepjazz/)
+  const song = music.readMidiFile(out)
+  const solo = song.tracks.find((tr) => tr.name === 'Solo (rnnlab)')!
+  t.true(solo.notes.length > 18)
+  t.true(solo.notes.every((n) => n.velocity === 90))
+  t.is(Math.round(song.tempos[0].bpm), 112)
+  const bad = cli(['jazz', '--grammar', 'music21', '--out', join(dir, 'x.mid')])
+  t.is(bad.status, 2)
+  t.is(bad.stderr.trim().split('\n').length, 1, bad.stderr)
+  t.regex(bad.stderr, /--grammar: expected rnnlab or deepjazz, got 'music21'/)
+  t.deepEqual(readdirSync(dir), ['solo.mid'])
+  // the checkpoint fixes the grammar
+  const resumed = cli(['jazz', '--resume', join(dir, 'ck.safetensors'), '--grammar', 'deepjazz', '--out', out])
+  t.is(resumed.status, 2)
+  t.regex(resumed.stderr, /--grammar cannot be combined with --resume/)
 })

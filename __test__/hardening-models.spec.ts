@@ -5,7 +5,7 @@
 // or succeed; never a crash (which would kill this worker), abort or hang. Each property runs
 // in this process, so a crash fails the run.
 import test from 'ava'
-import fc from 'fast-check'
+import { fc } from './property.js'
 
 import { native } from '../dist/index.js'
 

@@ -175,3 +175,71 @@ test('load refuses other kinds, naming the kind and what reads it, and damaged f
     code: 'ERR_BAD_FILE',
   } as never)
 })
+
+test("grammar 'deepjazz': the course's 78 values, a solo decoded as generate_music decodes it, written and read back", async (t) => {
+  const jazz = JazzImproviser.fromMidi(METHENY, { grammar: 'deepjazz', seed: 1 })
+  t.is(jazz.grammar, 'deepjazz')
+  t.is(jazz.nValues, 78)
+  t.is(jazz.corpus.corpus.length, 193)
+  const history = await jazz.fit({ epochs: 60, chunk: 20 })
+  t.true(history.loss[59] < 0.5 * history.loss[0], `loss ${history.loss[0]} -> ${history.loss[59]}`)
+  const solo = jazz.improvise({ temperature: 0.5, seed: 2 })
+  t.is(solo.values.length, 18)
+  // every measure's notes are the deepjazz decoding of its values over its chords, one RNG in measure order
+  const rng = music.seededRng(2)
+  const expected = jazz.deepjazzMeasures!.flatMap((m, k) => {
+    const chords = m.chords.map((c) => ({ ...c, offset: c.offset - 4 * m.number }))
+    return music.deepjazz
+      .decodeDeepjazz(solo.values[k], chords, rng)
+      .map((n) => [n.pitch, 4 * k + n.offset, n.quarterLength])
+  })
+  t.deepEqual(
+    solo.notes.map((n) => [n.pitch, n.start, n.duration]),
+    expected,
+  )
+  // a valid MIDI file: an independent parser reads the solo (velocity 90, music21's) and the tempo
+  const out = join(tmp, 'deepjazz.mid')
+  jazz.toMidi(out, solo)
+  const tone = parseWithTone(readFileSync(out))
+  const tracks = tone.tracks.filter((tr) => tr.notes.length > 0)
+  t.is(tracks.length, 2)
+  t.is(tracks[0].notes.length, solo.notes.length)
+  t.true(tracks[0].notes.every((n) => Math.round(n.velocity * 127) === 90))
+  t.true(Math.abs(tone.header.tempos[0].bpm - jazz.section.bpm) < 0.01)
+  // save and load keep the grammar and its measures: the same solos
+  const file = join(tmp, 'deepjazz.safetensors')
+  jazz.save(file)
+  const loaded = JazzImproviser.load(file)
+  t.is(loaded.grammar, 'deepjazz')
+  t.deepEqual(loaded.corpus.corpus, jazz.corpus.corpus)
+  t.deepEqual(loaded.improvise({ temperature: 0.5, seed: 2 }), jazz.improvise({ temperature: 0.5, seed: 2 }))
+  // the blues head reads too
+  t.true(JazzImproviser.fromMidi(undefined, { grammar: 'deepjazz' }).nValues > 10)
+})
+
+test('unknown option names and grammars are refused by name, with a code', async (t) => {
+  const bad = { code: 'ERR_INVALID_ARG' }
+  t.throws(() => JazzImproviser.fromMidi(METHENY, { grammr: 'deepjazz' } as never), {
+    ...bad,
+    message: /JazzImproviser\.fromMidi: unknown option 'grammr'/,
+  })
+  t.throws(() => JazzImproviser.fromBytes(readFileSync(METHENY), { sede: 1 } as never), {
+    ...bad,
+    message: /unknown option 'sede'/,
+  })
+  t.throws(() => JazzImproviser.fromMidi(METHENY, { grammar: 'music21' as never }), {
+    ...bad,
+    message: /grammar: expected one of 'rnnlab', 'deepjazz', got "music21"/,
+  })
+  const jazz = JazzImproviser.fromMidi(undefined, { m: 5 })
+  await t.throwsAsync(jazz.fit({ epoch: 3 } as never), {
+    ...bad,
+    message: /JazzImproviser\.fit: unknown option 'epoch'/,
+  })
+  t.throws(() => jazz.improvise({ temp: 1 } as never), { ...bad, message: /unknown option 'temp'/ })
+  const solo = jazz.improvise()
+  t.throws(() => jazz.toMidi(join(tmp, 'x.mid'), solo, { bmp: 100 } as never), {
+    ...bad,
+    message: /unknown option 'bmp'/,
+  })
+})

@@ -2,8 +2,8 @@ import test from 'ava'
 import { writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { music } from '../dist/index.js'
-import { fixture, tempDir } from './helpers.js'
+import { JazzImproviser, music } from '../dist/index.js'
+import { fixture, tempDir, testData } from './helpers.js'
 
 const METHENY = fixture('original_metheny.mid')
 const tmp = tempDir('music')
@@ -186,4 +186,129 @@ test('piano roll SVG has the solo, the chords and bar lines', (t) => {
   t.is((svg.match(/<rect [^>]*rx="1.5"/g) ?? []).length, 1)
   t.true(svg.includes('>F<'))
   t.is((svg.match(/<line /g) ?? []).length, 2)
+})
+
+// ---------------------------------------------------------------- the deepjazz grammar
+
+/** scripts/deepjazz_reference.py's output: deepjazz on music21 5.1.0 over the Metheny section. */
+interface Reference {
+  music21: string
+  corpusLength: number
+  uniqueValues: number
+  corpus: string[]
+  measures: {
+    index: number
+    melody: { name?: string; midi?: number; offset: number; quarterLength: number; class: string }[]
+    chords: { offset: number; pitches: { name: string }[]; root: string; quality: string; scale: string[] }[]
+    grammar: string | null
+  }[]
+  bluesScales: Record<string, string[]>
+  decoded: { values: string[]; notes: { name: string; midi: number; offset: number; quarterLength: number }[] }[]
+}
+const REF: Reference = JSON.parse(readFileSync(testData('deepjazz_metheny.json'), 'utf8'))
+const dj = music.deepjazz
+const m21 = music.music21
+
+function methenyMeasures() {
+  return dj.deepjazzMeasures(music.readMidiFile(METHENY), 11, [6], 476, 548)
+}
+
+test('deepjazz grammar: the Metheny corpus equals music21 5.1.0 deepjazz value for value (193, 78 unique)', (t) => {
+  t.is(REF.music21, '5.1.0')
+  const jazz = JazzImproviser.fromMidi(METHENY, { grammar: 'deepjazz' })
+  t.is(jazz.grammar, 'deepjazz')
+  t.is(jazz.nValues, 78)
+  t.is(jazz.corpus.corpus.length, 193)
+  t.is(REF.corpus.length, 193)
+  // value for value: report the first difference by position
+  for (let k = 0; k < REF.corpus.length; k++) t.is(jazz.corpus.corpus[k], REF.corpus[k], `value ${k}`)
+  t.deepEqual(jazz.corpus.corpus, REF.corpus)
+  t.deepEqual(
+    jazz.corpus.perMeasure.map((m) => m.join(' ')),
+    REF.measures.slice(1).map((m) => m.grammar),
+  )
+  t.is(new Set(REF.corpus).size, REF.uniqueValues)
+})
+
+test('deepjazz grammar: measures read as music21 reads them (spelled notes, chords, roots, qualities, derive())', (t) => {
+  const measures = methenyMeasures()
+  t.is(measures.length, 18)
+  REF.measures.slice(1).forEach((ref, k) => {
+    const m = measures[k]
+    t.deepEqual(
+      m.melody.map((n) => [m21.nameWithOctave(n.pitch), m21.ps(n.pitch), n.offset, n.quarterLength]),
+      ref.melody.map((n) => [n.name, n.midi, n.offset, n.quarterLength]),
+      `melody of measure ${k + 1}`,
+    )
+    t.deepEqual(
+      m.chords.map((c) => {
+        const quality = m21.chordQuality(c)
+        const kind = quality === 'major' ? 'major' : 'dorian'
+        return {
+          offset: c.offset,
+          pitches: c.pitches.map(m21.nameWithOctave),
+          root: m21.nameOf(m21.chordRoot(c)),
+          quality,
+          scale: m21.scaleNames(kind, m21.deriveScale(kind, c.pitches)),
+        }
+      }),
+      ref.chords.map((c) => ({
+        offset: c.offset,
+        pitches: c.pitches.map((p) => p.name),
+        root: c.root,
+        quality: c.quality,
+        scale: c.scale,
+      })),
+      `chords of measure ${k + 1}`,
+    )
+  })
+  // the blues scales the decoder draws from are music21's
+  for (const [tonic, names] of Object.entries(REF.bluesScales))
+    t.deepEqual(m21.scaleNames('blues', m21.parsePitch(tonic)), names, tonic)
+})
+
+test('music21 intervals: names between spelled notes, plus and minus a minor third, parsed back', (t) => {
+  const cases: [string, string, string, string, string][] = [
+    // start, end, directedName, add m3, subtract m3 (music21 5.1.0)
+    ['C#4', 'C4', 'd1', 'd3', 'M-3'],
+    ['C4', 'C#4', 'A1', 'M3', 'd-3'],
+    ['C4', 'B#3', 'd-2', 'A2', 'dd-4'],
+    ['G4', 'C4', 'P-5', 'M-3', 'm-7'],
+    ['D5', 'C#4', 'm-9', 'm-7', 'd-11'],
+    ['E-5', 'G#4', 'd-6', 'd-4', 'dd-8'],
+  ]
+  for (const [a, b, name, up, down] of cases) {
+    const i = m21.intervalBetween(m21.parsePitch(a), m21.parsePitch(b))
+    t.is(m21.directedName(i), name, `${a} → ${b}`)
+    t.is(m21.directedName(m21.addMinorThird(i)), up, `${a} → ${b} + m3`)
+    t.is(m21.directedName(m21.subtractMinorThird(i)), down, `${a} → ${b} − m3`)
+  }
+  // music21's Interval('…').semitones
+  for (const [name, semitones] of [
+    ['M-2', -2],
+    ['d-8', -11],
+    ['A1', 1],
+    ['d1', -1],
+    ['dd5', 5],
+    ['P-4', -5],
+  ] as const)
+    t.is(m21.parseInterval(name).semitones, semitones, name)
+  t.throws(() => m21.parseInterval('Q3'), { code: 'ERR_INVALID_ARG', message: /Q3/ })
+  t.throws(() => m21.parsePitch('H4'), { code: 'ERR_INVALID_ARG', message: /H4/ })
+})
+
+test("deepjazz decoding: each measure's values decode to the notes the course's generate_music makes", (t) => {
+  // The reference decodes measure k's own values over its chords with mulberry32 seeded k
+  // (scripts/deepjazz_reference.py draws every random.choice from it).
+  const measures = methenyMeasures()
+  t.is(REF.decoded.length, 18)
+  REF.decoded.forEach((ref, k) => {
+    const chords = measures[k].chords.map((c) => ({ ...c, offset: c.offset % 4 }))
+    const notes = dj.decodeDeepjazz(ref.values, chords, music.seededRng(k + 1))
+    t.deepEqual(
+      notes.map((n) => [n.name, n.pitch, n.offset, n.quarterLength]),
+      ref.notes.map((n) => [n.name, n.midi, n.offset, n.quarterLength]),
+      `measure ${k + 1}`,
+    )
+  })
 })

@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 import { guardPipes } from './cli/io'
+import { MAX_BEAM_WIDTH } from './contract'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 export type Values = Record<string, string | boolean | undefined>
@@ -66,6 +67,27 @@ export function intOption(values: Values, name: string, fallback: number, min = 
   if (raw === undefined) return fallback
   const n = raw === '' ? Number.NaN : Number(raw)
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name}: expected an integer >= ${min}, got '${raw}'`)
+  return n
+}
+
+/**
+ * `--beam K` (an integer in 1..MAX_BEAM_WIDTH), or undefined without it. Beam search has no
+ * randomness and prints K results, so the sampling flags in `conflicts` (given explicitly) are
+ * refused with it, naming both.
+ */
+export function beamOption(values: Values, conflicts: readonly string[]): number | undefined {
+  const raw = values.beam
+  if (raw === undefined) return undefined
+  const n = raw === '' ? Number.NaN : Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > MAX_BEAM_WIDTH)
+    throw new UsageError(`--beam: expected an integer in [1, ${MAX_BEAM_WIDTH}], got '${raw}'`)
+  for (const flag of conflicts) {
+    if (values[flag] !== undefined)
+      throw new UsageError(
+        `--beam ${raw} cannot be combined with --${flag} ${values[flag]}: beam search ranks by the model's ` +
+          'own probabilities, has no randomness and prints K results',
+      )
+  }
   return n
 }
 

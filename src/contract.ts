@@ -38,6 +38,18 @@ export function invalidArg(message: string): InvalidArgumentError {
   return Object.assign(new RangeError(message), { code: 'ERR_INVALID_ARG' as const })
 }
 
+/**
+ * Refuses an options object with a key the call does not know (a misspelt `grammr` would
+ * otherwise be ignored silently): an `ERR_INVALID_ARG` error naming the key and the known ones.
+ */
+export function checkOptionNames(what: string, options: object | undefined, known: readonly string[]): void {
+  if (options === undefined || options === null || typeof options !== 'object') return
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key))
+      throw invalidArg(`${what}: unknown option '${key}' (known: ${[...known].sort().join(', ')})`)
+  }
+}
+
 /** A `TypeError` for an argument of the wrong type, with `code: 'ERR_INVALID_ARG_TYPE'` as Node's own. */
 export function invalidArgType(message: string): TypeError & { code: 'ERR_INVALID_ARG_TYPE' } {
   return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' as const })
@@ -91,6 +103,40 @@ export function checkTemperature(v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
     throw invalidArg(`temperature: expected a finite number >= 0 (0 = greedy), got ${v}`)
   return v
+}
+
+/** One result of `beamSearch` (`NameModel`, `CharLanguageModel`); the results come best first. */
+export interface BeamResult {
+  /** The name (prefix included) or the text's continuation (prompt excluded), as `sample`/`generate` give it. */
+  text: string
+  /** Natural-log probability of the characters the search chose (a name's ending newline included), at temperature 1. */
+  logProb: number
+}
+
+/** Options every `beamSearch` takes. */
+export interface CommonBeamOptions {
+  /** How many hypotheses the beam keeps, and at most how many results (1..10000; default 5). */
+  beamWidth?: number
+}
+
+/** The largest `beamWidth` (each step scores beamWidth × vocabulary candidates). */
+export const MAX_BEAM_WIDTH = 10_000
+
+/**
+ * The `beamWidth` of a `beamSearch` call, after refusing the sampling options a beam search
+ * cannot honour: it ranks by the model's own probabilities (no `temperature`, no `topK`), has
+ * no randomness (no `seed`) and returns `beamWidth` results (no `count`).
+ */
+export function checkBeamOptions(what: string, options: object, fallback: number): number {
+  const given = options as Record<string, unknown>
+  for (const name of ['temperature', 'topK', 'count', 'seed']) {
+    if (given[name] !== undefined)
+      throw invalidArg(
+        `${name}: ${what} cannot honour it (beam search ranks by the model's own probabilities, has no ` +
+          `randomness and returns beamWidth results); leave ${name} out`,
+      )
+  }
+  return checkInt('beamWidth', given.beamWidth ?? fallback, 1, MAX_BEAM_WIDTH)
 }
 
 /** A `seconds` budget: a number > 0 (Infinity allowed), or an `ERR_INVALID_ARG`. */

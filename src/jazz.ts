@@ -9,6 +9,7 @@ import {
   abortError,
   type CommonFitOptions,
   checkInt,
+  checkOptionNames,
   checkSeconds,
   checkTemperature,
   etaOf,
@@ -18,7 +19,18 @@ import {
   wrongKindError,
 } from './contract'
 import { native } from './native'
-import { buildCorpus, type Corpus, parseValue, seededRng, tidy, unparseMeasure } from './music/grammar'
+import {
+  buildCorpus,
+  type Corpus,
+  corpusOf,
+  parseValue,
+  type Rng,
+  seededRng,
+  tidy,
+  unparseMeasure,
+} from './music/grammar'
+import { type DeepjazzMeasure, decodeDeepjazz, deepjazzCorpus, deepjazzMeasures, toChord } from './music/deepjazz'
+import type { M21Chord } from './music/music21'
 import { buildMidi, type Note, parseMidiBytes, readMidiFile, type Song } from './music/midi'
 import { pianoRollSvg } from './music/pianoroll'
 import { type Measure, type Section, type SectionOptions, selectSection } from './music/section'
@@ -41,7 +53,32 @@ export const JAZZ_DEFAULTS = Object.freeze({
   length: 50,
   temperature: 0,
   topK: 0,
+  /** The grammar of the values (see `JazzGrammar`; chosen from measurements, docs/course-differences.md). */
+  grammar: 'rnnlab' as JazzGrammar,
 })
+
+/**
+ * The grammar that turns melody into values and back. `'deepjazz'`: deepjazz's own grammar as
+ * the course ran it (music21 5.1.0), value for value (the Metheny section gives the course's 193
+ * values, 78 unique), decoded as the course's `generate_music` decodes. `'rnnlab'`: rnnlab's
+ * grammar (notes cut at the next onset, rests, tonal's chords and interval names; decoded
+ * inside each measure and the melody's range).
+ */
+export type JazzGrammar = 'rnnlab' | 'deepjazz'
+export const JAZZ_GRAMMARS: readonly JazzGrammar[] = ['rnnlab', 'deepjazz']
+
+/** Checks a grammar name (an `ERR_INVALID_ARG` error naming the value and the choices). */
+export function checkGrammar(grammar: unknown): JazzGrammar {
+  if (!JAZZ_GRAMMARS.includes(grammar as JazzGrammar))
+    throw invalidArg(
+      `grammar: expected one of ${JAZZ_GRAMMARS.map((g) => `'${g}'`).join(', ')}, got ${JSON.stringify(grammar)}`,
+    )
+  return grammar as JazzGrammar
+}
+
+const FROM_MIDI_OPTIONS = ['melodyTrack', 'chordTracks', 'start', 'end', 'nA', 'tX', 'm', 'seed', 'grammar'] as const
+const FIT_OPTIONS = ['epochs', 'chunk', 'learningRate', 'signal', 'onProgress', 'seconds'] as const
+const IMPROVISE_OPTIONS = ['length', 'temperature', 'topK', 'seed'] as const
 
 /** Options of `JazzImproviser.fromMidi`: the section to learn from and the model's sizes. */
 export interface JazzOptions extends SectionOptions {
@@ -53,6 +90,8 @@ export interface JazzOptions extends SectionOptions {
   m?: number
   /** Seed of the windows and the initial weights. */
   seed?: number
+  /** The grammar of the values: 'rnnlab' (default) or 'deepjazz' (see `JazzGrammar`). */
+  grammar?: JazzGrammar
 }
 
 /**
@@ -124,12 +163,20 @@ export class JazzImproviser {
   readonly nA: number
   readonly tX: number
   readonly m: number
+  /** The grammar of the values. */
+  readonly grammar: JazzGrammar
+  /** In the deepjazz grammar: the section's measures as music21 reads them (melody and chords). */
+  readonly deepjazzMeasures?: DeepjazzMeasure[]
   private readonly model: NativeJazzModel
   private last?: Solo
 
-  private constructor(section: Section, options: JazzOptions, restored?: Restored) {
+  private constructor(section: Section, options: JazzOptions, restored?: Restored, dj?: DeepjazzMeasure[]) {
     this.section = section
-    this.corpus = restored?.corpus ?? buildCorpus(section.measures)
+    this.grammar = checkGrammar(options.grammar ?? JAZZ_DEFAULTS.grammar)
+    this.deepjazzMeasures = this.grammar === 'deepjazz' ? dj : undefined
+    if (this.grammar === 'deepjazz' && !dj)
+      throw invalidArg('the deepjazz grammar needs the measures music21 would read')
+    this.corpus = restored?.corpus ?? (dj ? corpusOf(deepjazzCorpus(dj)) : buildCorpus(section.measures))
     this.nA = checkInt('nA', options.nA ?? JAZZ_DEFAULTS.nA, 1)
     this.tX = checkInt('tX', options.tX ?? JAZZ_DEFAULTS.tX, 1)
     this.m = checkInt('m', options.m ?? JAZZ_DEFAULTS.m, 1)
@@ -156,17 +203,23 @@ export class JazzImproviser {
 
   /** Reads a MIDI file (default: the package's original blues head) and prepares the model. */
   static fromMidi(file: string = DEFAULT_JAZZ_MIDI, options: JazzOptions = {}): JazzImproviser {
+    checkOptionNames('JazzImproviser.fromMidi', options, FROM_MIDI_OPTIONS)
     return JazzImproviser.fromSong(readMidiFile(file), options)
   }
 
   /** Same as `fromMidi` from bytes in memory (`name` labels errors). */
   static fromBytes(bytes: Uint8Array, options: JazzOptions = {}, name = '<bytes>'): JazzImproviser {
+    checkOptionNames('JazzImproviser.fromBytes', options, FROM_MIDI_OPTIONS)
     return JazzImproviser.fromSong(parseMidiBytes(bytes, name), options)
   }
 
   /** Prepares the model from an already parsed song. */
   static fromSong(song: Song, options: JazzOptions = {}): JazzImproviser {
-    return new JazzImproviser(selectSection(song, options), options)
+    checkOptionNames('JazzImproviser.fromSong', options, FROM_MIDI_OPTIONS)
+    const grammar = checkGrammar(options.grammar ?? JAZZ_DEFAULTS.grammar)
+    const s = selectSection(song, options)
+    const dj = grammar === 'deepjazz' ? deepjazzMeasures(song, s.melodyTrack, s.chordTracks, s.start, s.end) : undefined
+    return new JazzImproviser(s, options, undefined, dj)
   }
 
   /**
@@ -191,8 +244,9 @@ export class JazzImproviser {
     }
     return new JazzImproviser(
       saved.section,
-      { nA: saved.nA, tX: saved.tX, m: saved.m, seed: model.seed },
+      { nA: saved.nA, tX: saved.tX, m: saved.m, seed: model.seed, grammar: saved.grammar ?? 'rnnlab' },
       { model, corpus },
+      saved.deepjazz,
     )
   }
 
@@ -209,6 +263,8 @@ export class JazzImproviser {
       nA: this.nA,
       tX: this.tX,
       m: this.m,
+      grammar: this.grammar,
+      deepjazz: this.deepjazzMeasures,
     }
     this.model.save(file, JSON.stringify(saved))
   }
@@ -243,6 +299,7 @@ export class JazzImproviser {
     const options = second ?? first ?? {}
     if (typeof options !== 'object' || options === null)
       throw invalidArg(`JazzImproviser.fit: expected an options object, got ${String(options)}`)
+    checkOptionNames('JazzImproviser.fit', options, FIT_OPTIONS)
     const epochs = checkInt('epochs', options.epochs ?? JAZZ_DEFAULTS.epochs, 0)
     const chunk = checkInt('chunk', options.chunk ?? JAZZ_DEFAULTS.chunk, 1)
     const seconds = options.seconds === undefined ? Infinity : checkSeconds(options.seconds)
@@ -296,12 +353,17 @@ export class JazzImproviser {
    * > 0 samples from p^(1/T); `seed` fixes both the sampling and the reverse grammar's choices.
    */
   improvise(options: ImproviseOptions = {}): Solo {
+    checkOptionNames('JazzImproviser.improvise', options, IMPROVISE_OPTIONS)
     const length = checkInt('length', options.length ?? JAZZ_DEFAULTS.length, 1)
     const temperature = checkTemperature(options.temperature ?? JAZZ_DEFAULTS.temperature)
     const seed = checkInt('seed', options.seed ?? 0, 0, 0xffffffff)
     const topK = checkInt('topK', options.topK ?? JAZZ_DEFAULTS.topK, 0, 0xffffffff)
     const sampler = this.model.sampler(temperature, seed, topK)
     const rng = seededRng(seed)
+    if (this.deepjazzMeasures) {
+      this.last = this.improviseDeepjazz(this.deepjazzMeasures, sampler, length, rng)
+      return this.last
+    }
     const parsed = this.corpus.values.map(parseValue)
     const solo: Solo = { indices: [], values: [], notes: [], chords: [], bpm: this.section.bpm }
     const measures = this.section.measures.filter((m) => m.chords.length > 0 || m.carried)
@@ -333,8 +395,48 @@ export class JazzImproviser {
     return solo
   }
 
+  /**
+   * The deepjazz grammar's inference loop: for every measure of the section with chords (or a
+   * chord carried into it), the sampled values (up to `length`, until they fill 4 beats) are
+   * decoded as the course's `generate_music` decodes them over that measure's chords.
+   */
+  private improviseDeepjazz(measures: DeepjazzMeasure[], sampler: Sampler, length: number, rng: Rng): Solo {
+    const durations = this.corpus.values.map((v) => Number(v.split(',')[1]))
+    const solo: Solo = { indices: [], values: [], notes: [], chords: [], bpm: this.section.bpm }
+    let carried: M21Chord | undefined
+    let k = 0
+    for (const measure of measures) {
+      const own = measure.chords.map((c) => ({ ...c, offset: c.offset - 4 * measure.number }))
+      const chords = own.length > 0 ? own : carried ? [{ ...carried, offset: 0 }] : []
+      if (measure.chords.length > 0) carried = measure.chords[measure.chords.length - 1]
+      if (chords.length === 0) continue
+      const indices: number[] = []
+      let filled = 0
+      while (indices.length < length && filled < 4 - 1e-9) {
+        const v = sampler.next()
+        indices.push(v)
+        filled += durations[v]
+      }
+      const values = indices.map((i) => this.corpus.values[i])
+      const offset = 4 * k
+      for (const n of decodeDeepjazz(values, chords, rng))
+        solo.notes.push({
+          pitch: n.pitch,
+          start: offset + n.offset,
+          duration: n.quarterLength,
+          velocity: DEEPJAZZ_VELOCITY,
+        })
+      for (const c of chords) solo.chords.push(toChord(c, offset + c.offset))
+      solo.indices.push(indices)
+      solo.values.push(values)
+      k++
+    }
+    return solo
+  }
+
   /** Writes the last improvised solo (or `solo`) as a type-1 MIDI file: solo track + chord track. */
   toMidi(file: string, solo: Solo | undefined = this.last, options: { bpm?: number } = {}): void {
+    checkOptionNames('JazzImproviser.toMidi', options, ['bpm'])
     if (!solo) throw notReady('toMidi: nothing to write yet (call improvise() first)')
     writeFileSync(file, soloToMidi(solo, options.bpm ?? solo.bpm))
   }
@@ -381,6 +483,10 @@ function notReady(message: string): Error {
 }
 
 type NativeJazzModel = InstanceType<ReturnType<typeof native>['NativeJazzModel']>
+type Sampler = ReturnType<NativeJazzModel['sampler']>
+
+/** music21's velocity for a note it writes without one (the course's solos are written so). */
+const DEEPJAZZ_VELOCITY = 90
 
 /** A model read from a checkpoint, for the private constructor. */
 interface Restored {
@@ -398,6 +504,10 @@ interface SavedImproviser {
   nA: number
   tX: number
   m: number
+  /** Absent in files written before the deepjazz grammar: 'rnnlab'. */
+  grammar?: JazzGrammar
+  /** The deepjazz grammar's measures (music21's reading of the section). */
+  deepjazz?: DeepjazzMeasure[]
 }
 
 /** The saved layer's JSON, checked enough that a damaged file fails here and not later. */
@@ -415,7 +525,9 @@ function parseSaved(file: string, raw: string | null | undefined): SavedImprovis
     Array.isArray(saved.corpus) &&
     Array.isArray(saved.values) &&
     saved.corpus.every((v) => saved.values.includes(v)) &&
-    [saved.nA, saved.tX, saved.m].every((n) => Number.isInteger(n) && n >= 1)
+    [saved.nA, saved.tX, saved.m].every((n) => Number.isInteger(n) && n >= 1) &&
+    (saved.grammar === undefined || JAZZ_GRAMMARS.includes(saved.grammar)) &&
+    (saved.grammar !== 'deepjazz' || Array.isArray(saved.deepjazz))
   if (!ok) throw fileError(file, 'metadata "improviser" does not describe a jazz model (corpus, section, sizes)')
   return saved
 }

@@ -4,7 +4,10 @@ import { existsSync } from 'node:fs'
 
 import {
   abortError,
+  type BeamResult,
+  type CommonBeamOptions,
   type CommonFitOptions,
+  checkBeamOptions,
   checkInt,
   checkNumber,
   checkSeconds,
@@ -54,6 +57,8 @@ export const CHAR_LM_DEFAULTS = Object.freeze({
   length: 400,
   temperature: 0.8,
   topK: 0,
+  /** `beamSearch`. */
+  beamWidth: 5,
 })
 
 /**
@@ -205,6 +210,14 @@ export interface GenerateOptions {
   topK?: number
   /** Seed of numpy's RandomState used for the draws (default 0): same seed, same text. */
   seed?: number
+}
+
+/** Options of `beamSearch`. */
+export interface LmBeamOptions extends CommonBeamOptions {
+  /** Text that primes the state; the continuations follow it (default ''). */
+  prompt?: string
+  /** Characters of each continuation (default 400). */
+  length?: number
 }
 
 /** Sorted unique characters of a text (by code point), as the model's vocabulary. */
@@ -483,6 +496,20 @@ export class CharLanguageModel {
     const topK = checkInt('topK', options.topK ?? d.topK, 0, 0xffffffff)
     const seed = checkInt('seed', options.seed ?? 0, 0, 0xffffffff)
     return this.model.generate({ prompt: options.prompt ?? '', length, temperature, topK, seed })
+  }
+
+  /**
+   * The `beamWidth` most likely continuations of `prompt`, each `length` characters, by beam
+   * search at temperature 1: `{ text, logProb }` best first (equal log-probabilities: the text
+   * whose character indices come first), the same for any seed or thread count. `text` excludes
+   * the prompt, as in `generate`; `beamWidth: 1` is `generate({ temperature: 0 })`.
+   */
+  beamSearch(options: LmBeamOptions = {}): BeamResult[] {
+    if (!this.model) throw notReady('beamSearch: the model has no vocabulary yet (fit or load it first)')
+    const d = CHAR_LM_DEFAULTS
+    const beamWidth = checkBeamOptions('CharLanguageModel.beamSearch', options, d.beamWidth)
+    const length = checkInt('length', options.length ?? d.length, 0, 10_000_000)
+    return this.model.beamSearch({ prompt: options.prompt ?? '', length, beamWidth })
   }
 
   /** Logits after each character of `text` from a zero state: `[len][vocab]`. */

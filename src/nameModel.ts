@@ -3,7 +3,10 @@
 // initialisation, seed 0 shuffle, SGD with clip 5, smoothed loss), with the
 // per-character work in the Rust core and this layer driving it in chunks.
 import {
+  type BeamResult,
+  type CommonBeamOptions,
   type CommonFitOptions,
+  checkBeamOptions,
   checkFinite,
   checkInt,
   checkSeconds,
@@ -39,6 +42,8 @@ export const NAME_MODEL_DEFAULTS = Object.freeze({
   temperature: 1,
   maxLength: 50,
   count: 1,
+  /** `beamSearch`. */
+  beamWidth: 5,
 })
 
 export interface NameModelOptions {
@@ -116,6 +121,14 @@ export interface SampleOptions {
   prefix?: string
   /** How many names (sampled in parallel, still deterministic for a seed) (default 1). */
   count?: number
+}
+
+/** Options of `beamSearch`. */
+export interface NameBeamOptions extends CommonBeamOptions {
+  /** Characters the names start with (must be in the vocabulary). */
+  prefix?: string
+  /** At most this many characters per name, the prefix included (course: 50). */
+  maxLength?: number
 }
 
 /** Parameters of the name model, keyed as in the course. */
@@ -293,7 +306,33 @@ export class NameModel {
       options.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : checkInt('seed', options.seed, 0, 2 ** 52)
     const temperature = checkTemperature(options.temperature ?? d.temperature)
     const topK = checkInt('topK', options.topK ?? 0, 0, 0xffffffff)
-    const maxLength = checkInt('maxLength', options.maxLength ?? d.maxLength, 1, 100_000)
+    const { prefix, prefixIx, draws } = this.prefixAndDraws(options)
+    if (temperature === 0 || topK === 1) {
+      const name = greedyName(this.parameters(), this.vocabulary, prefix, draws)
+      return Array<string>(count).fill(name)
+    }
+    const out = this.trainer.sample({ seed, temperature, maxLength: draws, prefix: prefixIx, count, topK })
+    return out.map((ix) => this.vocabulary.decode(ix).replace(/\n$/, ''))
+  }
+
+  /**
+   * The `beamWidth` most likely names after `prefix`, by beam search at temperature 1:
+   * `{ text, logProb }` best first (equal log-probabilities: the name whose character indices
+   * come first), the same for any seed or thread count. A name ends at the newline (whose
+   * probability counts in `logProb`) or at `maxLength` characters, the prefix included (then
+   * no newline is scored); `text` starts with the prefix, as in `sample`. `beamWidth: 1` is
+   * `sample({ temperature: 0 })`.
+   */
+  beamSearch(options: NameBeamOptions = {}): BeamResult[] {
+    const beamWidth = checkBeamOptions('NameModel.beamSearch', options, NAME_MODEL_DEFAULTS.beamWidth)
+    const { prefixIx, draws } = this.prefixAndDraws(options)
+    const found = this.trainer.beamSearch({ prefix: prefixIx, maxLength: draws, beamWidth })
+    return found.map((b) => ({ text: this.vocabulary.decode(b.indices), logProb: b.logProb }))
+  }
+
+  /** The prefix (lower-cased, as indices) and how many characters may follow it under `maxLength`. */
+  private prefixAndDraws(options: { prefix?: string; maxLength?: number }) {
+    const maxLength = checkInt('maxLength', options.maxLength ?? NAME_MODEL_DEFAULTS.maxLength, 1, 100_000)
     const prefix = (options.prefix ?? '').toLowerCase()
     const prefixIx = Uint32Array.from(this.vocabulary.encode(prefix, `prefix '${prefix}'`))
     if (prefixIx.includes(this.vocabulary.newline)) throw invalidArg('prefix: must not contain a newline')
@@ -303,13 +342,7 @@ export class NameModel {
         `maxLength: ${maxLength} leaves no character after the prefix '${prefix}' (${prefixIx.length} characters, ` +
           `which count toward maxLength); give at least ${prefixIx.length + 1}`,
       )
-    const draws = maxLength - prefixIx.length
-    if (temperature === 0 || topK === 1) {
-      const name = greedyName(this.parameters(), this.vocabulary, prefix, draws)
-      return Array<string>(count).fill(name)
-    }
-    const out = this.trainer.sample({ seed, temperature, maxLength: draws, prefix: prefixIx, count, topK })
-    return out.map((ix) => this.vocabulary.decode(ix).replace(/\n$/, ''))
+    return { prefix, prefixIx, draws: maxLength - prefixIx.length }
   }
 }
 

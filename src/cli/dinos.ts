@@ -3,6 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs'
 
 import {
   ArgumentError,
+  beamOption,
   command,
   interruptible,
   intOption,
@@ -64,7 +65,11 @@ Options:
   --top-k K          draw among the K most likely characters (default: all)
   --prefix TEXT      start every name with TEXT
   --max-length N     at most N characters, the prefix included (default ${NAME_MODEL_DEFAULTS.maxLength})
-  --seed S           same seed, same names`
+  --seed S           same seed, same names
+  --beam K           instead of sampling, the K most likely names (beam search,
+                     temperature 1): one per line, best first, as LOGPROB<tab>NAME
+                     (natural log, the ending newline's probability included); not
+                     with --count, --temperature, --top-k or --seed`
 
 /** Names `rnnlab sample` prints by default (the API's `sample` returns one unless asked). */
 const SAMPLE_COUNT = 20
@@ -239,9 +244,11 @@ command('sample', {
     'max-length': { type: 'string' },
     'top-k': { type: 'string' },
     seed: { type: 'string' },
+    beam: { type: 'string' },
   },
   async run(v) {
     if (v.model === undefined) throw new UsageError('--model FILE is required')
+    const beamWidth = beamOption(v, ['count', 'temperature', 'top-k', 'seed'])
     const topK = intOption(v, 'top-k', 0)
     const count = intOption(v, 'count', SAMPLE_COUNT)
     const temperature = numberOption(v, 'temperature', NAME_MODEL_DEFAULTS.temperature, 0)
@@ -259,6 +266,11 @@ command('sample', {
     checkInputPath('--model', file)
     expectFileKind('--model', file, 'dinos')
     const model = NameModel.load(file)
+    if (beamWidth !== undefined) {
+      const found = model.beamSearch({ beamWidth, prefix: prefix || undefined, maxLength })
+      print(found.map((b) => `${b.logProb.toFixed(4)}\t${capitalise(b.text)}\n`).join(''))
+      return 0
+    }
     // the prefix counts toward maxLength in the API too
     const names = model.sample({ count, temperature, topK, prefix: prefix || undefined, maxLength, seed })
     print(names.map((name) => `${capitalise(name)}\n`).join(''))

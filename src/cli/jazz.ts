@@ -12,7 +12,7 @@ import {
   UsageError,
   type Values,
 } from '../cli'
-import { DEFAULT_JAZZ_MIDI, JAZZ_DEFAULTS, JazzImproviser } from '../jazz'
+import { DEFAULT_JAZZ_MIDI, JAZZ_DEFAULTS, JAZZ_GRAMMARS, type JazzGrammar, JazzImproviser } from '../jazz'
 import { ProgressBar } from '../progress'
 import {
   checkDistinctOutputs,
@@ -40,6 +40,8 @@ Options:
   --melody-track N    melody track index in the file (default: preset or automatic)
   --chord-tracks LIST comma-separated chord track indices
   --start Q --end Q   section in quarter notes
+  --grammar G         grammar of the values: rnnlab (default) or deepjazz (the
+                      course's values: 193 values, 78 unique on the Metheny section)
   --epochs N          train until N epochs in total, at least 1 (default ${JAZZ_DEFAULTS.epochs})
   --length N          values generated per measure at most, Ty (default ${JAZZ_DEFAULTS.length})
   --temperature T     0 = argmax as the course (default), > 0 samples
@@ -54,7 +56,7 @@ Options:
   --quiet             only the final line`
 
 /** Flags a checkpoint fixes: refused with --resume, left out of the resume command. */
-const FIXED_BY_CHECKPOINT = ['midi', 'melody-track', 'chord-tracks', 'start', 'end', 'seed'] as const
+const FIXED_BY_CHECKPOINT = ['midi', 'melody-track', 'chord-tracks', 'start', 'end', 'seed', 'grammar'] as const
 
 command('jazz', {
   summary: 'improvise a jazz solo with an LSTM (MIDI in, MIDI out)',
@@ -67,6 +69,7 @@ command('jazz', {
     'chord-tracks': { type: 'string' },
     start: { type: 'string' },
     end: { type: 'string' },
+    grammar: { type: 'string' },
     epochs: { type: 'string' },
     length: { type: 'string' },
     temperature: { type: 'string' },
@@ -100,6 +103,9 @@ command('jazz', {
             })
     const start = v.start === undefined ? undefined : numberOption(v, 'start', 0, 0)
     const end = v.end === undefined ? undefined : numberOption(v, 'end', 0, 0)
+    const grammar = v.grammar === undefined ? d.grammar : String(v.grammar)
+    if (!JAZZ_GRAMMARS.includes(grammar as JazzGrammar))
+      throw new UsageError(`--grammar: expected ${JAZZ_GRAMMARS.join(' or ')}, got '${grammar}'`)
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
       if (!quiet) print(`${s}\n`)
@@ -136,7 +142,14 @@ command('jazz', {
         )
     } else {
       const file = (v.midi as string | undefined) ?? DEFAULT_JAZZ_MIDI
-      jazz = JazzImproviser.fromMidi(file, { melodyTrack, chordTracks, start, end, seed })
+      jazz = JazzImproviser.fromMidi(file, {
+        melodyTrack,
+        chordTracks,
+        start,
+        end,
+        seed,
+        grammar: grammar as JazzGrammar,
+      })
     }
     keepWorkingWhenPipeCloses()
 
@@ -148,7 +161,7 @@ command('jazz', {
       `${s.path}: melody track ${s.melodyTrack}, chord tracks ${s.chordTracks.join(',')}, quarter notes ${s.start}–${s.end}, ${Math.round(s.bpm)} bpm`,
     )
     say(
-      `corpus length: ${jazz.corpus.corpus.length}, unique values: ${jazz.nValues}, measures: ${jazz.corpus.perMeasure.length}`,
+      `corpus length: ${jazz.corpus.corpus.length}, unique values: ${jazz.nValues}, measures: ${jazz.corpus.perMeasure.length}, grammar: ${jazz.grammar}`,
     )
     const t0 = Date.now()
     if (before > 0) say(`resuming from ${resumeFrom} at epoch ${before}`)

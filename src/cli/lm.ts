@@ -2,6 +2,7 @@
 import { copyFileSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 
 import {
+  beamOption,
   command,
   errorCode,
   errorMessage,
@@ -360,6 +361,11 @@ Options:
   --temperature T      softmax temperature; 0 = greedy (default ${CHAR_LM_DEFAULTS.temperature})
   --top-k K            sample among the K most likely characters (default: all)
   --seed S             seed of the draws (default 0)
+  --beam K             instead of sampling, the K most likely continuations of
+                       --length characters (beam search, temperature 1): one per
+                       line, best first, as LOGPROB<tab>"TEXT" (natural log; the
+                       prompt and the text as a JSON string); not with --temperature,
+                       --top-k or --seed
   --vocab TEXT         vocabulary, for files without one`
 
 command('generate', {
@@ -372,12 +378,14 @@ command('generate', {
     temperature: { type: 'string' },
     'top-k': { type: 'string' },
     seed: { type: 'string' },
+    beam: { type: 'string' },
     vocab: { type: 'string' },
   },
   async run(v) {
     const file = v.model as string | undefined
     if (!file) throw new UsageError('--model FILE is required')
     const prompt = (v.prompt as string | undefined) ?? ''
+    const beamWidth = beamOption(v, ['temperature', 'top-k', 'seed'])
     const options = {
       prompt,
       length: intOption(v, 'length', CHAR_LM_DEFAULTS.length),
@@ -388,6 +396,11 @@ command('generate', {
     checkInputPath('--model', file)
     expectFileKind('--model', file, 'charlm')
     const model = CharLanguageModel.load(file, { vocab: v.vocab as string | undefined })
+    if (beamWidth !== undefined) {
+      const found = model.beamSearch({ prompt, length: options.length, beamWidth })
+      print(found.map((b) => `${b.logProb.toFixed(4)}\t${JSON.stringify(prompt + b.text)}\n`).join(''))
+      return 0
+    }
     print(`${prompt + model.generate(options)}\n`)
     return 0
   },

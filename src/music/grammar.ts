@@ -78,7 +78,11 @@ export interface Corpus {
 
 /** Builds the corpus of values from the measures that hold melody notes. */
 export function buildCorpus(measures: Measure[]): Corpus {
-  const perMeasure = measures.filter((m) => m.melody.length > 0).map(parseMeasure)
+  return corpusOf(measures.filter((m) => m.melody.length > 0).map(parseMeasure))
+}
+
+/** The corpus of the values of each measure (either grammar's). */
+export function corpusOf(perMeasure: string[][]): Corpus {
   const corpus = perMeasure.flat()
   const values = [...new Set(corpus)].sort()
   return { corpus, values, indices: new Map(values.map((v, i) => [v, i])), perMeasure }

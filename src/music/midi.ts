@@ -29,6 +29,8 @@ export interface Track {
   program: number
   /** Notes sorted by onset then pitch. */
   notes: Note[]
+  /** The same notes in the order of their note-on events (the order music21 reads them in). */
+  noteOnOrder: Note[]
 }
 
 /** A parsed MIDI file. */
@@ -101,13 +103,17 @@ export function parseMidiBytes(bytes: Uint8Array, path = '<bytes>'): Song {
     let program = -1
     const notes: Note[] = []
     // Open notes per channel·pitch (a stack, so repeated note-ons pair first-in first-out).
-    const open = new Map<number, { tick: number; velocity: number }[]>()
+    const open = new Map<number, { tick: number; velocity: number; order: number }[]>()
+    let noteOns = 0
+    const orderOf = new Map<Note, number>()
     const close = (ch: number, pitch: number) => {
       const stack = open.get(ch * 128 + pitch)
       const on = stack?.shift()
       if (!on) return
       const start = on.tick / tpb
-      notes.push({ pitch, start, duration: (tick - on.tick) / tpb, velocity: on.velocity })
+      const note = { pitch, start, duration: (tick - on.tick) / tpb, velocity: on.velocity }
+      notes.push(note)
+      orderOf.set(note, on.order)
       length = Math.max(length, tick / tpb)
     }
     for (const e of events as MidiEvent[]) {
@@ -132,7 +138,7 @@ export function parseMidiBytes(bytes: Uint8Array, path = '<bytes>'): Song {
             if (channel < 0) channel = e.channel
             const key = e.channel * 128 + e.noteNumber
             if (!open.has(key)) open.set(key, [])
-            open.get(key)!.push({ tick, velocity: e.velocity })
+            open.get(key)!.push({ tick, velocity: e.velocity, order: noteOns++ })
           }
           break
         case 'noteOff':
@@ -140,8 +146,9 @@ export function parseMidiBytes(bytes: Uint8Array, path = '<bytes>'): Song {
           break
       }
     }
+    const noteOnOrder = [...notes].sort((a, b) => orderOf.get(a)! - orderOf.get(b)!)
     notes.sort((a, b) => a.start - b.start || a.pitch - b.pitch)
-    return { index, name, channel, program, notes }
+    return { index, name, channel, program, notes, noteOnOrder }
   })
   tempos.sort((a, b) => a.at - b.at)
   if (tempos.length === 0) tempos.push({ at: 0, bpm: 120 }) // the MIDI default

@@ -97,7 +97,8 @@ export function classify(chord: Chord, midi: number): Exclude<NoteType, 'R'> {
  * (quality, then '-' when descending, then the size): 3 → 'm3', −2 → 'M-2', −5 → 'P-4', 0 → 'P1'.
  * The spelling is tonal's canonical one for that many semitones. music21 spells the interval
  * between two spelled notes instead ('d1', 'A1', 'd-4', …), so the strings are not
- * interchangeable with deepjazz's (see docs/metheny-corpus.md).
+ * interchangeable with deepjazz's (see docs/course-differences.md; the `deepjazz` grammar,
+ * src/music/music21.ts, names them as music21 does).
  */
 export function intervalName(semitones: number): string {
   const tonal = tonalLib().Interval.fromSemitones(semitones) // e.g. '-2M', '3m', '1P'

@@ -191,6 +191,29 @@ pub struct NameSampleOptions {
     pub top_k: Option<u32>,
 }
 
+/// Options of `NativeNameTrainer.beamSearch`.
+#[napi(object)]
+pub struct NameBeamOptions {
+    /// Characters fed first; they begin every result.
+    pub prefix: Uint32Array,
+    /// At most this many characters after the prefix.
+    pub max_length: u32,
+    /// Names kept and returned (1..=10000).
+    pub beam_width: f64,
+}
+
+/// One name found by `beamSearch`.
+#[napi(object)]
+pub struct NameBeamResult {
+    /// The prefix and the characters found, without the newline.
+    pub indices: Uint32Array,
+    /// Natural-log probability of the characters after the prefix (and of the newline when
+    /// `ended`).
+    pub log_prob: f64,
+    /// True when the name ended with the newline, false when it reached `maxLength`.
+    pub ended: bool,
+}
+
 /// Result of one `run` chunk (a failed chunk rejects with an `Error` and its `code`).
 #[napi(object)]
 pub struct NameRunReport {
@@ -375,6 +398,37 @@ impl NativeNameTrainer {
             Ok(names
                 .into_iter()
                 .map(|n| Uint32Array::new(n.into_iter().map(|i| i as u32).collect()))
+                .collect())
+        })
+    }
+
+    /// The `beamWidth` most likely names after the prefix (beam search), best first.
+    #[napi(catch_unwind)]
+    pub fn beam_search(&self, options: NameBeamOptions) -> Result<Vec<NameBeamResult>> {
+        let width = int_in("beamWidth", options.beam_width, 0.0, u32::MAX as f64)? as usize;
+        if options.max_length == 0 || options.max_length > 1_000_000 {
+            return Err(invalid_arg(format!(
+                "maxLength: expected 1..=1000000, got {}",
+                options.max_length
+            )));
+        }
+        self.with(|t| {
+            let prefix: Vec<usize> = options.prefix.iter().map(|&c| c as usize).collect();
+            let found = dinos::beam_names(
+                &t.params,
+                t.newline_ix(),
+                &prefix,
+                options.max_length as usize,
+                width,
+            )
+            .map_err(core_err)?;
+            Ok(found
+                .into_iter()
+                .map(|b| NameBeamResult {
+                    indices: Uint32Array::new(b.indices.into_iter().map(|i| i as u32).collect()),
+                    log_prob: b.log_prob,
+                    ended: b.ended,
+                })
                 .collect())
         })
     }

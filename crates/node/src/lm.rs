@@ -10,8 +10,8 @@ use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::lm::{
-    generate, logits_for, vocab_of_file, Cell, CharLm, Clip, LmConfig, Mode, OptimizerConfig,
-    OptimizerKind, Progress, SampleOptions, TrainConfig, Trainer, Vocab,
+    beam_generate, generate, logits_for, vocab_of_file, Cell, CharLm, Clip, LmConfig, Mode,
+    OptimizerConfig, OptimizerKind, Progress, SampleOptions, TrainConfig, Trainer, Vocab,
 };
 use rnnlab_core::CoreError;
 
@@ -72,6 +72,26 @@ pub struct LmGenerateOptions {
     /// Sample among the `topK` most likely characters (0 = all).
     pub top_k: f64,
     pub seed: f64,
+}
+
+/// What `beamSearch` looks for. Integers arrive as numbers and are checked in the binding.
+#[napi(object)]
+pub struct LmBeamOptions {
+    /// The text to complete (every character must be in the vocabulary).
+    pub prompt: String,
+    /// Characters of each continuation.
+    pub length: f64,
+    /// Continuations kept and returned (1..=10000).
+    pub beam_width: f64,
+}
+
+/// One continuation found by `beamSearch`.
+#[napi(object)]
+pub struct LmBeamResult {
+    /// The characters after the prompt.
+    pub text: String,
+    /// Natural-log probability of `text` after the prompt (temperature 1).
+    pub log_prob: f64,
 }
 
 /// One training chunk's report.
@@ -398,6 +418,23 @@ impl NativeCharLm {
         };
         let inner = self.inner.lock()?;
         with_model!(inner, m => generate(m, &options.prompt, &opts)).map_err(core_err)
+    }
+
+    /// The `beamWidth` most likely continuations of `prompt` (beam search), best first.
+    #[napi(catch_unwind)]
+    pub fn beam_search(&self, options: LmBeamOptions) -> Result<Vec<LmBeamResult>> {
+        let length = int_arg("length", options.length, 10_000_000.0)? as usize;
+        let width = int_arg("beamWidth", options.beam_width, u32::MAX as f64)? as usize;
+        let inner = self.inner.lock()?;
+        let found = with_model!(inner, m => beam_generate(m, &options.prompt, length, width))
+            .map_err(core_err)?;
+        Ok(found
+            .into_iter()
+            .map(|b| LmBeamResult {
+                text: b.text,
+                log_prob: b.log_prob,
+            })
+            .collect())
     }
 
     /// Logits after each character of `text` from a zero state, flattened (len × V).

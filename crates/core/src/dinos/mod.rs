@@ -52,6 +52,7 @@
 //!   `gemv_t` and the 4-lane instances; `numpy_order/avx512.rs`: the 8-lane instances);
 //! - `fast.rs`: [`Arithmetic::Fast`]'s packed model and kernels;
 //! - `sample.rs`: `sample`, `sample_many`;
+//! - `beam.rs`: `beam_names`, beam search over names (on `nn::beam`);
 //! - `trainer.rs`: [`DinoTrainer`], the course's `model()` loop as a resumable trainer.
 
 use ndarray::Array2;
@@ -60,12 +61,14 @@ use crate::error::{CoreError, Result};
 #[cfg(doc)]
 use crate::math::npy::{npy_exp, npy_tanh, pairwise_sum};
 
+mod beam;
 mod course;
 mod fast;
 mod numpy_order;
 mod sample;
 mod trainer;
 
+pub use beam::{beam_names, BeamName};
 pub use course::{
     clip, clip_global_norm, initial_loss, initialize_parameters, initialize_parameters_seeded,
     optimize, optimize_in, rnn_backward, rnn_forward, smooth, update_parameters, CharRnnCache,

@@ -78,7 +78,11 @@ pub fn sample_many(
         .collect()
 }
 
-fn check_sample(p: &ParamsRef<'_>, newline_ix: usize, opts: &NameSampleOptions) -> Result<()> {
+pub(super) fn check_sample(
+    p: &ParamsRef<'_>,
+    newline_ix: usize,
+    opts: &NameSampleOptions,
+) -> Result<()> {
     if newline_ix >= p.n_y || newline_ix >= p.n_x {
         return Err(CoreError::invalid(format!(
             "newline_ix: index {newline_ix} out of range for a vocabulary of {}",

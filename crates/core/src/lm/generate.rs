@@ -61,6 +61,13 @@ fn transpose<T: Float>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
     t
 }
 
+/// The recurrent state of a [`Stepper`] (h and c of every layer), without its weights.
+#[derive(Clone, Debug)]
+pub struct StepperState<T> {
+    h: Vec<Vec<T>>,
+    c: Vec<Vec<T>>,
+}
+
 /// The running state of one sequence through the model (h and c of every layer).
 #[derive(Clone, Debug)]
 pub struct Stepper<'m, T: Float> {
@@ -115,6 +122,24 @@ impl<'m, T: Float> Stepper<'m, T> {
             } else {
                 Vec::new()
             },
+        }
+    }
+
+    /// A copy of the recurrent state (h and c of every layer), e.g. to branch a beam search.
+    pub fn state(&self) -> StepperState<T> {
+        StepperState {
+            h: self.h.clone(),
+            c: self.c.clone(),
+        }
+    }
+
+    /// Continues from a state taken from a `Stepper` of the same model.
+    pub fn set_state(&mut self, state: &StepperState<T>) {
+        for (dst, src) in self.h.iter_mut().zip(&state.h) {
+            dst.copy_from_slice(src);
+        }
+        for (dst, src) in self.c.iter_mut().zip(&state.c) {
+            dst.copy_from_slice(src);
         }
     }
 
@@ -214,15 +239,23 @@ pub fn validate_options(opts: &SampleOptions) -> Result<()> {
     Ok(())
 }
 
-/// Completes `prompt` with `opts.length` characters (returned without the prompt). An empty
-/// prompt starts from `'\n'` if the vocabulary has it, else from its first character.
-/// Characters of the prompt outside the vocabulary give an error naming them.
-pub fn generate<T: Float>(model: &CharLm<T>, prompt: &str, opts: &SampleOptions) -> Result<String> {
-    validate_options(opts)?;
+/// The characters that prime the state: the prompt's, or `'\n'` (else the vocabulary's first
+/// character) for an empty prompt. Never empty; the last one is fed to draw the first
+/// character of the completion.
+pub(crate) fn prompt_ids<T: Float>(model: &CharLm<T>, prompt: &str) -> Result<Vec<u32>> {
     let mut ids = model.vocab.encode(prompt, "prompt")?;
     if ids.is_empty() {
         ids.push(model.vocab.get('\n').unwrap_or(0));
     }
+    Ok(ids)
+}
+
+/// Completes `prompt` with `opts.length` characters (returned without the prompt). An empty
+/// prompt starts as [`prompt_ids`] says.
+/// Characters of the prompt outside the vocabulary give an error naming them.
+pub fn generate<T: Float>(model: &CharLm<T>, prompt: &str, opts: &SampleOptions) -> Result<String> {
+    validate_options(opts)?;
+    let ids = prompt_ids(model, prompt)?;
     let mut rng = RandomState::new(opts.seed);
     let mut stepper = Stepper::new(model);
     for &x in &ids[..ids.len() - 1] {

@@ -8,6 +8,7 @@
 //! optimizers and the sampler in [`crate::nn`].
 
 pub mod batches;
+pub mod beam;
 pub mod corpus;
 pub mod export;
 pub mod generate;
@@ -19,8 +20,9 @@ pub mod vocab;
 pub use crate::math::Float;
 pub use crate::nn::optim::{Clip, OptimizerConfig, OptimizerKind};
 pub use batches::Mode;
+pub use beam::{beam_generate, BeamText};
 pub use corpus::{vocab_of_file, Tokens};
-pub use generate::{generate, logits_for, SampleOptions, Stepper};
+pub use generate::{generate, logits_for, SampleOptions, Stepper, StepperState};
 pub use model::{Cell, CharLm, LmConfig, TensorInfo};
 pub use network::{backward, forward, Workspace};
 pub use trainer::{Progress, TrainConfig, Trainer};
