@@ -1,5 +1,5 @@
-// The GRU cell of the character model (issue 14): trained from the API and the CLI, sampled,
-// saved and loaded, resumed bit for bit, read from a torch.nn.GRU state_dict, and bad cell
+// The GRU cell of the character model (issue 14): trained from the API and the CLI, sampled
+// (and beam-searched), saved and loaded, resumed bit for bit, read from a torch.nn.GRU state_dict, and bad cell
 // names refused by name.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
@@ -32,6 +32,12 @@ test('a GRU trains from the API: the loss falls, 3 gates per unit, generation is
   t.is(model.generate(opts), a)
   t.not(model.generate({ ...opts, seed: 8 }), a)
   t.is(model.generate({ ...opts, temperature: 0 }), model.generate({ ...opts, topK: 1, seed: 3 }))
+  // beam search runs on the same batch-1 step: width 1 is greedy, wider is at least as likely
+  const greedy = model.generate({ prompt: 'Shall I', length: 30, temperature: 0 })
+  const [beam1] = model.beamSearch({ beamWidth: 1, prompt: 'Shall I', length: 30 })
+  t.is(beam1.text, greedy)
+  const [beam4] = model.beamSearch({ beamWidth: 4, prompt: 'Shall I', length: 30 })
+  t.true(beam4.logProb >= beam1.logProb - 1e-9)
   const dir = tempDir('gru')
   try {
     const file = path.join(dir, 'gru.safetensors')

@@ -1,6 +1,6 @@
 """PyTorch side of the Shakespeare benchmark (same model and data as bench/lstm/bench.js):
 nn.LSTM(V, 128, num_layers=2, dropout) on one-hot input + Dropout + nn.Linear, float32,
-sequences of 40, batches of 128, Adam(lr 0.002), clip by value 5, 2 threads.
+sequences of 40, batches of 128, Adam(lr 0.002), clip by value 5, 2 threads (--threads N).
 
 Modes: 'windows' (many-to-one: the course's Keras model, predict the char after each window
 of 40 taken every 3) and 'tbptt' (many-to-many: 128 streams, chunks of 40, state carried).
@@ -46,9 +46,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--text", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "shakespeare.txt"))
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     text = open(args.text, encoding="utf8").read()
     chars = sorted(set(text))

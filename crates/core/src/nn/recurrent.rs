@@ -7,7 +7,7 @@
 //!   `forward`, gate gradients dZ after `backward`. LSTM gates are in the order `[i | f | g | o]`,
 //!   GRU gates `[r | z | n]`.
 //! - `h`  ((T+1)·B, H): `h[0..B]` is the initial state, `h[(t+1)·B..]` the output of step t.
-//! - `c`  ((T+1)·B, H) and `tc` (T·B, H) = tanh(c⟨t⟩): LSTM only.
+//! - `c`  ((T+1)·B, H) and `tc` (T·B, H) = tanh(c⟨t⟩): LSTM (the GRU's use of `tc` below).
 //! - GRU: `z` holds only the input projections plus `b_ih` (and `b_hh` of r and z, see
 //!   [`Cell::folded_bias_cols`]); the hidden part of the n gate, `W_hn h + b_hn`, is kept apart
 //!   in `tc` (T·B, H), which the caller fills with `b_hn` before `forward`. After `backward`, `z`
@@ -16,7 +16,7 @@
 //!
 //! The batch is cut into blocks of [`Dims::block_rows`] sequences, each running the whole time
 //! loop on one thread: one GEMM per step per block computes all gates of the layer
-//! (`z⟨t⟩ += h⟨t−1⟩·W_hhᵀ`), and the block size is a constant of the model, so results do not
+//! (`z⟨t⟩ += h⟨t−1⟩·W_hhᵀ`; the GRU's n gate in a second one), and the block size is a constant of the model, so results do not
 //! depend on the number of threads. Nothing is allocated inside the loops.
 
 use rayon::prelude::*;
