@@ -107,7 +107,11 @@ fn check<T: Float>(tolerance: f64) {
             let d = rel_diff(&got, &want);
             eprintln!("{label} d{}: {d:.1e}", info.name);
             assert!(d <= tolerance, "{label}: d{} differs by {d:e}", info.name);
-            assert!(want.iter().any(|&v| v != 0.0), "{}: zero gradient", info.name);
+            assert!(
+                want.iter().any(|&v| v != 0.0),
+                "{}: zero gradient",
+                info.name
+            );
         }
         let logits = logits_for(&model, case["text"].as_str().unwrap()).unwrap();
         let want: Vec<f64> = case["logits"]

@@ -187,5 +187,8 @@ fn a_cell_that_the_shapes_contradict_is_refused_by_name() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("ambiguous") && err.contains("lstm, gru"), "{err}");
+    assert!(
+        err.contains("ambiguous") && err.contains("lstm, gru"),
+        "{err}"
+    );
 }

@@ -332,7 +332,9 @@ pub fn forward<T: Float>(
         let lw = &mut rest[0];
         if cell == Cell::Gru {
             let b_hn = &b_hh[folded..];
-            lw.tc.par_chunks_mut(l.hidden).for_each(|row| row.copy_from_slice(b_hn));
+            lw.tc
+                .par_chunks_mut(l.hidden)
+                .for_each(|row| row.copy_from_slice(b_hn));
         }
         let input = if k == 0 && model.emb.is_none() {
             // one-hot input: z[row] = W_ih[:, x] + b — a column pick, no product

@@ -294,30 +294,32 @@ pub fn par_matmul_tn_cols<T: Float>(
         SyncPtr(b.as_ptr() as *mut T),
         SyncPtr(c.as_mut_ptr()),
     );
-    (0..m.div_ceil(ROW_BLOCK)).into_par_iter().for_each(move |blk| {
-        let (ap, bp, cp) = (ap, bp, cp);
-        let i0 = blk * ROW_BLOCK;
-        // SAFETY: block `blk` writes only rows i0..i0+h of C; A and B are read-only and in
-        // bounds (checked above).
-        unsafe {
-            gemm_raw(
-                ROW_BLOCK.min(m - i0),
-                n,
-                k,
-                cp.0.add(i0 * n),
-                n,
-                accumulate,
-                Operand {
-                    ptr: (ap.0 as *const T).add(col0 + i0),
-                    rs: 1,
-                    cs: lda as isize,
-                },
-                Operand {
-                    ptr: bp.0 as *const T,
-                    rs: n as isize,
-                    cs: 1,
-                },
-            );
-        }
-    });
+    (0..m.div_ceil(ROW_BLOCK))
+        .into_par_iter()
+        .for_each(move |blk| {
+            let (ap, bp, cp) = (ap, bp, cp);
+            let i0 = blk * ROW_BLOCK;
+            // SAFETY: block `blk` writes only rows i0..i0+h of C; A and B are read-only and in
+            // bounds (checked above).
+            unsafe {
+                gemm_raw(
+                    ROW_BLOCK.min(m - i0),
+                    n,
+                    k,
+                    cp.0.add(i0 * n),
+                    n,
+                    accumulate,
+                    Operand {
+                        ptr: (ap.0 as *const T).add(col0 + i0),
+                        rs: 1,
+                        cs: lda as isize,
+                    },
+                    Operand {
+                        ptr: bp.0 as *const T,
+                        rs: n as isize,
+                        cs: 1,
+                    },
+                );
+            }
+        });
 }
