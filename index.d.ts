@@ -305,7 +305,7 @@ export interface LmInfo {
 
 /** Architecture of a new model. */
 export interface LmModelOptions {
-  /** "lstm" or "rnn". */
+  /** "lstm", "gru" or "rnn". */
   cell: string
   /** Hidden size of each layer, bottom first. */
   hidden: Array<number>

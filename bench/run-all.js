@@ -1,7 +1,8 @@
 // Runs every side-by-side benchmark in bench/ and prints each ratio against its peer, with the
 // machine facts a number needs (CPU, SIMD level in force, load average):
 //   dinos  bench/dinos/bench.py   rnnlab (NameModel, CLI, fast arithmetic) vs the numpy reference
-//   lstm   bench/lstm/bench.js    vs bench/lstm/torch_bench.py and bench/lstm/keras_bench.py
+//   lstm   bench/lstm/bench.js    vs bench/lstm/torch_bench.py and bench/lstm/keras_bench.py,
+//          then the same model with GRU layers (--cell gru) vs PyTorch's nn.GRU
 //   jazz   bench/jazz/run.py      rnnlab vs PyTorch and Keras on the course's djmodel
 //
 //   npm run bench [-- --quick] [-- --only dinos,lstm] [-- --setup]
@@ -197,6 +198,23 @@ async function lstm(pythons) {
     }
     ratio(`lstm: rnnlab vs ${peer}, sampling chars/s`, ours.sample.charsPerSecond / r.sample)
   }
+  // the GRU on the same shapes (Keras has no counterpart here)
+  const gru = lastJson(
+    await run('node', ['bench/lstm/bench.js', '--json', '--cell', 'gru', '--seconds', seconds, '--text', text], {
+      echo: false,
+    }),
+  )
+  const gruTrain = Object.fromEntries(gru.train.map((r) => [r.mode, r.charsPerSecond]))
+  for (const mode of Object.keys(gruTrain)) summary.push(`gru: rnnlab training ${mode}: ${gruTrain[mode]} chars/s`)
+  if (pythons.torch) {
+    const r = parseTorch(
+      await run(pythons.torch, ['bench/lstm/torch_bench.py', '--cell', 'gru', '--seconds', seconds, '--text', text]),
+    )
+    for (const mode of Object.keys(gruTrain)) {
+      ratio(`gru: rnnlab vs pytorch, training chars/s (${mode})`, gruTrain[mode] / r.train[mode])
+    }
+    ratio('gru: rnnlab vs pytorch, sampling chars/s', gru.sample.charsPerSecond / r.sample)
+  } else summary.push('gru: PyTorch skipped (no venv-torch)')
 }
 
 async function jazz(pythons) {

@@ -1,4 +1,4 @@
-// Writing like Shakespeare: a stacked LSTM (or RNN) character language model trained in
+// Writing like Shakespeare: a stacked LSTM (or GRU, or RNN) character language model trained in
 // mini-batches by the Rust core, off the JS thread, that completes a prompt.
 import { existsSync } from 'node:fs'
 
@@ -22,6 +22,11 @@ import { native } from './native'
 
 type Native = InstanceType<ReturnType<typeof native>['NativeCharLm']>
 
+/** The recurrent cells of `CharLanguageModel` (PyTorch's `nn.LSTM`, `nn.GRU`, `nn.RNN` with tanh). */
+export const CHAR_LM_CELLS = Object.freeze(['lstm', 'gru', 'rnn'] as const)
+/** One of `CHAR_LM_CELLS`. */
+export type CharCell = (typeof CHAR_LM_CELLS)[number]
+
 /**
  * The defaults of `CharLanguageModel` (architecture, `fit` and `generate`), which `rnnlab train`
  * and `rnnlab generate` use too. `epochs` applies when no `seconds` budget is given. The training
@@ -30,7 +35,7 @@ type Native = InstanceType<ReturnType<typeof native>['NativeCharLm']>
  * 4 times more optimizer steps per character than the course's 128.
  */
 export const CHAR_LM_DEFAULTS = Object.freeze({
-  cell: 'lstm' as 'lstm' | 'rnn',
+  cell: 'lstm' as CharCell,
   layers: 2,
   hidden: 128,
   dropout: 0.2,
@@ -95,8 +100,11 @@ export interface Evaluation {
 
 /** Architecture of a `CharLanguageModel`. */
 export interface CharModelOptions {
-  /** 'lstm' (default) or 'rnn'. */
-  cell?: 'lstm' | 'rnn'
+  /**
+   * 'lstm' (default), 'gru' (PyTorch's nn.GRU: gates r, z, n; 3/4 of the LSTM's weights) or
+   * 'rnn' (tanh). A loaded model keeps the cell of its file.
+   */
+  cell?: CharCell
   /** Number of stacked layers (default 2). */
   layers?: number
   /** Hidden size: one number for every layer, or one per layer (default 128). */
@@ -282,7 +290,7 @@ export function vocabularyOf(text: string): string {
 }
 
 /**
- * A character language model: N stacked LSTM or RNN layers, one-hot or embedding input,
+ * A character language model: N stacked LSTM, GRU or RNN layers, one-hot or embedding input,
  * dropout between layers, a dense softmax over the characters. The vocabulary is taken from
  * the first text given to `fit` (or from the file given to `load`).
  */
@@ -307,7 +315,8 @@ export class CharLanguageModel {
       checkInt(`hidden[${k}]`, h, 1, 65536)
     })
     const cell = options.cell ?? d.cell
-    if (cell !== 'lstm' && cell !== 'rnn') throw invalidArg(`cell: expected 'lstm' or 'rnn', got '${cell}'`)
+    if (!CHAR_LM_CELLS.includes(cell as CharCell))
+      throw invalidArg(`cell: expected one of ${CHAR_LM_CELLS.join(', ')}, got '${cell}'`)
     const dtype = options.dtype ?? d.dtype
     if (dtype !== 'float32' && dtype !== 'float64')
       throw invalidArg(`dtype: expected 'float32' or 'float64', got '${dtype}'`)
@@ -333,7 +342,7 @@ export class CharLanguageModel {
     }
     const info = m.info
     const lm = new CharLanguageModel({
-      cell: info.cell as 'lstm' | 'rnn',
+      cell: info.cell as CharCell,
       hidden: info.hidden,
       dropout: info.dropout,
       embedding: info.embedding ?? 0,
@@ -627,7 +636,10 @@ export class CharLanguageModel {
     return rows
   }
 
-  /** Writes the weights (safetensors in PyTorch's nn.LSTM layout, with architecture and vocabulary). */
+  /**
+   * Writes the weights (safetensors in PyTorch's nn.LSTM / nn.GRU / nn.RNN layout, with
+   * architecture and vocabulary).
+   */
   save(path: string): void {
     if (!this.model) throw notReady('save: nothing to save yet (fit or load first)')
     this.model.save(path)

@@ -13,7 +13,14 @@ import {
   resumeCommand,
   UsageError,
 } from '../cli'
-import { CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, CharLanguageModel, type EvaluateEvery, type FitProgress } from '../lm'
+import {
+  CHAR_LM_CELLS,
+  CHAR_LM_COURSE_SETUP,
+  CHAR_LM_DEFAULTS,
+  CharLanguageModel,
+  type EvaluateEvery,
+  type FitProgress,
+} from '../lm'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
 import {
@@ -29,7 +36,7 @@ import { withUnixNewlines } from './text'
 
 const TRAIN_USAGE = `Usage: rnnlab train --text FILE --out MODEL [options]
 
-Train a stacked LSTM (or RNN) character language model on a text, in mini-batches,
+Train a stacked LSTM (or GRU, or RNN) character language model on a text, in mini-batches,
 on the Rust core. Ctrl-C stops after the current step and writes --out, --checkpoint
 and --plot. A run whose loss blows up stops with an error and writes nothing.
 --out is the model with the lowest validation loss (see --keep).
@@ -37,7 +44,7 @@ The defaults are CharLanguageModel's; they learn quickly on a small text (the so
 about 1.7 nats/char of validation loss in 60 s on 2 cores).
 
 Model:
-  --cell lstm|rnn       recurrent cell (default lstm)
+  --cell lstm|gru|rnn   recurrent cell: PyTorch's nn.LSTM, nn.GRU or nn.RNN (default lstm)
   --layers N            stacked layers (default ${CHAR_LM_DEFAULTS.layers})
   --hidden N            hidden size of every layer (default ${CHAR_LM_DEFAULTS.hidden})
   --embedding N         embedding width (default: one-hot input)
@@ -63,8 +70,8 @@ Training:
                         --layers ${CHAR_LM_COURSE_SETUP.layers} --hidden ${CHAR_LM_COURSE_SETUP.hidden} --dropout ${CHAR_LM_COURSE_SETUP.dropout} --lr ${CHAR_LM_COURSE_SETUP.learningRate} (flags given
                         with it win); it learns far less per second
 Output:
-  --out FILE            the trained model (safetensors, PyTorch nn.LSTM names); its
-                        metadata has its validation loss and the step/epoch it is from
+  --out FILE            the trained model (safetensors, PyTorch nn.LSTM/nn.GRU names);
+                        its metadata has its validation loss and the step/epoch it is from
   --keep best|last      --out is the model with the lowest validation loss at an
                         evaluation (default best), or the last one; without validation
                         data (--validation 0) the last is written and a note says so
@@ -127,7 +134,7 @@ export function parseEvery(raw: string): EvaluateEvery {
 }
 
 command('train', {
-  summary: 'train a character language model (stacked LSTM/RNN) on a text',
+  summary: 'train a character language model (stacked LSTM/GRU/RNN) on a text',
   usage: TRAIN_USAGE,
   optionalValue: ['resume'],
   options: {
@@ -175,7 +182,7 @@ command('train', {
     }
     // the model class's defaults, or the course's set-up over them; explicit flags win
     const d = v.course ? { ...CHAR_LM_DEFAULTS, ...CHAR_LM_COURSE_SETUP } : CHAR_LM_DEFAULTS
-    const cell = choice('cell', ['lstm', 'rnn'] as const, d.cell)
+    const cell = choice('cell', CHAR_LM_CELLS, d.cell)
     const mode = choice('mode', ['tbptt', 'windows'] as const, d.mode)
     const optimizer = choice('optimizer', ['adam', 'sgd'] as const, d.optimizer)
     const dtype = choice('dtype', ['float32', 'float64'] as const, d.dtype)
@@ -423,7 +430,8 @@ command('train', {
 const GENERATE_USAGE = `Usage: rnnlab generate --model FILE [options]
 
 Complete a prompt with a trained character model (from rnnlab train, or PyTorch-named
-safetensors with --vocab). The same seed gives the same text.
+safetensors with --vocab: an nn.LSTM, nn.GRU or nn.RNN state_dict, the cell read from the
+file). The same seed gives the same text.
 
 Options:
   --model FILE         model file (required)

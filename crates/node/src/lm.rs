@@ -1,4 +1,4 @@
-//! `CharLanguageModel` for JS: the stacked LSTM/RNN character model of the core. Training runs
+//! `CharLanguageModel` for JS: the stacked LSTM/GRU/RNN character model of the core. Training runs
 //! off the JS thread in chunks (`train(maxBatches, maxSeconds)` is an `AsyncTask` with a
 //! cancel flag); the TypeScript layer loops over chunks, reports progress, honours an
 //! `AbortSignal` and writes checkpoints.
@@ -22,7 +22,7 @@ use crate::task::{detached, ChunkTask, Job, Shared};
 /// Architecture of a new model.
 #[napi(object)]
 pub struct LmModelOptions {
-    /// "lstm" or "rnn".
+    /// "lstm", "gru" or "rnn".
     pub cell: String,
     /// Hidden size of each layer, bottom first.
     pub hidden: Vec<u32>,

@@ -2,11 +2,14 @@
 //! [`Checkpoint`] container, kind `"charlm"`).
 //!
 //! Weights are stored under PyTorch's names — `embedding.weight`, `lstm.weight_ih_l{k}`,
-//! `lstm.weight_hh_l{k}`, `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` (gate order i, f, g, o; `rnn.`
-//! for the vanilla RNN), `output.weight`, `output.bias` — so a file is a valid `state_dict` for
-//! `nn.Embedding` + `nn.LSTM(batch_first=False)` + `nn.Linear` (load with `strict=False` to skip
-//! the training-state tensors). Any safetensors file with those names (e.g. saved from
-//! PyTorch) loads back; the vocabulary comes from the metadata key `vocab` or the caller.
+//! `lstm.weight_hh_l{k}`, `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` (gate order i, f, g, o; `gru.`
+//! with gates r, z, n for the GRU, `rnn.` for the vanilla RNN), `output.weight`, `output.bias` —
+//! so a file is a valid `state_dict` for `nn.Embedding` + `nn.LSTM`/`nn.GRU`/`nn.RNN`
+//! (`batch_first=False`) + `nn.Linear` (load with `strict=False` to skip the training-state
+//! tensors). Any safetensors file with those names (e.g. saved from PyTorch) loads back; the
+//! vocabulary comes from the metadata key `vocab` or the caller. Without rnnlab's metadata the
+//! cell is read from the shapes (W_hh has 4·H rows for an LSTM, 3·H for a GRU, H for an RNN),
+//! so a module named `rnn` holding an `nn.GRU` or `nn.LSTM` loads too.
 //!
 //! A training checkpoint adds everything needed to resume bit for bit: Adam moments
 //! (`optim.m.<name>`, `optim.v.<name>`), the step, the RNG state (`rng.key`, `rng.gauss`), the
@@ -122,13 +125,22 @@ impl<T: Float> CharLm<T> {
             })?,
         };
         let vocab = Vocab::from_chars(vocab_str.chars().collect())?;
-        let config: LmConfig = match ckpt.metadata.get("config") {
-            Some(_) => parse_json(ckpt, "config")?,
+        let (config, prefix): (LmConfig, &str) = match ckpt.metadata.get("config") {
+            Some(_) => {
+                let config: LmConfig = parse_json(ckpt, "config")?;
+                let prefix = config.cell.name();
+                (config, prefix)
+            }
             None => infer_config(ckpt)?,
         };
+        let own_prefix = format!("{}.", config.cell.name());
         let mut model = CharLm::<T>::zeros(config, vocab)?;
         for t in 0..model.tensors.len() {
-            let info = model.tensors[t].clone();
+            let mut info = model.tensors[t].clone();
+            // the file's module name for the recurrent tensors (e.g. `rnn.` holding a GRU)
+            if let Some(rest) = info.name.strip_prefix(&own_prefix) {
+                info.name = format!("{prefix}.{rest}");
+            }
             let (shape, values) = get_f64(ckpt, &info.name)?;
             if shape != info.shape {
                 return Err(CoreError::BadFile(format!(
@@ -170,28 +182,63 @@ impl<T: Float> CharLm<T> {
     }
 }
 
-/// The architecture of PyTorch-named weights without rnnlab metadata.
-fn infer_config(ckpt: &Checkpoint) -> Result<LmConfig> {
-    let cell = if ckpt.tensors.contains_key("lstm.weight_hh_l0") {
-        Cell::Lstm
-    } else if ckpt.tensors.contains_key("rnn.weight_hh_l0") {
-        Cell::Rnn
-    } else {
-        return Err(CoreError::BadFile(
-            "checkpoint: no \"lstm.weight_hh_l0\" or \"rnn.weight_hh_l0\" tensor: not a character model".into(),
-        ));
+/// The architecture of PyTorch-named weights without rnnlab metadata, and the module name
+/// (`lstm`, `gru` or `rnn`) their recurrent tensors are stored under. The cell comes from the
+/// rows of `weight_hh_l0` (4·H: LSTM, 3·H: GRU, H: RNN); a module named `lstm` or `gru` must
+/// hold that cell.
+fn infer_config(ckpt: &Checkpoint) -> Result<(LmConfig, &'static str)> {
+    let prefixes: Vec<&'static str> = Cell::ALL
+        .iter()
+        .map(|c| c.name())
+        .filter(|p| ckpt.tensors.contains_key(&format!("{p}.weight_hh_l0")))
+        .collect();
+    let prefix = match prefixes[..] {
+        [p] => p,
+        [] => {
+            return Err(CoreError::BadFile(
+                "checkpoint: no \"lstm.weight_hh_l0\", \"gru.weight_hh_l0\" or \"rnn.weight_hh_l0\" tensor: not a character model".into(),
+            ))
+        }
+        _ => {
+            return Err(CoreError::BadFile(format!(
+                "checkpoint: recurrent tensors under several names ({}): ambiguous, keep one",
+                prefixes.join(", ")
+            )))
+        }
+    };
+    let w0 = &ckpt.tensors[&format!("{prefix}.weight_hh_l0")].shape;
+    let by_rows = match w0[..] {
+        [rows, h] if h > 0 && rows == 4 * h => Some(Cell::Lstm),
+        [rows, h] if h > 0 && rows == 3 * h => Some(Cell::Gru),
+        [rows, h] if h > 0 && rows == h => Some(Cell::Rnn),
+        _ => None,
+    };
+    let cell = match by_rows {
+        Some(c) if prefix == "rnn" || c.name() == prefix => c,
+        Some(c) => {
+            return Err(CoreError::BadFile(format!(
+                "checkpoint tensor \"{prefix}.weight_hh_l0\": shape {w0:?} is a {}'s ({}·H rows), not a {prefix}'s",
+                c.name(),
+                c.gates()
+            )))
+        }
+        None => {
+            return Err(CoreError::BadFile(format!(
+                "checkpoint tensor \"{prefix}.weight_hh_l0\": expected shape [4·H, H] (lstm), [3·H, H] (gru) or [H, H] (rnn), got {w0:?}"
+            )))
+        }
     };
     let mut hidden = Vec::new();
     while let Some(t) = ckpt
         .tensors
-        .get(&format!("{}.weight_hh_l{}", cell.name(), hidden.len()))
+        .get(&format!("{prefix}.weight_hh_l{}", hidden.len()))
     {
         if t.shape.len() != 2 || t.shape[0] != cell.gates() * t.shape[1] {
             return Err(CoreError::BadFile(format!(
-                "checkpoint tensor \"{}.weight_hh_l{}\": expected shape [{}·H, H], got {:?}",
-                cell.name(),
+                "checkpoint tensor \"{prefix}.weight_hh_l{}\": expected shape [{}·H, H] ({}), got {:?}",
                 hidden.len(),
                 cell.gates(),
+                cell.name(),
                 t.shape
             )));
         }
@@ -206,12 +253,15 @@ fn infer_config(ckpt: &Checkpoint) -> Result<LmConfig> {
         .get("dropout")
         .and_then(|d| d.parse().ok())
         .unwrap_or(0.0);
-    Ok(LmConfig {
-        cell,
-        hidden,
-        embedding,
-        dropout,
-    })
+    Ok((
+        LmConfig {
+            cell,
+            hidden,
+            embedding,
+            dropout,
+        },
+        prefix,
+    ))
 }
 
 /// FNV-1a over the encoded text: resuming on another text is refused.

@@ -5,7 +5,7 @@
 use super::model::{Cell, CharLm};
 use crate::error::{CoreError, Result};
 use crate::math::{Float, SimdKernel};
-use crate::nn::recurrent::{lstm_activations, rnn_activations};
+use crate::nn::recurrent::{gru_activations, lstm_activations, rnn_activations};
 use crate::nn::sample::{pick, Scores};
 use crate::random::RandomState;
 
@@ -82,9 +82,11 @@ pub struct Stepper<'m, T: Float> {
     w_ih_t: Vec<Vec<T>>,
     w_hh_t: Vec<Vec<T>>,
     w_y_t: Vec<T>,
-    /// Scratch (H_max): previous cell state and tanh(c).
+    /// Scratch (H_max): previous cell state (GRU: previous hidden state) and tanh(c).
     c_prev: Vec<T>,
     tc: Vec<T>,
+    /// GRU scratch (G·H_max): W_hh·h, whose n block stays apart from z.
+    hz: Vec<T>,
 }
 
 impl<'m, T: Float> Stepper<'m, T> {
@@ -115,6 +117,11 @@ impl<'m, T: Float> Stepper<'m, T> {
             ),
             c_prev: vec![T::ZERO; hs.iter().copied().max().unwrap_or(0)],
             tc: vec![T::ZERO; hs.iter().copied().max().unwrap_or(0)],
+            hz: if model.config.cell == Cell::Gru {
+                vec![T::ZERO; g * hs.iter().copied().max().unwrap_or(0)]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -147,9 +154,14 @@ impl<'m, T: Float> Stepper<'m, T> {
             let z = &mut self.z[..gh];
             let (below, rest) = self.h.split_at_mut(k);
             let h = &mut rest[0];
-            // z = b_ih + b_hh + W_ih·x + W_hh·h
+            // z = b_ih + b_hh + W_ih·x + W_hh·h (GRU: the n gate's b_hn + W_hn·h apart)
+            let folded = cell.folded_bias_cols(l.hidden);
             for (g, zv) in z.iter_mut().enumerate() {
-                *zv = b_ih[g] + b_hh[g];
+                *zv = if g < folded {
+                    b_ih[g] + b_hh[g]
+                } else {
+                    b_ih[g]
+                };
             }
             let (w_ih_t, w_hh_t) = (&self.w_ih_t[k], &self.w_hh_t[k]);
             if k == 0 && m.emb.is_none() {
@@ -163,11 +175,26 @@ impl<'m, T: Float> Stepper<'m, T> {
             } else {
                 matvec_t(z, w_ih_t, &below[k - 1]);
             }
-            matvec_t(z, w_hh_t, h);
             let hs = l.hidden;
+            if cell == Cell::Gru {
+                let hz = &mut self.hz[..gh];
+                hz[..folded].fill(T::ZERO);
+                hz[folded..].copy_from_slice(&b_hh[folded..]);
+                matvec_t(hz, w_hh_t, h);
+                for (zv, &hv) in z[..folded].iter_mut().zip(&hz[..folded]) {
+                    *zv += hv;
+                }
+            } else {
+                matvec_t(z, w_hh_t, h);
+            }
             // the same (vectorised) activations as training
             match cell {
                 Cell::Rnn => rnn_activations(&z[..hs], h),
+                Cell::Gru => {
+                    let h_prev = &mut self.c_prev[..hs];
+                    h_prev.copy_from_slice(h);
+                    gru_activations(z, &self.hz[folded..gh], h_prev, h, hs);
+                }
                 Cell::Lstm => {
                     let c = &mut self.c[k];
                     let c_prev = &mut self.c_prev[..hs];
