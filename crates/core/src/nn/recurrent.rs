@@ -200,6 +200,34 @@ pub(crate) fn forward<T: Float>(
     });
 }
 
+/// The backward step's product with (rows of) `W_hh`: `dh` (nb, H) = `dz` (nb, k) · `w` (k, H),
+/// or += with `accumulate`; `dz`'s rows are `dz_stride` apart, `w` is row-major.
+///
+/// # Safety
+/// As [`gemm_raw`]: `dz` addresses `dh.len() / hs` rows of `k` values, `w` k rows of `hs`.
+unsafe fn add_dz_times_whh<T: Float>(
+    dh: &mut [T],
+    hs: usize,
+    accumulate: bool,
+    dz: *const T,
+    dz_stride: usize,
+    k: usize,
+    w: *const T,
+) {
+    let nb = dh.len() / hs;
+    let dz = Operand {
+        ptr: dz,
+        rs: dz_stride as isize,
+        cs: 1,
+    };
+    let w = Operand {
+        ptr: w,
+        rs: hs as isize,
+        cs: 1,
+    };
+    gemm_raw(nb, hs, k, dh.as_mut_ptr(), hs, accumulate, dz, w);
+}
+
 /// The GRU's recurrent products of one block of `nb` rows: `z[:, r|z] += h⟨t−1⟩·W_h(r|z)ᵀ`
 /// into the gate rows (stride 3·H) and `hn += h⟨t−1⟩·W_hnᵀ` apart (`hn` holds `b_hn` on entry).
 ///
@@ -299,41 +327,16 @@ pub(crate) fn backward<T: Float>(
                         gru_backward_rows(zt, dhn, dht, dh_nx, h_prev, hs);
                         if t > 0 {
                             // dh⟨t−1⟩ = dh∘z + [dr | dz]·W_h(r|z) + (dn∘r)·W_hn
-                            gemm_raw(
-                                nb,
-                                hs,
-                                2 * hs,
-                                dh_nx.as_mut_ptr(),
-                                hs,
-                                true,
-                                Operand {
-                                    ptr: zt.as_ptr(),
-                                    rs: gh as isize,
-                                    cs: 1,
-                                },
-                                Operand {
-                                    ptr: whh.0 as *const T,
-                                    rs: hs as isize,
-                                    cs: 1,
-                                },
-                            );
-                            gemm_raw(
-                                nb,
-                                hs,
-                                hs,
-                                dh_nx.as_mut_ptr(),
+                            let whh = whh.0 as *const T;
+                            add_dz_times_whh(dh_nx, hs, true, zt.as_ptr(), gh, 2 * hs, whh);
+                            add_dz_times_whh(
+                                dh_nx,
                                 hs,
                                 true,
-                                Operand {
-                                    ptr: dhn.as_ptr(),
-                                    rs: hs as isize,
-                                    cs: 1,
-                                },
-                                Operand {
-                                    ptr: (whh.0 as *const T).add(2 * hs * hs),
-                                    rs: hs as isize,
-                                    cs: 1,
-                                },
+                                dhn.as_ptr(),
+                                hs,
+                                hs,
+                                whh.add(2 * hs * hs),
                             );
                         }
                         continue;
@@ -354,24 +357,7 @@ pub(crate) fn backward<T: Float>(
                 }
                 if t > 0 {
                     // dh⟨t−1⟩ (nb, H) = dZ⟨t⟩ (nb, G·H) · W_hh (G·H, H)
-                    gemm_raw(
-                        nb,
-                        hs,
-                        gh,
-                        dh_nx.as_mut_ptr(),
-                        hs,
-                        false,
-                        Operand {
-                            ptr: zt.as_ptr(),
-                            rs: gh as isize,
-                            cs: 1,
-                        },
-                        Operand {
-                            ptr: whh.0 as *const T,
-                            rs: hs as isize,
-                            cs: 1,
-                        },
-                    );
+                    add_dz_times_whh(dh_nx, hs, false, zt.as_ptr(), gh, gh, whh.0 as *const T);
                 }
             }
         }
