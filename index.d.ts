@@ -18,9 +18,12 @@ export declare class NativeCharLm {
    * `dtype` defaults to the file's own precision.
    */
   static load(path: string, vocab?: string | undefined | null, dtype?: string | undefined | null): NativeCharLm
-  /** Architecture, dtype and vocabulary. */
+  /** Architecture, dtype, vocabulary, and where the weights come from. */
   get info(): LmInfo
-  /** Starts (or restarts) training on `text` with fresh optimizer state. */
+  /**
+   * Starts (or restarts) training on `text` with fresh optimizer state, from the model
+   * shown (the best one when `keep('best')` chose it).
+   */
   startTraining(text: string, options: LmTrainOptions): void
   /**
    * Starts (or restarts) training on the UTF-8 text file at `path`, streamed from disk off
@@ -45,17 +48,27 @@ export declare class NativeCharLm {
    */
   train(maxBatches: number, maxSeconds: number): Promise<LmProgress>
   /**
-   * Validation loss (nats/char, dropout off) of the current training run, or null when
-   * validation is off or the held-out part is shorter than one sequence.
+   * Validation loss (nats/char, dropout off) of the model shown (the run's best, as it was
+   * measured, after `keep('best')`), or null when validation is off or the held-out part is
+   * shorter than one sequence.
    */
   validate(): number | null
+  /**
+   * Which model of a run `generate`, `logits`, `save`, `info` and `validate` show, and a new
+   * run starts from: "best" (the lowest validation loss at an evaluation, when there was
+   * one) or "last" (the current weights, the default).
+   */
+  keep(which: string): void
   /** Asks a running chunk to stop after its current batch. */
   cancel(): void
   /** Writes the full training state (weights, Adam moments, RNG, cursor) atomically. */
   saveCheckpoint(path: string): void
   /** Ends the training run (drops optimizer state), keeping the trained weights. */
   finishTraining(): void
-  /** Writes the weights (safetensors, PyTorch names, with architecture and vocabulary). */
+  /**
+   * Writes the weights shown (safetensors, PyTorch names, with architecture and
+   * vocabulary; from a run, also where they come from and their validation loss).
+   */
   save(path: string): void
   /** Completes `options.prompt` with `options.length` sampled characters. */
   generate(options: LmGenerateOptions): string
@@ -277,11 +290,22 @@ export interface LmInfo {
   dtype: string
   vocab: string
   numParams: number
+  /**
+   * Where the weights come from in their training run (absent for foreign files): optimizer
+   * steps, completed epochs and batches into the next.
+   */
+  step?: number
+  epoch?: number
+  batchInEpoch?: number
+  /** The validation loss of these weights (nats/char), when it was measured. */
+  valLoss?: number
+  /** "best" (the best on validation) or "last" (the end of the run), for a kept model. */
+  kept?: string
 }
 
 /** Architecture of a new model. */
 export interface LmModelOptions {
-  /** "lstm" or "rnn". */
+  /** "lstm", "gru" or "rnn". */
   cell: string
   /** Hidden size of each layer, bottom first. */
   hidden: Array<number>
@@ -311,8 +335,21 @@ export interface LmProgress {
   /** Input characters processed so far. */
   chars: number
   epochEnd: boolean
-  /** Validation loss at an epoch end (nats/char). */
+  /** The chunk ended at an evaluation point of the schedule (a checkpoint moment). */
+  evaluation: boolean
+  /** Validation loss at an evaluation (nats/char). */
   valLoss?: number
+  /** This evaluation's validation loss is the lowest so far. */
+  improved: boolean
+  /** The best evaluation so far: its validation loss, step, epoch and batch in the epoch. */
+  bestValLoss?: number
+  bestStep?: number
+  bestEpoch?: number
+  bestBatchInEpoch?: number
+  /** Evaluations since the best one (the patience counter). */
+  evalsSinceBest: number
+  /** The patience ran out: the run trains no further. */
+  stoppedEarly: boolean
   cancelled: boolean
 }
 
@@ -336,6 +373,15 @@ export interface LmTrainOptions {
   validation: number
   /** Seed of shuffling and dropout. */
   seed: number
+  /**
+   * Evaluate (and checkpoint) after every this many steps (exclusive with
+   * `evaluateEveryEpochs`; neither: every epoch).
+   */
+  evaluateEverySteps?: number
+  /** Evaluate (and checkpoint) at the end of every this many epochs. */
+  evaluateEveryEpochs?: number
+  /** Stop after this many evaluations in a row without a lower validation loss. */
+  patience?: number
 }
 
 /**

@@ -1,12 +1,13 @@
 // Runs every side-by-side benchmark in bench/ and prints each ratio against its peer, with the
 // machine facts a number needs (CPU, SIMD level in force, load average):
 //   dinos  bench/dinos/bench.py   rnnlab (NameModel, CLI, fast arithmetic) vs the numpy reference
-//   lstm   bench/lstm/bench.js    vs bench/lstm/torch_bench.py and bench/lstm/keras_bench.py, and
-//          against the machine's GEMM peak, measured in the same run (bench/peak.py: numpy's
-//          1024² matmul, 2 threads, best of 7), in GFLOP/s and as a share, f32 and f64
+//   lstm   bench/lstm/bench.js    vs bench/lstm/torch_bench.py and bench/lstm/keras_bench.py,
+//          then the same model with GRU layers (--cell gru) vs PyTorch's nn.GRU; both against
+//          the machine's GEMM peak, measured in the same run (bench/peak.py: numpy's 1024²
+//          matmul, 2 threads, best of 7), in GFLOP/s and as a share, f32 and f64
 //   jazz   bench/jazz/run.py      rnnlab vs PyTorch and Keras on the course's djmodel
 //
-//   npm run bench [-- --quick] [-- --only dinos,lstm] [-- --cells lstm,gru] [-- --setup]
+//   npm run bench [-- --quick] [-- --only dinos,lstm] [-- --setup]
 //
 // --quick runs each benchmark for a moment (a smoke test of the whole chain; its numbers mean
 // nothing). Build the release addon first (`npm run build`): a debug addon times the wrong code.
@@ -32,8 +33,6 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     setup: { type: 'boolean', default: false },
-    // the recurrent cells of the LSTM benchmark's training rows (bench/lstm/bench.js --cells)
-    cells: { type: 'string', default: 'lstm' },
   },
 })
 const quick = values.quick
@@ -194,25 +193,25 @@ async function lstm(pythons) {
   // the peak just before the training it is compared with, so both see the same machine
   const peak = await gemmPeak(pythons, 'before training')
   const ours = lastJson(
-    await run(
-      'node',
-      ['bench/lstm/bench.js', '--json', '--seconds', seconds, '--text', text, '--cells', values.cells],
-      {
-        echo: false,
-      },
-    ),
+    await run('node', ['bench/lstm/bench.js', '--json', '--seconds', seconds, '--text', text], { echo: false }),
+  )
+  // the GRU on the same shapes (Keras has no counterpart here), f32 and f64 as the LSTM
+  const gru = lastJson(
+    await run('node', ['bench/lstm/bench.js', '--json', '--cell', 'gru', '--seconds', seconds, '--text', text], {
+      echo: false,
+    }),
   )
   const peakAfter = await gemmPeak(pythons, 'after training')
   // f32 rows only are compared with the peers (which train in float32)
-  const oursTrain = Object.fromEntries(
-    ours.train.filter((r) => r.dtype === 'float32' && r.cell === 'lstm').map((r) => [r.mode, r.charsPerSecond]),
-  )
-  for (const r of ours.train) {
+  const f32Rows = (rows) =>
+    Object.fromEntries(rows.filter((r) => r.dtype === 'float32').map((r) => [r.mode, r.charsPerSecond]))
+  const oursTrain = f32Rows(ours.train)
+  for (const r of [...ours.train, ...gru.train]) {
     const gflops = (r.charsPerSecond * r.flopPerChar) / 1e9
     const best = Math.max(peak?.[r.dtype]?.best ?? 0, peakAfter?.[r.dtype]?.best ?? 0)
     const share = best > 0 ? ` = ${((100 * gflops) / best).toFixed(0)} % of the ${r.dtype} peak ${best.toFixed(1)}` : ''
     summary.push(
-      `lstm: rnnlab ${r.cell} ${r.dtype} ${r.mode}: ${r.charsPerSecond} chars/s × ${(r.flopPerChar / 1e6).toFixed(3)} MFLOP/char = ${gflops.toFixed(1)} GFLOP/s${share}`,
+      `${r.cell}: rnnlab ${r.dtype} ${r.mode}: ${r.charsPerSecond} chars/s × ${(r.flopPerChar / 1e6).toFixed(3)} MFLOP/char = ${gflops.toFixed(1)} GFLOP/s${share}`,
     )
   }
   summary.push(`lstm: rnnlab sampling batch 1: ${ours.sample.charsPerSecond} chars/s`)
@@ -238,6 +237,16 @@ async function lstm(pythons) {
     }
     ratio(`lstm: rnnlab vs ${peer}, sampling chars/s`, ours.sample.charsPerSecond / r.sample)
   }
+  const gruTrain = f32Rows(gru.train)
+  if (pythons.torch) {
+    const r = parseTorch(
+      await run(pythons.torch, ['bench/lstm/torch_bench.py', '--cell', 'gru', '--seconds', seconds, '--text', text]),
+    )
+    for (const mode of Object.keys(gruTrain)) {
+      ratio(`gru: rnnlab vs pytorch, training chars/s (${mode})`, gruTrain[mode] / r.train[mode])
+    }
+    ratio('gru: rnnlab vs pytorch, sampling chars/s', gru.sample.charsPerSecond / r.sample)
+  } else summary.push('gru: PyTorch skipped (no venv-torch)')
 }
 
 async function jazz(pythons) {

@@ -35,8 +35,9 @@ export type {
   JazzGrammar,
 } from './jazz'
 export * as music from './music'
-export { CharLanguageModel, CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, vocabularyOf } from './lm'
+export { CharLanguageModel, CHAR_LM_CELLS, CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, vocabularyOf } from './lm'
 export type {
+  CharCell,
   CharModelOptions,
   FitOptions,
   FitProgress,

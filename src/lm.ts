@@ -1,4 +1,4 @@
-// Writing like Shakespeare: a stacked LSTM (or RNN) character language model trained in
+// Writing like Shakespeare: a stacked LSTM (or GRU, or RNN) character language model trained in
 // mini-batches by the Rust core, off the JS thread, that completes a prompt.
 import { existsSync } from 'node:fs'
 
@@ -22,6 +22,11 @@ import { native } from './native'
 
 type Native = InstanceType<ReturnType<typeof native>['NativeCharLm']>
 
+/** The recurrent cells of `CharLanguageModel` (PyTorch's `nn.LSTM`, `nn.GRU`, `nn.RNN` with tanh). */
+export const CHAR_LM_CELLS = Object.freeze(['lstm', 'gru', 'rnn'] as const)
+/** One of `CHAR_LM_CELLS`. */
+export type CharCell = (typeof CHAR_LM_CELLS)[number]
+
 /**
  * The defaults of `CharLanguageModel` (architecture, `fit` and `generate`), which `rnnlab train`
  * and `rnnlab generate` use too. `epochs` applies when no `seconds` budget is given. The training
@@ -30,7 +35,7 @@ type Native = InstanceType<ReturnType<typeof native>['NativeCharLm']>
  * 4 times more optimizer steps per character than the course's 128.
  */
 export const CHAR_LM_DEFAULTS = Object.freeze({
-  cell: 'lstm' as 'lstm' | 'rnn',
+  cell: 'lstm' as CharCell,
   layers: 2,
   hidden: 128,
   dropout: 0.2,
@@ -47,6 +52,10 @@ export const CHAR_LM_DEFAULTS = Object.freeze({
   decay: 0,
   clip: 5,
   validation: 0.1,
+  /** A validation evaluation (and checkpoint) at every epoch end. */
+  evaluateEvery: Object.freeze({ epochs: 1 }) as EvaluateEvery,
+  /** After `fit`, the model is the best one on validation. */
+  keep: 'best' as 'best' | 'last',
   chunkSeconds: 0.25,
   /** `generate`. */
   length: 400,
@@ -72,10 +81,30 @@ export const CHAR_LM_COURSE_SETUP = Object.freeze({
   learningRate: 0.002,
 })
 
+/**
+ * When `fit` evaluates the validation loss and writes its `checkpoint` (char-rnn's
+ * `eval_val_every`): after every `steps` optimizer steps (counted over the whole run), or at
+ * the end of every `epochs` epochs.
+ */
+export type EvaluateEvery = { steps: number; epochs?: undefined } | { epochs: number; steps?: undefined }
+
+/** An evaluation of a run: its validation loss and where it was measured. */
+export interface Evaluation {
+  /** Validation loss (nats/char). */
+  valLoss: number
+  /** Optimizer steps done at the evaluation. */
+  step: number
+  /** Epochs done at the evaluation, with a fractional part mid-epoch. */
+  epoch: number
+}
+
 /** Architecture of a `CharLanguageModel`. */
 export interface CharModelOptions {
-  /** 'lstm' (default) or 'rnn'. */
-  cell?: 'lstm' | 'rnn'
+  /**
+   * 'lstm' (default), 'gru' (PyTorch's nn.GRU: gates r, z, n; 3/4 of the LSTM's weights) or
+   * 'rnn' (tanh). A loaded model keeps the cell of its file.
+   */
+  cell?: CharCell
   /** Number of stacked layers (default 2). */
   layers?: number
   /** Hidden size: one number for every layer, or one per layer (default 128). */
@@ -113,7 +142,13 @@ export interface FitProgress extends Progress {
    * the same whatever `chunkSeconds` and the machine's speed.
    */
   epochLoss?: number
-  /** Validation loss (nats/char) when an epoch just ended. */
+  /**
+   * True when this report ends at an evaluation of the `evaluateEvery` schedule (every epoch
+   * end by default): the moment `checkpoint` is written and, with validation data, `valLoss`
+   * is measured.
+   */
+  evaluation: boolean
+  /** Validation loss (nats/char) at an evaluation. */
   valLoss?: number
   /** e^valLoss. */
   valPerplexity?: number
@@ -123,6 +158,14 @@ export interface FitProgress extends Progress {
   charsPerSecond: number
   /** True when this report ends an epoch. */
   epochEnd: boolean
+  /** This evaluation's validation loss is the lowest so far. */
+  improved: boolean
+  /** The evaluation with the lowest validation loss so far (all runs). */
+  best?: Evaluation
+  /** Evaluations since the best one (what `patience` counts). */
+  evaluationsSinceBest: number
+  /** The `patience` ran out (now or before a resume): the run trains no further. */
+  stoppedEarly: boolean
 }
 
 /** Options of `CharLanguageModel.fit` (the budget is `epochs`, a total, and/or `seconds`). */
@@ -151,7 +194,28 @@ export interface FitOptions extends CommonFitOptions<FitProgress> {
   validation?: number
   /** Seed of window shuffling and dropout masks (default 0). */
   seed?: number
-  /** Training checkpoint written at each epoch end, at the end and on abort (safetensors). */
+  /**
+   * When to evaluate the validation loss and write `checkpoint`: `{ steps: N }` or
+   * `{ epochs: N }` (default `{ epochs: 1 }`, every epoch end). A checkpoint keeps it.
+   */
+  evaluateEvery?: EvaluateEvery
+  /**
+   * Early stopping: stop after this many evaluations in a row without a lower validation
+   * loss (default: never). Needs validation data. A checkpoint keeps it.
+   */
+  patience?: number
+  /**
+   * The model this object shows after `fit` (to `generate`, `save`, `validate`, …): 'best',
+   * the one with the lowest validation loss at an evaluation (default; the current one when
+   * none was evaluated, e.g. with `validation: 0`), or 'last', the current weights. A new
+   * `fit` on the object starts from the model shown (as Keras' `restore_best_weights`); a
+   * resume from `checkpoint` continues from the current weights.
+   */
+  keep?: 'best' | 'last'
+  /**
+   * Training checkpoint written at each evaluation (`evaluateEvery`), at the end and on
+   * abort (safetensors). It holds the best model and the patience counter too.
+   */
   checkpoint?: string
   /** Continue from `checkpoint` if that file exists (exact resume; same text required). */
   resume?: boolean
@@ -175,8 +239,9 @@ export interface FitHistory {
   /** Training loss of each chunk (nats/char) and the optimizer step it ended at. */
   loss: number[]
   step: number[]
-  /** Validation loss at each epoch end in this call (nats/char). */
+  /** Validation loss at each evaluation in this call (nats/char), and the step of each. */
   valLoss: number[]
+  valStep: number[]
   /** Mean training loss over each epoch completed in this call (nats/char). */
   epochLoss: number[]
   /** Completed epochs and steps in total. */
@@ -186,8 +251,15 @@ export interface FitHistory {
   chars: number
   seconds: number
   charsPerSecond: number
-  /** Why training stopped (an abort rejects with an `AbortError` instead). */
-  stopped: 'epochs' | 'time'
+  /**
+   * Why training stopped (an abort rejects with an `AbortError` instead): the `epochs`
+   * budget, the `seconds` budget, or `patience` (early stopping).
+   */
+  stopped: 'epochs' | 'time' | 'patience'
+  /** The best evaluation of the run (all calls), when there was validation data. */
+  best?: Evaluation
+  /** Which model the object shows now: 'best' (the best evaluation's) or 'last'. */
+  kept: 'best' | 'last'
 }
 
 /** Options of `generate`. */
@@ -218,7 +290,7 @@ export function vocabularyOf(text: string): string {
 }
 
 /**
- * A character language model: N stacked LSTM or RNN layers, one-hot or embedding input,
+ * A character language model: N stacked LSTM, GRU or RNN layers, one-hot or embedding input,
  * dropout between layers, a dense softmax over the characters. The vocabulary is taken from
  * the first text given to `fit` (or from the file given to `load`).
  */
@@ -243,7 +315,8 @@ export class CharLanguageModel {
       checkInt(`hidden[${k}]`, h, 1, 65536)
     })
     const cell = options.cell ?? d.cell
-    if (cell !== 'lstm' && cell !== 'rnn') throw invalidArg(`cell: expected 'lstm' or 'rnn', got '${cell}'`)
+    if (!CHAR_LM_CELLS.includes(cell as CharCell))
+      throw invalidArg(`cell: expected one of ${CHAR_LM_CELLS.join(', ')}, got '${cell}'`)
     const dtype = options.dtype ?? d.dtype
     if (dtype !== 'float32' && dtype !== 'float64')
       throw invalidArg(`dtype: expected 'float32' or 'float64', got '${dtype}'`)
@@ -269,7 +342,7 @@ export class CharLanguageModel {
     }
     const info = m.info
     const lm = new CharLanguageModel({
-      cell: info.cell as 'lstm' | 'rnn',
+      cell: info.cell as CharCell,
       hidden: info.hidden,
       dropout: info.dropout,
       embedding: info.embedding ?? 0,
@@ -284,7 +357,12 @@ export class CharLanguageModel {
     return this.model?.info.vocab
   }
 
-  /** Architecture, dtype, vocabulary and parameter count (undefined before `fit`/`load`). */
+  /**
+   * Architecture, dtype, vocabulary and parameter count (undefined before `fit`/`load`), and
+   * where the weights come from in their training run (from a file's metadata after `load`):
+   * `step`, `epoch` (completed) and `batchInEpoch`, their `valLoss` when it was measured, and
+   * `kept` ('best' on validation or 'last').
+   */
   get info():
     | {
         cell: string
@@ -294,6 +372,11 @@ export class CharLanguageModel {
         dtype: string
         vocab: string
         numParams: number
+        step?: number
+        epoch?: number
+        batchInEpoch?: number
+        valLoss?: number
+        kept?: string
       }
     | undefined {
     return this.model?.info
@@ -350,31 +433,47 @@ export class CharLanguageModel {
       validation: checkNumber('validation', options.validation ?? d.validation, 0, 0.99),
       seed: checkInt('seed', options.seed ?? d.seed, 0, 0xffffffff),
     }
+    const every = options.evaluateEvery ?? d.evaluateEvery
+    if (typeof every !== 'object' || every === null || (every.steps === undefined) === (every.epochs === undefined))
+      throw invalidArg(`evaluateEvery: expected { steps: N } or { epochs: N }, got ${JSON.stringify(every)}`)
+    const evaluateEverySteps =
+      every.steps !== undefined ? checkInt('evaluateEvery.steps', every.steps, 1, 0xffffffff) : undefined
+    const evaluateEveryEpochs =
+      every.epochs !== undefined ? checkInt('evaluateEvery.epochs', every.epochs, 1, 0xffffffff) : undefined
+    const patience = options.patience === undefined ? undefined : checkInt('patience', options.patience, 1, 0xffffffff)
+    if (patience !== undefined && trainOptions.validation === 0)
+      throw invalidArg('patience: early stopping needs validation data (validation > 0)')
+    const keep = options.keep ?? d.keep
+    if (keep !== 'best' && keep !== 'last') throw invalidArg(`keep: expected 'best' or 'last', got '${keep}'`)
+    const runOptions = { ...trainOptions, evaluateEverySteps, evaluateEveryEpochs, patience }
     const resume =
       options.resume && options.checkpoint && existsSync(options.checkpoint) ? options.checkpoint : undefined
     if (typeof text === 'string') {
       if (resume) this.model = native().NativeCharLm.resume(resume, text)
       else {
         this.model ??= this.createModel(vocabularyOf(text))
-        this.model.startTraining(text, trainOptions)
+        this.model.startTraining(text, runOptions)
       }
     } else {
       // streamed by the core off the JS thread: never held as a JS string
       if (resume) {
         const m = native().NativeCharLm.load(resume)
-        await m.startTrainingFile(file!, trainOptions, resume)
+        await m.startTrainingFile(file!, runOptions, resume)
         this.model = m
       } else {
         this.model ??= this.createModel(await native().vocabularyOfFile(file!))
-        await this.model.startTrainingFile(file!, trainOptions)
+        await this.model.startTrainingFile(file!, runOptions)
       }
     }
     this.training = true
     const model = this.model!
+    // while training, the object shows the current weights (e.g. to `generate` in onProgress)
+    model.keep('last')
     const history: FitHistory = {
       loss: [],
       step: [],
       valLoss: [],
+      valStep: [],
       epochLoss: [],
       epochs: 0,
       steps: 0,
@@ -382,13 +481,15 @@ export class CharLanguageModel {
       seconds: 0,
       charsPerSecond: 0,
       stopped: 'epochs',
+      kept: 'last',
     }
     const onAbort = () => model.cancel()
     options.signal?.addEventListener('abort', onAbort)
     const t0 = performance.now()
     let chars0: number | undefined
     let done0: number | undefined
-    let last: { epoch: number; chars: number; step: number } | undefined
+    let last: { epoch: number; chars: number; step: number; stoppedEarly: boolean } | undefined
+    let best: Evaluation | undefined
     let failed = false
     let aborted = false
     try {
@@ -396,6 +497,10 @@ export class CharLanguageModel {
         const elapsed = (performance.now() - t0) / 1000
         if (options.signal?.aborted) {
           aborted = true
+          break
+        }
+        if (last?.stoppedEarly) {
+          history.stopped = 'patience'
           break
         }
         if ((last?.epoch ?? model.epochsDone) >= epochs) {
@@ -425,9 +530,18 @@ export class CharLanguageModel {
           history.loss.push(p.loss)
           history.step.push(p.step)
         }
-        if (p.valLoss != null) history.valLoss.push(p.valLoss)
+        if (p.valLoss != null) {
+          history.valLoss.push(p.valLoss)
+          history.valStep.push(p.step)
+        }
         if (p.epochLoss != null) history.epochLoss.push(p.epochLoss)
-        if (p.epochEnd && options.checkpoint) model.saveCheckpoint(options.checkpoint)
+        if (p.bestValLoss != null)
+          best = {
+            valLoss: p.bestValLoss,
+            step: p.bestStep!,
+            epoch: p.bestEpoch! + p.bestBatchInEpoch! / Math.max(p.batchesPerEpoch, 1),
+          }
+        if (p.evaluation && options.checkpoint) model.saveCheckpoint(options.checkpoint)
         options.onProgress?.({
           done,
           total,
@@ -447,6 +561,11 @@ export class CharLanguageModel {
           charsPerSecond: (p.chars - chars0) / Math.max(now, 1e-9),
           elapsed: now,
           epochEnd: p.epochEnd,
+          evaluation: p.evaluation,
+          improved: p.improved,
+          best,
+          evaluationsSinceBest: p.evalsSinceBest,
+          stoppedEarly: p.stoppedEarly,
         })
         if (p.cancelled) {
           aborted = true
@@ -463,6 +582,9 @@ export class CharLanguageModel {
         history.charsPerSecond = history.chars / Math.max(history.seconds, 1e-9)
       }
       if (options.checkpoint && !failed) model.saveCheckpoint(options.checkpoint)
+      model.keep(keep)
+      history.best = best
+      history.kept = keep === 'best' && best !== undefined ? 'best' : 'last'
     }
     // after the checkpoint: an abort rejects as `fetch` does, the model keeps its state
     if (aborted) throw abortError('CharLanguageModel.fit', options.signal)
@@ -470,8 +592,9 @@ export class CharLanguageModel {
   }
 
   /**
-   * Validation loss (nats/char, dropout off) of the current training run, or null when there is
-   * none: before `fit`, on a loaded model, or with `validation: 0`.
+   * Validation loss (nats/char, dropout off) of the model shown (after `fit` with `keep:
+   * 'best'`, the best one's, as measured at its evaluation) on the current run's held-out
+   * text, or null when there is none: before `fit`, on a loaded model, or with `validation: 0`.
    */
   validate(): number | null {
     if (!this.model || !this.training) return null
@@ -513,7 +636,10 @@ export class CharLanguageModel {
     return rows
   }
 
-  /** Writes the weights (safetensors in PyTorch's nn.LSTM layout, with architecture and vocabulary). */
+  /**
+   * Writes the weights (safetensors in PyTorch's nn.LSTM / nn.GRU / nn.RNN layout, with
+   * architecture and vocabulary).
+   */
   save(path: string): void {
     if (!this.model) throw notReady('save: nothing to save yet (fit or load first)')
     this.model.save(path)

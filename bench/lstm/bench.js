@@ -6,10 +6,11 @@
 // bench/run-all.js can state it in GFLOP/s and as a share of the machine's GEMM peak.
 //
 //   npm run build:native && npm run build:ts      (release build: LTO)
-//   node bench/lstm/bench.js [--seconds 20] [--json] [--dtypes float32,float64] [--cells lstm]
+//   node bench/lstm/bench.js [--seconds 20] [--json] [--dtypes float32,float64] [--cells lstm,gru | --cell gru]
 //
-// --cells takes every cell the model knows (a GRU row is one more name here once the GRU exists);
-// the first cell and dtype of the list also give the sampling figure.
+// --cells takes every cell to train (lstm, gru); `--cell gru` is `--cells gru`. The first cell
+// and dtype of the lists also give the sampling figure. Training rates are given per second of
+// wall clock and per second of this process's CPU time (the machine may be shared).
 //
 // bench/lstm/torch_bench.py is the same benchmark in PyTorch (torch.set_num_threads(2)).
 const { readFileSync } = require('node:fs')
@@ -25,10 +26,14 @@ const { values } = parseArgs({
     text: { type: 'string' },
     dtypes: { type: 'string', default: 'float32,float64' },
     cells: { type: 'string', default: 'lstm' },
+    cell: { type: 'string' },
   },
 })
 const dtypes = values.dtypes.split(',').map((s) => s.trim())
-const cells = values.cells.split(',').map((s) => s.trim())
+const cells = (values.cell ?? values.cells).split(',').map((s) => s.trim())
+for (const cell of cells) {
+  if (cell !== 'lstm' && cell !== 'gru') throw new Error(`--cell: expected lstm or gru, got '${cell}'`)
+}
 const seconds = Number(values.seconds ?? 20)
 const textFile = values.text ?? path.join(__dirname, '..', '..', '..', 'shared', 'data', 'shakespeare.txt')
 const text = readFileSync(textFile, 'utf8')
@@ -63,6 +68,7 @@ function flopPerChar({ cell, layers, hidden, vocab, mode, seqLength }) {
 
 async function trainRun(cell, dtype, mode) {
   const model = new CharLanguageModel({ cell, layers: LAYERS, hidden: HIDDEN, dropout: 0.2, dtype, seed: 0 })
+  const cpu0 = process.cpuUsage()
   const h = await model.fit(text, {
     mode,
     seqLength: SEQ_LENGTH,
@@ -76,7 +82,11 @@ async function trainRun(cell, dtype, mode) {
     epochs: Infinity,
     chunkSeconds: 1,
   })
+  const cpu = process.cpuUsage(cpu0)
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6
   return {
+    cpuSeconds,
+    charsPerCpuSecond: (h.charsPerSecond * h.seconds) / cpuSeconds,
     model,
     cell,
     dtype,
@@ -117,6 +127,7 @@ async function main() {
           dtype,
           mode,
           charsPerSecond: Math.round(r.charsPerSecond),
+          charsPerCpuSecond: Math.round(r.charsPerCpuSecond),
           flopPerChar: r.flopPerChar,
           steps: r.steps,
           epochs: r.epochs,
@@ -124,7 +135,7 @@ async function main() {
         })
         if (!values.json) {
           console.log(
-            `train ${cell} ${dtype} ${mode.padEnd(7)}: ${Math.round(r.charsPerSecond)} chars/s (${((r.charsPerSecond * r.flopPerChar) / 1e9).toFixed(1)} GFLOP/s at ${(r.flopPerChar / 1e6).toFixed(3)} MFLOP/char), ${r.steps} steps in ${r.seconds.toFixed(1)} s, validation ${r.valLoss.toFixed(4)} nats/char`,
+            `train ${cell} ${dtype} ${mode.padEnd(7)}: ${Math.round(r.charsPerSecond)} chars/s (${((r.charsPerSecond * r.flopPerChar) / 1e9).toFixed(1)} GFLOP/s at ${(r.flopPerChar / 1e6).toFixed(3)} MFLOP/char), ${Math.round(r.charsPerCpuSecond)} chars/cpu-s, ${r.steps} steps in ${r.seconds.toFixed(1)} s (${r.cpuSeconds.toFixed(1)} cpu-s), validation ${r.valLoss.toFixed(4)} nats/char`,
           )
         }
       }

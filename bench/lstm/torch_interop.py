@@ -1,13 +1,14 @@
 """rnnlab ↔ PyTorch interop check on real torch modules (needs torch + safetensors).
 
     python bench/lstm/torch_interop.py check MODEL.safetensors   # a model from `rnnlab train`
-    python bench/lstm/torch_interop.py reverse                   # a PyTorch model sampled by rnnlab
+    python bench/lstm/torch_interop.py reverse [lstm|gru]        # a PyTorch model sampled by rnnlab
 
-`check` loads rnnlab's file with safetensors.torch into nn.Embedding/nn.LSTM/nn.Linear built
-from the tensor shapes (names: embedding.weight, lstm.weight_ih_l{k}, ..., output.weight,
-output.bias; gate order i, f, g, o is PyTorch's own), runs a text through it in float64 and
-compares with the logits rnnlab prints (bench/lstm/logits.js). `reverse` saves a random 2-layer
-PyTorch LSTM's state_dict (vocabulary in the metadata) and checks rnnlab's logits on it.
+`check` loads rnnlab's file with safetensors.torch into nn.Embedding/nn.LSTM (or nn.GRU,
+nn.RNN)/nn.Linear built from the tensor names and shapes (names: embedding.weight,
+lstm.weight_ih_l{k} or gru.… or rnn.…, ..., output.weight, output.bias; gate orders i, f, g, o
+and r, z, n are PyTorch's own), runs a text through it in float64 and compares with the logits
+rnnlab prints (bench/lstm/logits.js). `reverse` saves a random 2-layer PyTorch LSTM's (or GRU's)
+state_dict (vocabulary in the metadata) and checks rnnlab's logits on it.
 Not run on the build machine (torch is not installable there quickly); the same layout is
 checked there by crates/core/tests/lm_interop.rs against numpy.
 """
@@ -29,7 +30,7 @@ class CharModel(nn.Module):
         self.vocab = vocab
         if embedding:
             self.embedding = nn.Embedding(vocab, embedding)
-        rnn = nn.LSTM if cell == "lstm" else nn.RNN
+        rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
         setattr(self, cell, rnn(embedding or vocab, hidden, num_layers=layers))
         self.cell = cell
         self.output = nn.Linear(hidden, vocab)
@@ -49,7 +50,7 @@ def rnnlab_logits(path, text, vocab=None):
 
 
 def from_state_dict(sd, vocab_size):
-    cell = "lstm" if "lstm.weight_hh_l0" in sd else "rnn"
+    cell = next(c for c in ("lstm", "gru", "rnn") if f"{c}.weight_hh_l0" in sd)
     layers = sum(1 for k in sd if k.startswith(f"{cell}.weight_hh_l"))
     hidden = sd[f"{cell}.weight_hh_l0"].shape[1]
     embedding = sd["embedding.weight"].shape[1] if "embedding.weight" in sd else 0
@@ -71,10 +72,10 @@ def check(path):
     assert diff < 1e-9, diff
 
 
-def reverse():
+def reverse(cell="lstm"):
     vocab = "".join(sorted(set(TEXT)))
     torch.manual_seed(0)
-    m = CharModel("lstm", len(vocab), 32, 2, 0).double()
+    m = CharModel(cell, len(vocab), 32, 2, 0).double()
     with tempfile.NamedTemporaryFile(suffix=".safetensors") as f:
         save_file({k: v.float().contiguous() for k, v in m.state_dict().items()}, f.name, metadata={"vocab": json.dumps(vocab)})
         out = rnnlab_logits(f.name, TEXT)
@@ -87,4 +88,4 @@ def reverse():
 
 
 if __name__ == "__main__":
-    {"check": lambda: check(sys.argv[2]), "reverse": reverse}[sys.argv[1]]()
+    {"check": lambda: check(sys.argv[2]), "reverse": lambda: reverse(*sys.argv[2:3])}[sys.argv[1]]()

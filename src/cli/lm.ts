@@ -13,7 +13,14 @@ import {
   resumeCommand,
   UsageError,
 } from '../cli'
-import { CHAR_LM_COURSE_SETUP, CHAR_LM_DEFAULTS, CharLanguageModel, type FitProgress } from '../lm'
+import {
+  CHAR_LM_CELLS,
+  CHAR_LM_COURSE_SETUP,
+  CHAR_LM_DEFAULTS,
+  CharLanguageModel,
+  type EvaluateEvery,
+  type FitProgress,
+} from '../lm'
 import { lineChartSvg } from '../plot'
 import { ProgressBar } from '../progress'
 import {
@@ -29,14 +36,15 @@ import { withUnixNewlines } from './text'
 
 const TRAIN_USAGE = `Usage: rnnlab train --text FILE --out MODEL [options]
 
-Train a stacked LSTM (or RNN) character language model on a text, in mini-batches,
+Train a stacked LSTM (or GRU, or RNN) character language model on a text, in mini-batches,
 on the Rust core. Ctrl-C stops after the current step and writes --out, --checkpoint
 and --plot. A run whose loss blows up stops with an error and writes nothing.
+--out is the model with the lowest validation loss (see --keep).
 The defaults are CharLanguageModel's; they learn quickly on a small text (the sonnets:
 about 1.7 nats/char of validation loss in 60 s on 2 cores).
 
 Model:
-  --cell lstm|rnn       recurrent cell (default lstm)
+  --cell lstm|gru|rnn   recurrent cell: PyTorch's nn.LSTM, nn.GRU or nn.RNN (default lstm)
   --layers N            stacked layers (default ${CHAR_LM_DEFAULTS.layers})
   --hidden N            hidden size of every layer (default ${CHAR_LM_DEFAULTS.hidden})
   --embedding N         embedding width (default: one-hot input)
@@ -62,8 +70,17 @@ Training:
                         --layers ${CHAR_LM_COURSE_SETUP.layers} --hidden ${CHAR_LM_COURSE_SETUP.hidden} --dropout ${CHAR_LM_COURSE_SETUP.dropout} --lr ${CHAR_LM_COURSE_SETUP.learningRate} (flags given
                         with it win); it learns far less per second
 Output:
-  --out FILE            the trained model (safetensors, PyTorch nn.LSTM names)
-  --checkpoint FILE     training state, written each epoch and on stop
+  --out FILE            the trained model (safetensors, PyTorch nn.LSTM/nn.GRU names);
+                        its metadata has its validation loss and the step/epoch it is from
+  --keep best|last      --out is the model with the lowest validation loss at an
+                        evaluation (default best), or the last one; without validation
+                        data (--validation 0) the last is written and a note says so
+  --checkpoint FILE     training state (with the best model so far and the patience
+                        count), written at each evaluation and on stop
+  --checkpoint-every N  evaluate on validation (and write --checkpoint) every N steps;
+                        Ne or Nepochs: every N epochs (default 1e, each epoch end)
+  --patience K          stop early after K evaluations in a row without a lower
+                        validation loss (default: never)
   --resume FILE         continue from a checkpoint and write the progress back to it
                         unless --checkpoint says where; --resume alone continues from
                         --checkpoint if that file exists
@@ -101,10 +118,23 @@ const FIXED_BY_CHECKPOINT = [
   'validation',
   'seed',
   'course',
+  'checkpoint-every',
+  'patience',
 ] as const
 
+/** `--checkpoint-every`: `N` or `Nsteps` (steps), `Ne` or `Nepochs` (epochs), N >= 1. */
+export function parseEvery(raw: string): EvaluateEvery {
+  const m = /^(\d+)(steps?|e|epochs?)?$/.exec(raw)
+  const n = m ? Number(m[1]) : Number.NaN
+  if (m === null || n < 1 || n > 0xffffffff)
+    throw new UsageError(
+      `--checkpoint-every: expected N (steps) or Ne / Nepochs (epochs), N an integer >= 1, got '${raw}'`,
+    )
+  return m[2] === undefined || m[2].startsWith('step') ? { steps: n } : { epochs: n }
+}
+
 command('train', {
-  summary: 'train a character language model (stacked LSTM/RNN) on a text',
+  summary: 'train a character language model (stacked LSTM/GRU/RNN) on a text',
   usage: TRAIN_USAGE,
   optionalValue: ['resume'],
   options: {
@@ -130,6 +160,9 @@ command('train', {
     validation: { type: 'string' },
     seed: { type: 'string' },
     checkpoint: { type: 'string' },
+    'checkpoint-every': { type: 'string' },
+    patience: { type: 'string' },
+    keep: { type: 'string' },
     resume: { type: 'string' },
     plot: { type: 'string' },
     sample: { type: 'string' },
@@ -149,7 +182,7 @@ command('train', {
     }
     // the model class's defaults, or the course's set-up over them; explicit flags win
     const d = v.course ? { ...CHAR_LM_DEFAULTS, ...CHAR_LM_COURSE_SETUP } : CHAR_LM_DEFAULTS
-    const cell = choice('cell', ['lstm', 'rnn'] as const, d.cell)
+    const cell = choice('cell', CHAR_LM_CELLS, d.cell)
     const mode = choice('mode', ['tbptt', 'windows'] as const, d.mode)
     const optimizer = choice('optimizer', ['adam', 'sgd'] as const, d.optimizer)
     const dtype = choice('dtype', ['float32', 'float64'] as const, d.dtype)
@@ -172,6 +205,12 @@ command('train', {
       decay: numberOption(v, 'decay', d.decay, 0),
       validation: numberOption(v, 'validation', d.validation, 0),
     }
+    const keep = choice('keep', ['best', 'last'] as const, CHAR_LM_DEFAULTS.keep)
+    const evaluateEvery =
+      v['checkpoint-every'] === undefined ? CHAR_LM_DEFAULTS.evaluateEvery : parseEvery(String(v['checkpoint-every']))
+    const patience = v.patience === undefined ? undefined : intOption(v, 'patience', 1, 1)
+    if (patience !== undefined && fitNumbers.validation === 0)
+      throw new UsageError('--patience: early stopping needs validation data; --validation is 0')
     const quiet = Boolean(v.quiet)
     const say = (s: string) => {
       if (!quiet) print(`${s}\n`)
@@ -247,6 +286,9 @@ command('train', {
             optimizer,
             clip: { value: clip > 0 ? clip : undefined, norm: clipNorm },
             seed,
+            evaluateEvery,
+            patience,
+            keep,
             checkpoint: working,
             resume: resumeFrom !== undefined,
             signal: ac.signal,
@@ -260,8 +302,12 @@ command('train', {
                   `${textFile}: ${c ? c.train + c.validation : '?'} characters; ${info}; ${mode}, ${p.batchesPerEpoch} batches/epoch`,
                 )
               }
-              // a chunk cut short by Ctrl-C may run no batch: its loss is NaN and says nothing
-              const ranBatches = last === undefined ? !ac.signal.aborted : p.step !== last.step
+              // a chunk cut short by Ctrl-C, or of a run resumed after it stopped early, may run
+              // no batch: its loss is NaN and says nothing
+              const ranBatches =
+                last === undefined
+                  ? !ac.signal.aborted && !(p.stoppedEarly && Number.isNaN(p.loss))
+                  : p.step !== last.step
               last = p
               const blewUp = (ranBatches && divergedLoss(p.loss, vocabSize)) || divergedLoss(p.valLoss, vocabSize)
               if (diverged === undefined && blewUp) {
@@ -272,7 +318,7 @@ command('train', {
                 ac.abort()
                 return
               }
-              if (p.epochEnd) promote()
+              if (p.evaluation) promote()
               if (Number.isFinite(p.loss)) {
                 trainX.push(p.epoch)
                 trainY.push(p.loss)
@@ -285,9 +331,19 @@ command('train', {
                   valX.push(p.epoch)
                   valY.push(p.valLoss)
                   line += `  val ${p.valLoss.toFixed(4)} nats/char (perplexity ${p.valPerplexity!.toFixed(2)})`
+                  if (p.improved) line += '  best'
                 }
                 say(`${line}  ${(p.charsPerSecond / 1000).toFixed(1)}k chars/s  ${p.elapsed.toFixed(1)} s`)
                 if (sample > 0) say(model.generate({ prompt: '', length: sample, seed }).replace(/^/gm, '    '))
+              } else if (p.valLoss !== undefined) {
+                // an evaluation every N steps, between epoch ends
+                bar.clear()
+                valX.push(p.epoch)
+                valY.push(p.valLoss)
+                say(
+                  `Step ${p.step} (epoch ${p.epoch.toFixed(2)})  val ${p.valLoss.toFixed(4)} nats/char ` +
+                    `(perplexity ${p.valPerplexity!.toFixed(2)})${p.improved ? '  best' : ''}`,
+                )
               }
               // redrawn under each epoch line too, so that short epochs still show it
               if (!quiet) bar.update(p.epoch, fields, { elapsed: p.elapsed, force: p.epochEnd })
@@ -322,6 +378,7 @@ command('train', {
     }
     promote()
     model.save(out)
+    const saved = model.info!
     if (plot) {
       const series = [{ label: 'training loss', x: trainX, y: trainY }]
       if (valX.length) series.push({ label: 'validation loss', x: valX, y: valY })
@@ -331,9 +388,31 @@ command('train', {
       )
     }
     const done = last ? `${Math.floor(last.epoch)} epochs, ${last.step} steps` : '0 epochs'
-    const val = valY.length ? `, validation ${valY[valY.length - 1].toFixed(4)} nats/char` : ''
+    const at = (step: number, epoch: number) => `step ${step} (epoch ${epoch.toFixed(2)})`
+    const best = last?.best
+    let val = ''
+    if (saved.kept === 'best' && best !== undefined)
+      val = `, validation ${best.valLoss.toFixed(4)} nats/char (the best, at ${at(best.step, best.epoch)})`
+    else {
+      const lastVal = model.validate()
+      if (lastVal !== null) val = `, validation ${lastVal.toFixed(4)} nats/char (the last model)`
+      if (keep === 'best') {
+        const why =
+          model.corpus?.validation === 0
+            ? 'there is no validation data (--validation 0)'
+            : lastVal === null
+              ? 'the validation part is shorter than one sequence'
+              : 'the run stopped before its first evaluation'
+        printError(`note: ${out} is the last model: ${why}\n`)
+      }
+    }
     const speed = last ? `${(last.charsPerSecond / 1000).toFixed(1)}k chars/s` : ''
     print(`wrote ${out}: ${done} (${stopped}) in ${(last?.elapsed ?? 0).toFixed(1)} s, ${speed}${val}\n`)
+    if (stopped === 'patience' && last !== undefined && best !== undefined)
+      print(
+        `stopped early at ${at(last.step, last.epoch)}: ${last.evaluationsSinceBest} evaluations without a lower ` +
+          `validation loss; the best, ${best.valLoss.toFixed(4)} nats/char, at ${at(best.step, best.epoch)}\n`,
+      )
     if (stopped !== 'aborted') return 0
     if (checkpoint !== undefined) {
       const again = resumeCommand(inv, ['resume'], v.checkpoint !== undefined ? [['resume']] : [['resume', checkpoint]])
@@ -351,7 +430,8 @@ command('train', {
 const GENERATE_USAGE = `Usage: rnnlab generate --model FILE [options]
 
 Complete a prompt with a trained character model (from rnnlab train, or PyTorch-named
-safetensors with --vocab). The same seed gives the same text.
+safetensors with --vocab: an nn.LSTM, nn.GRU or nn.RNN state_dict, the cell read from the
+file). The same seed gives the same text.
 
 Options:
   --model FILE         model file (required)

@@ -1,5 +1,5 @@
 //! Finite-difference gradient checks (f64, dropout off) of every parameter of the stacked
-//! character model: LSTM and RNN, 2 layers, one-hot and embedding input, many-to-one and
+//! character model: LSTM, GRU and RNN, 2 layers, one-hot and embedding input, many-to-one and
 //! many-to-many targets, with a non-zero carried initial state.
 
 use rnnlab_core::lm::{backward, forward, Cell, CharLm, LmConfig, Vocab, Workspace};
@@ -107,4 +107,25 @@ fn rnn_embedding_many_to_many() {
 fn lstm_several_batch_blocks() {
     // 70 sequences = two row blocks of the parallel time loop
     check(Cell::Lstm, None, 3, 70, false);
+}
+
+#[test]
+fn gru_one_hot_many_to_many() {
+    check(Cell::Gru, None, 4, 3, false);
+}
+
+#[test]
+fn gru_embedding_many_to_one() {
+    check(Cell::Gru, Some(3), 5, 3, true);
+}
+
+#[test]
+fn gru_embedding_many_to_many() {
+    check(Cell::Gru, Some(3), 4, 3, false);
+}
+
+#[test]
+fn gru_several_batch_blocks() {
+    // 70 sequences = two row blocks of the parallel time loop
+    check(Cell::Gru, None, 3, 70, false);
 }

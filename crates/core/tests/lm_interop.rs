@@ -1,16 +1,22 @@
 //! PyTorch interop: weights stored as a PyTorch `state_dict` (nn.Embedding + nn.LSTM/nn.RNN +
 //! nn.Linear, gates i, f, g, o) load into rnnlab and give the logits of PyTorch's documented
 //! equations (numpy float64 reference from bench/lstm/torch_reference.py); and rnnlab's export
-//! is that same state_dict, name for name, shape for shape, value for value.
+//! is that same state_dict, name for name, shape for shape, value for value. GRU models made by
+//! torch.nn.GRU itself (bench/lstm/torch_gru_reference.py) give torch's logits, the cell read
+//! from the shapes.
 
 use rnnlab_core::checkpoint::Checkpoint;
-use rnnlab_core::lm::{logits_for, CharLm};
+use rnnlab_core::lm::{logits_for, Cell, CharLm};
 use serde_json::Value;
 
 mod common;
 
 fn cases() -> Vec<Value> {
-    let raw = common::test_data("lm_torch_reference.json");
+    cases_in("lm_torch_reference.json")
+}
+
+fn cases_in(file: &str) -> Vec<Value> {
+    let raw = common::test_data(file);
     let v: Value = serde_json::from_str(&raw).unwrap();
     v["cases"].as_array().unwrap().clone()
 }
@@ -109,4 +115,80 @@ fn export_is_the_pytorch_state_dict() {
             )
         );
     }
+}
+
+#[test]
+fn torch_gru_state_dict_gives_torch_logits() {
+    for case in cases_in("gru_torch_reference.json") {
+        let module = case["module"].as_str().unwrap();
+        let vocab = case["vocab"].as_str().unwrap();
+        let parsed = Checkpoint::parse_safetensors(&torch_file(&case)).unwrap();
+        let model = CharLm::<f64>::from_checkpoint(&parsed, Some(vocab)).unwrap();
+        assert_eq!(model.config().cell, Cell::Gru, "module {module}");
+        let got = logits_for(&model, case["text"].as_str().unwrap()).unwrap();
+        let want: Vec<f64> = case["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+            .collect();
+        let worst = common::max_abs_diff(got.iter().flatten().copied(), want.iter().copied());
+        eprintln!("torch.nn.GRU in module '{module}': max |logit − torch| = {worst:.1e}");
+        assert!(worst < 1e-12, "{module}: logits differ by {worst}");
+        // the export is torch's state_dict under rnnlab's module name `gru`
+        let exported =
+            Checkpoint::parse_safetensors(&model.to_checkpoint().unwrap().to_bytes().unwrap())
+                .unwrap();
+        for (name, t) in case["tensors"].as_object().unwrap() {
+            let ours = name.replacen(&format!("{module}."), "gru.", 1);
+            let (_, data) = exported.get_f64(&ours).unwrap();
+            let want: Vec<f64> = t["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert_eq!(data, want, "{ours}");
+        }
+    }
+}
+
+#[test]
+fn a_cell_that_the_shapes_contradict_is_refused_by_name() {
+    let case = &cases_in("gru_torch_reference.json")[0];
+    let vocab = case["vocab"].as_str().unwrap();
+    // a GRU's tensors stored under `lstm.`: 3·H rows are not an LSTM's
+    let renamed: serde_json::Map<String, Value> = case["tensors"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.replacen("gru.", "lstm.", 1), v.clone()))
+        .collect();
+    let mut as_lstm = case.clone();
+    as_lstm["tensors"] = Value::Object(renamed.clone());
+    let err = CharLm::<f64>::from_checkpoint(
+        &Checkpoint::parse_safetensors(&torch_file(&as_lstm)).unwrap(),
+        Some(vocab),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("lstm.weight_hh_l0") && err.contains("gru's"),
+        "{err}"
+    );
+    // both names at once: ambiguous
+    let mut both = case.clone();
+    let mut all = case["tensors"].as_object().unwrap().clone();
+    all.extend(renamed);
+    both["tensors"] = Value::Object(all);
+    let err = CharLm::<f64>::from_checkpoint(
+        &Checkpoint::parse_safetensors(&torch_file(&both)).unwrap(),
+        Some(vocab),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("ambiguous") && err.contains("lstm, gru"),
+        "{err}"
+    );
 }

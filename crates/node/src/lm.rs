@@ -1,4 +1,4 @@
-//! `CharLanguageModel` for JS: the stacked LSTM/RNN character model of the core. Training runs
+//! `CharLanguageModel` for JS: the stacked LSTM/GRU/RNN character model of the core. Training runs
 //! off the JS thread in chunks (`train(maxBatches, maxSeconds)` is an `AsyncTask` with a
 //! cancel flag); the TypeScript layer loops over chunks, reports progress, honours an
 //! `AbortSignal` and writes checkpoints.
@@ -10,8 +10,9 @@ use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 use rnnlab_core::checkpoint::Checkpoint;
 use rnnlab_core::lm::{
-    beam_generate, generate, logits_for, vocab_of_file, Cell, CharLm, Clip, LmConfig, Mode,
-    OptimizerConfig, OptimizerKind, Progress, SampleOptions, TrainConfig, Trainer, Vocab,
+    beam_generate, generate, logits_for, vocab_of_file, Cell, CharLm, Clip, EvalConfig, Every,
+    LmConfig, Mode, OptimizerConfig, OptimizerKind, Origin, Progress, SampleOptions, TrainConfig,
+    Trainer, Vocab,
 };
 use rnnlab_core::CoreError;
 
@@ -21,7 +22,7 @@ use crate::task::{detached, ChunkTask, Job, Shared};
 /// Architecture of a new model.
 #[napi(object)]
 pub struct LmModelOptions {
-    /// "lstm" or "rnn".
+    /// "lstm", "gru" or "rnn".
     pub cell: String,
     /// Hidden size of each layer, bottom first.
     pub hidden: Vec<u32>,
@@ -58,6 +59,13 @@ pub struct LmTrainOptions {
     pub validation: f64,
     /// Seed of shuffling and dropout.
     pub seed: u32,
+    /// Evaluate (and checkpoint) after every this many steps (exclusive with
+    /// `evaluateEveryEpochs`; neither: every epoch).
+    pub evaluate_every_steps: Option<u32>,
+    /// Evaluate (and checkpoint) at the end of every this many epochs.
+    pub evaluate_every_epochs: Option<u32>,
+    /// Stop after this many evaluations in a row without a lower validation loss.
+    pub patience: Option<u32>,
 }
 
 /// What `generate` samples. Integers arrive as numbers and are checked in the binding.
@@ -109,8 +117,21 @@ pub struct LmProgress {
     /// Input characters processed so far.
     pub chars: f64,
     pub epoch_end: bool,
-    /// Validation loss at an epoch end (nats/char).
+    /// The chunk ended at an evaluation point of the schedule (a checkpoint moment).
+    pub evaluation: bool,
+    /// Validation loss at an evaluation (nats/char).
     pub val_loss: Option<f64>,
+    /// This evaluation's validation loss is the lowest so far.
+    pub improved: bool,
+    /// The best evaluation so far: its validation loss, step, epoch and batch in the epoch.
+    pub best_val_loss: Option<f64>,
+    pub best_step: Option<f64>,
+    pub best_epoch: Option<f64>,
+    pub best_batch_in_epoch: Option<f64>,
+    /// Evaluations since the best one (the patience counter).
+    pub evals_since_best: f64,
+    /// The patience ran out: the run trains no further.
+    pub stopped_early: bool,
     pub cancelled: bool,
 }
 
@@ -124,6 +145,15 @@ pub struct LmInfo {
     pub dtype: String,
     pub vocab: String,
     pub num_params: f64,
+    /// Where the weights come from in their training run (absent for foreign files): optimizer
+    /// steps, completed epochs and batches into the next.
+    pub step: Option<f64>,
+    pub epoch: Option<f64>,
+    pub batch_in_epoch: Option<f64>,
+    /// The validation loss of these weights (nats/char), when it was measured.
+    pub val_loss: Option<f64>,
+    /// "best" (the best on validation) or "last" (the end of the run), for a kept model.
+    pub kept: Option<String>,
 }
 
 enum AnyModel {
@@ -140,17 +170,26 @@ pub struct Inner {
     /// The model when no training is in progress (else it lives in `trainer`).
     model: Option<AnyModel>,
     trainer: Option<AnyTrainer>,
+    /// Show the run's best model on validation (when it has one) instead of its current one.
+    keep_best: bool,
+    /// Where a loaded model comes from (its file's metadata) and which it was ("best"/"last").
+    loaded: Option<(Origin, Option<String>)>,
+}
+
+/// The model a run shows: its best on validation when `best` and it has one, else its current.
+fn kept_model<T: rnnlab_core::lm::Float>(t: &Trainer<T>, best: bool) -> &CharLm<T> {
+    t.kept(best).0
 }
 
 macro_rules! with_model {
     ($inner:expr, $m:ident => $body:expr) => {
         match (&$inner.trainer, &$inner.model) {
             (Some(AnyTrainer::F32(t)), _) => {
-                let $m = t.model();
+                let $m = kept_model(t, $inner.keep_best);
                 $body
             }
             (Some(AnyTrainer::F64(t)), _) => {
-                let $m = t.model();
+                let $m = kept_model(t, $inner.keep_best);
                 $body
             }
             (None, Some(AnyModel::F32($m))) => $body,
@@ -177,7 +216,12 @@ impl NativeCharLm {
     fn wrap(model: Option<AnyModel>, trainer: Option<AnyTrainer>) -> Self {
         NativeCharLm {
             inner: Shared::new(
-                Inner { model, trainer },
+                Inner {
+                    model,
+                    trainer,
+                    keep_best: false,
+                    loaded: None,
+                },
                 "CharLanguageModel: busy (a training chunk is running); await it first",
             ),
         }
@@ -232,16 +276,33 @@ impl NativeCharLm {
                 )))
             }
         };
-        Ok(Self::wrap(Some(model), None))
+        let origin = Origin::read(&ckpt, "").map_err(with_path)?;
+        let kept = ckpt.metadata.get("kept").cloned();
+        let lm = Self::wrap(Some(model), None);
+        lm.inner.lock()?.loaded = origin.map(|o| (o, kept));
+        Ok(lm)
     }
 
-    /// Architecture, dtype and vocabulary.
+    /// Architecture, dtype, vocabulary, and where the weights come from.
     #[napi(getter, catch_unwind)]
     pub fn info(&self) -> Result<LmInfo> {
         let inner = self.inner.lock()?;
+        let (origin, kept) = match &inner.trainer {
+            Some(AnyTrainer::F32(t)) => kept_origin(t, inner.keep_best),
+            Some(AnyTrainer::F64(t)) => kept_origin(t, inner.keep_best),
+            None => inner
+                .loaded
+                .clone()
+                .map_or((None, None), |(o, k)| (Some(o), k)),
+        };
         Ok(with_model!(inner, m => {
             let c = m.config();
             LmInfo {
+                step: origin.map(|o| o.step as f64),
+                epoch: origin.map(|o| o.epoch as f64),
+                batch_in_epoch: origin.map(|o| o.batch_in_epoch as f64),
+                val_loss: origin.and_then(|o| o.val_loss),
+                kept: kept.clone(),
                 cell: c.cell.name().to_string(),
                 hidden: c.hidden.iter().map(|&h| h as u32).collect(),
                 embedding: c.embedding.map(|e| e as u32),
@@ -253,17 +314,21 @@ impl NativeCharLm {
         }))
     }
 
-    /// Starts (or restarts) training on `text` with fresh optimizer state.
+    /// Starts (or restarts) training on `text` with fresh optimizer state, from the model
+    /// shown (the best one when `keep('best')` chose it).
     #[napi(catch_unwind)]
     pub fn start_training(&self, text: String, options: LmTrainOptions) -> Result<()> {
         let config = train_config(&options)?;
+        let evaluation = eval_config(&options)?;
         let mut inner = self.inner.lock()?;
         let model = take_model(&mut inner);
         let result = match model {
             AnyModel::F32(m) => Trainer::new(m.clone(), &text, config)
+                .and_then(|mut t| t.set_evaluation(evaluation).map(|_| t))
                 .map(AnyTrainer::F32)
                 .map_err(|e| (e, AnyModel::F32(m))),
             AnyModel::F64(m) => Trainer::new(m.clone(), &text, config)
+                .and_then(|mut t| t.set_evaluation(evaluation).map(|_| t))
                 .map(AnyTrainer::F64)
                 .map_err(|e| (e, AnyModel::F64(m))),
         };
@@ -290,9 +355,11 @@ impl NativeCharLm {
         checkpoint: Option<String>,
     ) -> Result<AsyncTask<ChunkTask<LmStartFileJob>>> {
         let config = train_config(&options)?;
+        let evaluation = eval_config(&options)?;
         self.inner.start(LmStartFileJob {
             path: path.into(),
             config,
+            evaluation,
             checkpoint,
         })
     }
@@ -356,17 +423,37 @@ impl NativeCharLm {
         })
     }
 
-    /// Validation loss (nats/char, dropout off) of the current training run, or null when
-    /// validation is off or the held-out part is shorter than one sequence.
+    /// Validation loss (nats/char, dropout off) of the model shown (the run's best, as it was
+    /// measured, after `keep('best')`), or null when validation is off or the held-out part is
+    /// shorter than one sequence.
     #[napi(catch_unwind)]
     pub fn validate(&self) -> Result<Option<f64>> {
         let inner = self.inner.lock()?;
+        let best = inner.keep_best;
         match &inner.trainer {
-            Some(AnyTrainer::F32(t)) => t.validate(),
-            Some(AnyTrainer::F64(t)) => t.validate(),
+            Some(AnyTrainer::F32(t)) => kept_validation(t, best),
+            Some(AnyTrainer::F64(t)) => kept_validation(t, best),
             None => return Err(invalid_arg("validate: no training in progress")),
         }
         .map_err(core_err)
+    }
+
+    /// Which model of a run `generate`, `logits`, `save`, `info` and `validate` show, and a new
+    /// run starts from: "best" (the lowest validation loss at an evaluation, when there was
+    /// one) or "last" (the current weights, the default).
+    #[napi(catch_unwind)]
+    pub fn keep(&self, which: String) -> Result<()> {
+        let best = match which.as_str() {
+            "best" => true,
+            "last" => false,
+            other => {
+                return Err(invalid_arg(format!(
+                    "keep: expected 'best' or 'last', got '{other}'"
+                )))
+            }
+        };
+        self.inner.lock()?.keep_best = best;
+        Ok(())
     }
 
     /// Asks a running chunk to stop after its current batch.
@@ -400,11 +487,21 @@ impl NativeCharLm {
         Ok(())
     }
 
-    /// Writes the weights (safetensors, PyTorch names, with architecture and vocabulary).
+    /// Writes the weights shown (safetensors, PyTorch names, with architecture and
+    /// vocabulary; from a run, also where they come from and their validation loss).
     #[napi(catch_unwind)]
     pub fn save(&self, path: String) -> Result<()> {
         let inner = self.inner.lock()?;
-        with_model!(inner, m => m.save(&path)).map_err(core_err)
+        match &inner.trainer {
+            Some(AnyTrainer::F32(t)) => t
+                .kept_checkpoint(inner.keep_best)
+                .and_then(|c| c.write_atomic(&path)),
+            Some(AnyTrainer::F64(t)) => t
+                .kept_checkpoint(inner.keep_best)
+                .and_then(|c| c.write_atomic(&path)),
+            None => with_model!(inner, m => m.save(&path)),
+        }
+        .map_err(core_err)
     }
 
     /// Completes `options.prompt` with `options.length` sampled characters.
@@ -450,13 +547,58 @@ fn dtype_of<T: rnnlab_core::lm::Float>(_: &CharLm<T>) -> String {
     T::DTYPE.to_string()
 }
 
-/// The model out of `inner` (ending any training run).
+/// The model shown out of `inner` (ending any training run).
 fn take_model(inner: &mut Inner) -> AnyModel {
+    let best = inner.keep_best;
+    inner.loaded = None;
     match inner.trainer.take() {
-        Some(AnyTrainer::F32(t)) => AnyModel::F32(t.model().clone()),
-        Some(AnyTrainer::F64(t)) => AnyModel::F64(t.model().clone()),
+        Some(AnyTrainer::F32(t)) => AnyModel::F32(kept_model(&t, best).clone()),
+        Some(AnyTrainer::F64(t)) => AnyModel::F64(kept_model(&t, best).clone()),
         None => inner.model.take().expect("a model always exists"),
     }
+}
+
+/// Where the model a run shows comes from, and which it is ("best" or "last").
+fn kept_origin<T: rnnlab_core::lm::Float>(
+    t: &Trainer<T>,
+    best: bool,
+) -> (Option<Origin>, Option<String>) {
+    let origin = t.kept(best).1;
+    let which = if best && t.evaluations().best.is_some() {
+        "best"
+    } else {
+        "last"
+    };
+    (Some(origin), Some(which.to_string()))
+}
+
+/// The validation loss of the model a run shows: the best's as measured, or the current's now.
+fn kept_validation<T: rnnlab_core::lm::Float>(
+    t: &Trainer<T>,
+    best: bool,
+) -> rnnlab_core::Result<Option<f64>> {
+    match t.evaluations().best.as_ref().filter(|_| best) {
+        Some(b) => Ok(b.at.val_loss),
+        None => t.validate(),
+    }
+}
+
+/// The evaluation schedule and patience of `fit`'s options.
+fn eval_config(o: &LmTrainOptions) -> Result<EvalConfig> {
+    let every = match (o.evaluate_every_steps, o.evaluate_every_epochs) {
+        (Some(_), Some(_)) => {
+            return Err(invalid_arg("evaluateEvery: give steps or epochs, not both"))
+        }
+        (Some(n), None) => Every::Steps(n as u64),
+        (None, Some(n)) => Every::Epochs(n as u64),
+        (None, None) => Every::Epochs(1),
+    };
+    let config = EvalConfig {
+        every,
+        patience: o.patience,
+    };
+    config.validate().map_err(core_err)?;
+    Ok(config)
 }
 
 fn int_arg(name: &str, x: f64, max: f64) -> Result<f64> {
@@ -537,7 +679,15 @@ impl Job for LmTrainJob {
             batches: p.batches as f64,
             chars: p.chars as f64,
             epoch_end: p.epoch_end,
+            evaluation: p.evaluation,
             val_loss: p.val_loss,
+            improved: p.improved,
+            best_val_loss: p.best.and_then(|b| b.val_loss),
+            best_step: p.best.map(|b| b.step as f64),
+            best_epoch: p.best.map(|b| b.epoch as f64),
+            best_batch_in_epoch: p.best.map(|b| b.batch_in_epoch as f64),
+            evals_since_best: p.evals_since_best as f64,
+            stopped_early: p.stopped_early,
             cancelled: p.cancelled,
         }
     }
@@ -575,6 +725,7 @@ impl Job for VocabFileJob {
 pub struct LmStartFileJob {
     path: PathBuf,
     config: TrainConfig,
+    evaluation: EvalConfig,
     checkpoint: Option<String>,
 }
 
@@ -598,13 +749,14 @@ impl Job for LmStartFileJob {
             },
             None => {
                 let model = take_model(inner);
+                let evaluation = self.evaluation.clone();
                 let started = match &model {
-                    AnyModel::F32(m) => {
-                        Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F32)
-                    }
-                    AnyModel::F64(m) => {
-                        Trainer::from_file(m.clone(), path, config).map(AnyTrainer::F64)
-                    }
+                    AnyModel::F32(m) => Trainer::from_file(m.clone(), path, config)
+                        .and_then(|mut t| t.set_evaluation(evaluation).map(|_| t))
+                        .map(AnyTrainer::F32),
+                    AnyModel::F64(m) => Trainer::from_file(m.clone(), path, config)
+                        .and_then(|mut t| t.set_evaluation(evaluation).map(|_| t))
+                        .map(AnyTrainer::F64),
                 };
                 if started.is_err() {
                     inner.model = Some(model); // a bad file leaves the model as it was

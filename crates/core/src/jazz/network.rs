@@ -467,7 +467,7 @@ impl<T: Float> Workspace<T> {
             &mut self.z,
             &self.a,
             &self.c,
-            &self.tc,
+            &mut self.tc,
             &self.da,
             &mut self.da_next,
             &mut self.dc_next,

@@ -2,20 +2,27 @@
 //! [`Checkpoint`] container, kind `"charlm"`).
 //!
 //! Weights are stored under PyTorch's names — `embedding.weight`, `lstm.weight_ih_l{k}`,
-//! `lstm.weight_hh_l{k}`, `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` (gate order i, f, g, o; `rnn.`
-//! for the vanilla RNN), `output.weight`, `output.bias` — so a file is a valid `state_dict` for
-//! `nn.Embedding` + `nn.LSTM(batch_first=False)` + `nn.Linear` (load with `strict=False` to skip
-//! the training-state tensors). Any safetensors file with those names (e.g. saved from
-//! PyTorch) loads back; the vocabulary comes from the metadata key `vocab` or the caller.
+//! `lstm.weight_hh_l{k}`, `lstm.bias_ih_l{k}`, `lstm.bias_hh_l{k}` (gate order i, f, g, o; `gru.`
+//! with gates r, z, n for the GRU, `rnn.` for the vanilla RNN), `output.weight`, `output.bias` —
+//! so a file is a valid `state_dict` for `nn.Embedding` + `nn.LSTM`/`nn.GRU`/`nn.RNN`
+//! (`batch_first=False`) + `nn.Linear` (load with `strict=False` to skip the training-state
+//! tensors). Any safetensors file with those names (e.g. saved from PyTorch) loads back; the
+//! vocabulary comes from the metadata key `vocab` or the caller. Without rnnlab's metadata the
+//! cell is read from the shapes (W_hh has 4·H rows for an LSTM, 3·H for a GRU, H for an RNN),
+//! so a module named `rnn` holding an `nn.GRU` or `nn.LSTM` loads too.
 //!
 //! A training checkpoint adds everything needed to resume bit for bit: Adam moments
 //! (`optim.m.<name>`, `optim.v.<name>`), the step, the RNG state (`rng.key`, `rng.gauss`), the
 //! epoch and batch cursor, the epoch's window order (`train.order`) or the carried hidden
-//! state (`state.h_l{k}`, `state.c_l{k}`), and a fingerprint of the text.
+//! state (`state.h_l{k}`, `state.c_l{k}`), a fingerprint of the text, and the evaluation
+//! state of [`super::evaluation`]: the schedule (`eval_config`), the patience counter, the
+//! last evaluation (`last_eval_*`), the best one (`best_*`) with its weights (`best.<name>`),
+//! and `val_loss` when the checkpoint's weights are the last evaluation's.
 
 use std::path::Path;
 
 use super::corpus::Tokens;
+use super::evaluation::Evaluations;
 use super::model::{Cell, CharLm, LmConfig};
 use super::trainer::{TrainConfig, Trainer};
 use super::vocab::Vocab;
@@ -28,7 +35,12 @@ use crate::random::{RandomState, RandomStateSnapshot, MT_N};
 /// The checkpoint kind of character models.
 pub const KIND: &str = "charlm";
 
-fn put<T: Float>(ckpt: &mut Checkpoint, name: &str, shape: &[usize], data: &[T]) -> Result<()> {
+pub(super) fn put<T: Float>(
+    ckpt: &mut Checkpoint,
+    name: &str,
+    shape: &[usize],
+    data: &[T],
+) -> Result<()> {
     if T::DTYPE == "float32" {
         let v: Vec<f32> = data.iter().map(|x| x.to_f64() as f32).collect();
         ckpt.put_f32(name, shape, &v)
@@ -56,7 +68,7 @@ fn get_f64(ckpt: &Checkpoint, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
     }
 }
 
-fn get_into<T: Float>(ckpt: &Checkpoint, name: &str, len: usize) -> Result<Vec<T>> {
+pub(super) fn get_into<T: Float>(ckpt: &Checkpoint, name: &str, len: usize) -> Result<Vec<T>> {
     let (shape, v) = get_f64(ckpt, name)?;
     if v.len() != len {
         return Err(CoreError::BadFile(format!(
@@ -113,13 +125,22 @@ impl<T: Float> CharLm<T> {
             })?,
         };
         let vocab = Vocab::from_chars(vocab_str.chars().collect())?;
-        let config: LmConfig = match ckpt.metadata.get("config") {
-            Some(_) => parse_json(ckpt, "config")?,
+        let (config, prefix): (LmConfig, &str) = match ckpt.metadata.get("config") {
+            Some(_) => {
+                let config: LmConfig = parse_json(ckpt, "config")?;
+                let prefix = config.cell.name();
+                (config, prefix)
+            }
             None => infer_config(ckpt)?,
         };
+        let own_prefix = format!("{}.", config.cell.name());
         let mut model = CharLm::<T>::zeros(config, vocab)?;
         for t in 0..model.tensors.len() {
-            let info = model.tensors[t].clone();
+            let mut info = model.tensors[t].clone();
+            // the file's module name for the recurrent tensors (e.g. `rnn.` holding a GRU)
+            if let Some(rest) = info.name.strip_prefix(&own_prefix) {
+                info.name = format!("{prefix}.{rest}");
+            }
             let (shape, values) = get_f64(ckpt, &info.name)?;
             if shape != info.shape {
                 return Err(CoreError::BadFile(format!(
@@ -161,28 +182,63 @@ impl<T: Float> CharLm<T> {
     }
 }
 
-/// The architecture of PyTorch-named weights without rnnlab metadata.
-fn infer_config(ckpt: &Checkpoint) -> Result<LmConfig> {
-    let cell = if ckpt.tensors.contains_key("lstm.weight_hh_l0") {
-        Cell::Lstm
-    } else if ckpt.tensors.contains_key("rnn.weight_hh_l0") {
-        Cell::Rnn
-    } else {
-        return Err(CoreError::BadFile(
-            "checkpoint: no \"lstm.weight_hh_l0\" or \"rnn.weight_hh_l0\" tensor: not a character model".into(),
-        ));
+/// The architecture of PyTorch-named weights without rnnlab metadata, and the module name
+/// (`lstm`, `gru` or `rnn`) their recurrent tensors are stored under. The cell comes from the
+/// rows of `weight_hh_l0` (4·H: LSTM, 3·H: GRU, H: RNN); a module named `lstm` or `gru` must
+/// hold that cell.
+fn infer_config(ckpt: &Checkpoint) -> Result<(LmConfig, &'static str)> {
+    let prefixes: Vec<&'static str> = Cell::ALL
+        .iter()
+        .map(|c| c.name())
+        .filter(|p| ckpt.tensors.contains_key(&format!("{p}.weight_hh_l0")))
+        .collect();
+    let prefix = match prefixes[..] {
+        [p] => p,
+        [] => {
+            return Err(CoreError::BadFile(
+                "checkpoint: no \"lstm.weight_hh_l0\", \"gru.weight_hh_l0\" or \"rnn.weight_hh_l0\" tensor: not a character model".into(),
+            ))
+        }
+        _ => {
+            return Err(CoreError::BadFile(format!(
+                "checkpoint: recurrent tensors under several names ({}): ambiguous, keep one",
+                prefixes.join(", ")
+            )))
+        }
+    };
+    let w0 = &ckpt.tensors[&format!("{prefix}.weight_hh_l0")].shape;
+    let by_rows = match w0[..] {
+        [rows, h] if h > 0 && rows == 4 * h => Some(Cell::Lstm),
+        [rows, h] if h > 0 && rows == 3 * h => Some(Cell::Gru),
+        [rows, h] if h > 0 && rows == h => Some(Cell::Rnn),
+        _ => None,
+    };
+    let cell = match by_rows {
+        Some(c) if prefix == "rnn" || c.name() == prefix => c,
+        Some(c) => {
+            return Err(CoreError::BadFile(format!(
+                "checkpoint tensor \"{prefix}.weight_hh_l0\": shape {w0:?} is a {}'s ({}·H rows), not a {prefix}'s",
+                c.name(),
+                c.gates()
+            )))
+        }
+        None => {
+            return Err(CoreError::BadFile(format!(
+                "checkpoint tensor \"{prefix}.weight_hh_l0\": expected shape [4·H, H] (lstm), [3·H, H] (gru) or [H, H] (rnn), got {w0:?}"
+            )))
+        }
     };
     let mut hidden = Vec::new();
     while let Some(t) = ckpt
         .tensors
-        .get(&format!("{}.weight_hh_l{}", cell.name(), hidden.len()))
+        .get(&format!("{prefix}.weight_hh_l{}", hidden.len()))
     {
         if t.shape.len() != 2 || t.shape[0] != cell.gates() * t.shape[1] {
             return Err(CoreError::BadFile(format!(
-                "checkpoint tensor \"{}.weight_hh_l{}\": expected shape [{}·H, H], got {:?}",
-                cell.name(),
+                "checkpoint tensor \"{prefix}.weight_hh_l{}\": expected shape [{}·H, H] ({}), got {:?}",
                 hidden.len(),
                 cell.gates(),
+                cell.name(),
                 t.shape
             )));
         }
@@ -197,12 +253,15 @@ fn infer_config(ckpt: &Checkpoint) -> Result<LmConfig> {
         .get("dropout")
         .and_then(|d| d.parse().ok())
         .unwrap_or(0.0);
-    Ok(LmConfig {
-        cell,
-        hidden,
-        embedding,
-        dropout,
-    })
+    Ok((
+        LmConfig {
+            cell,
+            hidden,
+            embedding,
+            dropout,
+        },
+        prefix,
+    ))
 }
 
 /// FNV-1a over the encoded text: resuming on another text is refused.
@@ -234,6 +293,16 @@ impl<T: Float> Trainer<T> {
         // Rust prints an f64 with the fewest digits that parse back to the same bits
         ckpt.set_meta("epoch_loss_sum", &self.epoch_loss_sum.to_string());
         ckpt.set_meta("text", &fingerprint(&self.train, &self.val));
+        // the validation loss of these weights, when they are the last evaluation's
+        if let Some(v) = self
+            .evals
+            .last
+            .filter(|e| e.step == self.opt.iterations)
+            .and_then(|e| e.val_loss)
+        {
+            ckpt.set_meta("val_loss", &v.to_string());
+        }
+        self.evals.write(&mut ckpt)?;
         for info in &self.model.tensors {
             if !self.opt.m.is_empty() {
                 put(
@@ -267,6 +336,26 @@ impl<T: Float> Trainer<T> {
                 }
             }
         }
+        Ok(ckpt)
+    }
+
+    /// The model to keep ([`Self::kept`]: the best on validation when `best`) as a model file
+    /// whose metadata says where it comes from: `step`, `epoch`, `batch_in_epoch`, its
+    /// `val_loss` (when there is validation data) and `kept` (`"best"` or `"last"`).
+    pub fn kept_checkpoint(&self, best: bool) -> Result<Checkpoint> {
+        let (model, mut at) = self.kept(best);
+        if at.val_loss.is_none() {
+            // the current weights were not evaluated: measure them now
+            at.val_loss = self.validate()?;
+        }
+        let mut ckpt = model.to_checkpoint()?;
+        at.write(&mut ckpt, "");
+        let which = if best && self.evals.best.is_some() {
+            "best"
+        } else {
+            "last"
+        };
+        ckpt.set_meta("kept", which);
         Ok(ckpt)
     }
 
@@ -323,6 +412,7 @@ impl<T: Float> Trainer<T> {
             has_gauss: ckpt.meta_parse("rng.has_gauss")?,
             gauss: gauss.first().copied().unwrap_or(0.0),
         })?;
+        tr.evals = Evaluations::read(ckpt, &tr.model)?;
         tr.epoch = ckpt.meta_parse("epoch")?;
         tr.batch_in_epoch = ckpt.meta_parse("batch_in_epoch")?;
         tr.chars = ckpt.meta_parse("chars")?;

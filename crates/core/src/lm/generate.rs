@@ -5,7 +5,7 @@
 use super::model::{Cell, CharLm};
 use crate::error::{CoreError, Result};
 use crate::math::{Float, SimdKernel};
-use crate::nn::recurrent::{lstm_activations, rnn_activations};
+use crate::nn::recurrent::{gru_activations, lstm_activations, rnn_activations};
 use crate::nn::sample::{pick, Scores};
 use crate::random::RandomState;
 
@@ -125,14 +125,17 @@ fn transpose<T: Float>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
 /// One layer's weights as the stepper uses them.
 #[derive(Clone, Debug)]
 struct StepLayer<T> {
-    /// b_ih + b_hh (G·H), added first as in training.
+    /// The gates' bias, added first as in training: b_ih + b_hh (GRU: b_ih alone for the n
+    /// gate, whose b_hn stays with W_hn·h).
     bias: Vec<T>,
-    /// One-hot input (layer 0 without embedding): W_ihᵀ (V, G·H), a row per character; the
-    /// products then cover W_hh only.
+    /// One-hot input (layer 0 without embedding): W_ihᵀ (V, G·H), a row per character.
     onehot_t: Option<Vec<T>>,
-    /// `[W_ih | W_hh]` (or `W_hh` alone for one-hot input), applied to `[x; h]` in one pass:
-    /// the same sums, in the same order, as `W_ih·x` followed by `W_hh·h`.
-    w: Panels<T>,
+    /// LSTM/RNN: `[W_ih | W_hh]` (or `W_hh` alone for one-hot input), applied to `[x; h]` in
+    /// one pass: the same sums, in the same order, as `W_ih·x` followed by `W_hh·h`.
+    /// GRU: `W_ih` alone (none for one-hot input).
+    w: Option<Panels<T>>,
+    /// GRU only: `W_hh`, applied to h apart from z (from 0 for r and z, from b_hn for n).
+    w_hh_apart: Option<Panels<T>>,
 }
 
 /// The recurrent state of a [`Stepper`] (h and c of every layer), without its weights.
@@ -155,18 +158,21 @@ pub struct Stepper<'m, T: Float> {
     layers: Vec<StepLayer<T>>,
     /// The output layer W_y (V, H_last).
     w_y: Panels<T>,
-    /// Scratch: the product input `[x; h]` (I_max + H_max), the previous cell state and
-    /// tanh(c) (H_max).
+    /// Scratch: the product input `[x; h]` (I_max + H_max), the previous cell state (GRU:
+    /// previous hidden state) and tanh(c) (H_max).
     xh: Vec<T>,
     c_prev: Vec<T>,
     tc: Vec<T>,
+    /// GRU scratch (G·H_max): W_hh·h, whose n block stays apart from z.
+    hz: Vec<T>,
 }
 
 impl<'m, T: Float> Stepper<'m, T> {
     /// Zero state. Packs the weights once (a copy of the model's size).
     pub fn new(model: &'m CharLm<T>) -> Self {
         let hs: Vec<usize> = model.layers.iter().map(|l| l.hidden).collect();
-        let g = model.config.cell.gates();
+        let cell = model.config.cell;
+        let g = cell.gates();
         let h_max = hs.iter().copied().max().unwrap_or(0);
         let onehot = model.emb.is_none();
         let layers: Vec<StepLayer<T>> = model
@@ -176,24 +182,34 @@ impl<'m, T: Float> Stepper<'m, T> {
             .map(|(k, l)| {
                 let gh = g * l.hidden;
                 let (w_ih, w_hh) = (model.slot(l.w_ih), model.slot(l.w_hh));
-                let bias = model
-                    .slot(l.b_ih)
-                    .iter()
-                    .zip(model.slot(l.b_hh))
-                    .map(|(&a, &b)| a + b)
+                let (b_ih, b_hh) = (model.slot(l.b_ih), model.slot(l.b_hh));
+                let folded = cell.folded_bias_cols(l.hidden);
+                let bias = (0..gh)
+                    .map(|r| {
+                        if r < folded {
+                            b_ih[r] + b_hh[r]
+                        } else {
+                            b_ih[r]
+                        }
+                    })
                     .collect();
-                if k == 0 && onehot {
-                    StepLayer {
-                        bias,
-                        onehot_t: Some(transpose(w_ih, gh, l.input)),
-                        w: Panels::pack(gh, &[(w_hh, l.hidden)]),
-                    }
+                let onehot_t = (k == 0 && onehot).then(|| transpose(w_ih, gh, l.input));
+                let input = (onehot_t.is_none()).then_some((w_ih, l.input));
+                let (w, w_hh_apart) = if cell == Cell::Gru {
+                    (
+                        input.map(|p| Panels::pack(gh, &[p])),
+                        Some(Panels::pack(gh, &[(w_hh, l.hidden)])),
+                    )
                 } else {
-                    StepLayer {
-                        bias,
-                        onehot_t: None,
-                        w: Panels::pack(gh, &[(w_ih, l.input), (w_hh, l.hidden)]),
-                    }
+                    let parts: Vec<(&[T], usize)> =
+                        input.into_iter().chain([(w_hh, l.hidden)]).collect();
+                    (Some(Panels::pack(gh, &parts)), None)
+                };
+                StepLayer {
+                    bias,
+                    onehot_t,
+                    w,
+                    w_hh_apart,
                 }
             })
             .collect();
@@ -212,6 +228,11 @@ impl<'m, T: Float> Stepper<'m, T> {
             xh: vec![T::ZERO; in_max + h_max],
             c_prev: vec![T::ZERO; h_max],
             tc: vec![T::ZERO; h_max],
+            hz: if cell == Cell::Gru {
+                vec![T::ZERO; g * h_max]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -239,18 +260,18 @@ impl<'m, T: Float> Stepper<'m, T> {
         let cell = m.config.cell;
         let x = x as usize;
         for (k, (l, sl)) in m.layers.iter().zip(&self.layers).enumerate() {
-            let gh = cell.gates() * l.hidden;
+            let (gh, hs) = (cell.gates() * l.hidden, l.hidden);
             let z = &mut self.z[..gh];
             let (below, rest) = self.h.split_at_mut(k);
             let h = &mut rest[0];
-            // z = b_ih + b_hh + W_ih·x + W_hh·h
+            // z = b_ih + b_hh + W_ih·x + W_hh·h (GRU: the n gate's b_hn + W_hn·h apart)
             z.copy_from_slice(&sl.bias);
-            let xh = if let Some(w_ih_t) = &sl.onehot_t {
+            let mut n_in = 0;
+            if let Some(w_ih_t) = &sl.onehot_t {
                 // one-hot: a column of W_ih, i.e. a row of W_ihᵀ
                 for (zv, &w) in z.iter_mut().zip(&w_ih_t[x * gh..(x + 1) * gh]) {
                     *zv += w;
                 }
-                &mut self.xh[..l.hidden]
             } else {
                 let input = if k == 0 {
                     let e = m.slot(m.emb.unwrap_or(0));
@@ -259,15 +280,32 @@ impl<'m, T: Float> Stepper<'m, T> {
                     &below[k - 1][..]
                 };
                 self.xh[..l.input].copy_from_slice(input);
-                &mut self.xh[..l.input + l.hidden]
-            };
-            let n = xh.len();
-            xh[n - l.hidden..].copy_from_slice(h);
-            sl.w.matvec_add(z, xh);
-            let hs = l.hidden;
+                n_in = l.input;
+            }
+            let folded = cell.folded_bias_cols(hs);
+            if let Some(w_hh) = &sl.w_hh_apart {
+                if let Some(w) = &sl.w {
+                    w.matvec_add(z, &self.xh[..n_in]);
+                }
+                let hz = &mut self.hz[..gh];
+                hz[..folded].fill(T::ZERO);
+                hz[folded..].copy_from_slice(&m.slot(l.b_hh)[folded..]);
+                w_hh.matvec_add(hz, h);
+                for (zv, &hv) in z[..folded].iter_mut().zip(&hz[..folded]) {
+                    *zv += hv;
+                }
+            } else if let Some(w) = &sl.w {
+                self.xh[n_in..n_in + hs].copy_from_slice(h);
+                w.matvec_add(z, &self.xh[..n_in + hs]);
+            }
             // the same (vectorised) activations as training
             match cell {
                 Cell::Rnn => rnn_activations(&z[..hs], h),
+                Cell::Gru => {
+                    let h_prev = &mut self.c_prev[..hs];
+                    h_prev.copy_from_slice(h);
+                    gru_activations(z, &self.hz[folded..gh], h_prev, h, hs);
+                }
                 Cell::Lstm => {
                     let c = &mut self.c[k];
                     let c_prev = &mut self.c_prev[..hs];
@@ -369,8 +407,15 @@ mod tests {
             for (k, l) in m.layers.iter().enumerate() {
                 let gh = g * l.hidden;
                 let (w_ih, w_hh) = (m.slot(l.w_ih), m.slot(l.w_hh));
+                let folded = m.config.cell.folded_bias_cols(l.hidden);
                 let mut z: Vec<T> = (0..gh)
-                    .map(|r| m.slot(l.b_ih)[r] + m.slot(l.b_hh)[r])
+                    .map(|r| {
+                        if r < folded {
+                            m.slot(l.b_ih)[r] + m.slot(l.b_hh)[r]
+                        } else {
+                            m.slot(l.b_ih)[r]
+                        }
+                    })
                     .collect();
                 let input: Vec<T> = match (k, m.emb) {
                     (0, None) => (0..l.input)
@@ -391,13 +436,35 @@ mod tests {
                         };
                     }
                 }
+                // W_hh·h into z (GRU: into hz, from 0 for r and z and from b_hn for n, then
+                // the r and z blocks added to z)
+                let gru = m.config.cell == Cell::Gru;
+                let mut hz: Vec<T> = (0..gh)
+                    .map(|r| {
+                        if r < folded {
+                            T::ZERO
+                        } else {
+                            m.slot(l.b_hh)[r]
+                        }
+                    })
+                    .collect();
                 for (col, &v) in h[k].clone().iter().enumerate() {
-                    for (r, zr) in z.iter_mut().enumerate() {
+                    let acc = if gru { &mut hz } else { &mut z };
+                    for (r, zr) in acc.iter_mut().enumerate() {
                         *zr += v * w_hh[r * l.hidden + col];
+                    }
+                }
+                if gru {
+                    for r in 0..folded {
+                        z[r] += hz[r];
                     }
                 }
                 let hs = l.hidden;
                 match m.config.cell {
+                    Cell::Gru => {
+                        let h_prev = h[k].clone();
+                        gru_activations(&mut z, &hz[folded..gh], &h_prev, &mut h[k], hs);
+                    }
                     Cell::Rnn => rnn_activations(&z[..hs], &mut h[k]),
                     Cell::Lstm => {
                         let c_prev = c[k].clone();
@@ -428,6 +495,8 @@ mod tests {
             (Cell::Lstm, vec![16], Some(5)),
             (Cell::Rnn, vec![33, 7], None),
             (Cell::Rnn, vec![129], Some(3)),
+            (Cell::Gru, vec![37, 70], None),
+            (Cell::Gru, vec![20], Some(4)),
         ] {
             let cfg = LmConfig {
                 cell,

@@ -10,6 +10,7 @@
 pub mod batches;
 pub mod beam;
 pub mod corpus;
+pub mod evaluation;
 pub mod export;
 pub mod generate;
 pub mod model;
@@ -22,6 +23,7 @@ pub use crate::nn::optim::{Clip, OptimizerConfig, OptimizerKind};
 pub use batches::Mode;
 pub use beam::{beam_generate, BeamText};
 pub use corpus::{vocab_of_file, Tokens};
+pub use evaluation::{Best, EvalConfig, Every, Origin};
 pub use generate::{generate, logits_for, SampleOptions, Stepper, StepperState};
 pub use model::{Cell, CharLm, LmConfig, TensorInfo};
 pub use network::{backward, forward, Workspace};

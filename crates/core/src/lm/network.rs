@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::model::{Cell, CharLm};
 use crate::error::{CoreError, Result};
-use crate::math::gemm::{par_matmul, Op, ROW_BLOCK};
+use crate::math::gemm::{par_matmul, par_matmul_tn_cols, Op, ROW_BLOCK};
 use crate::math::Float;
 use crate::nn::recurrent::{self, token_input_grads, Dims, RecurrentWeights, StepInput};
 use crate::random::RandomState;
@@ -24,7 +24,7 @@ struct LayerWs<T> {
     h: Vec<T>,
     /// Cell states ((T+1)·B, H), LSTM only.
     c: Vec<T>,
-    /// tanh(c) (T·B, H), LSTM only.
+    /// tanh(c) (T·B, H), LSTM; the n gate's hidden part `W_hn h + b_hn` (then its gradient), GRU.
     tc: Vec<T>,
     /// dLoss/d(output) from above (T·B, H).
     dh: Vec<T>,
@@ -74,6 +74,7 @@ impl<T: Float> Workspace<T> {
         let n = t_len * batch;
         let r = if last_only { batch } else { n };
         let lstm = model.config.cell == Cell::Lstm;
+        let with_tc = lstm || model.config.cell == Cell::Gru;
         let n_layers = model.layers.len();
         let layers = model
             .layers
@@ -105,7 +106,7 @@ impl<T: Float> Workspace<T> {
                     } else {
                         Vec::new()
                     },
-                    tc: if lstm {
+                    tc: if with_tc {
                         vec![T::ZERO; n * l.hidden]
                     } else {
                         Vec::new()
@@ -325,15 +326,27 @@ pub fn forward<T: Float>(
         let gh = cell.gates() * l.hidden;
         let (w_ih, w_hh) = (model.slot(l.w_ih), model.slot(l.w_hh));
         let (b_ih, b_hh) = (model.slot(l.b_ih), model.slot(l.b_hh));
+        // b_hh joins b_ih in z for every gate but the GRU's n (whose b_hn goes to tc)
+        let folded = cell.folded_bias_cols(l.hidden);
         let (below, rest) = ws.layers.split_at_mut(k);
         let lw = &mut rest[0];
+        if cell == Cell::Gru {
+            let b_hn = &b_hh[folded..];
+            lw.tc
+                .par_chunks_mut(l.hidden)
+                .for_each(|row| row.copy_from_slice(b_hn));
+        }
         let input = if k == 0 && model.emb.is_none() {
             // one-hot input: z[row] = W_ih[:, x] + b — a column pick, no product
             // rows of table (V, G·H) = W_ihᵀ + b_ih + b_hh, so each pick is a contiguous copy
             let table = &mut ws.onehot;
             for (ch, trow) in table.chunks_exact_mut(gh).enumerate() {
-                for (g, tv) in trow.iter_mut().enumerate() {
+                let (with_hh, input_only) = trow.split_at_mut(folded);
+                for (g, tv) in with_hh.iter_mut().enumerate() {
                     *tv = w_ih[g * l.input + ch] + b_ih[g] + b_hh[g];
+                }
+                for (g, tv) in (folded..).zip(input_only.iter_mut()) {
+                    *tv = w_ih[g * l.input + ch] + b_ih[g];
                 }
             }
             StepInput::Tokens {
@@ -364,8 +377,12 @@ pub fn forward<T: Float>(
                 false,
             );
             lw.z.par_chunks_mut(gh).for_each(|zr| {
-                for ((zv, &bi), &bh) in zr.iter_mut().zip(b_ih).zip(b_hh) {
+                let (with_hh, input_only) = zr.split_at_mut(folded);
+                for ((zv, &bi), &bh) in with_hh.iter_mut().zip(b_ih).zip(b_hh) {
                     *zv += bi + bh;
+                }
+                for (zv, &bi) in input_only.iter_mut().zip(&b_ih[folded..]) {
+                    *zv += bi;
                 }
             });
             StepInput::Ready
@@ -513,14 +530,22 @@ pub fn backward<T: Float>(model: &CharLm<T>, ws: &mut Workspace<T>) {
             &mut lw.z,
             &lw.h,
             &lw.c,
-            &lw.tc,
+            &mut lw.tc,
             &lw.dh,
             &mut lw.dh_next,
             &mut lw.dc_next,
         );
         let dz = &lw.z;
+        let h_prev = &lw.h[..n * l.hidden];
         // dW_hh (G·H, H) = Σ_t dZ⟨t⟩ᵀ · h⟨t−1⟩ — one product over all steps
-        {
+        if cell == Cell::Gru {
+            // the hidden-side dZ is [dr | dz] from z and the n gate's dn∘r from tc
+            let hs = l.hidden;
+            let dw = grad!(l.w_hh);
+            let (dw_rz, dw_n) = dw.split_at_mut(2 * hs * hs);
+            par_matmul_tn_cols(dw_rz, 2 * hs, hs, n, dz, gh, 0, h_prev, false);
+            par_matmul(dw_n, hs, hs, n, &lw.tc, Op::T, h_prev, Op::N, false);
+        } else {
             let info = &tensors[l.w_hh];
             par_matmul(
                 &mut ws.grads[info.offset..info.offset + info.len],
@@ -529,17 +554,21 @@ pub fn backward<T: Float>(model: &CharLm<T>, ws: &mut Workspace<T>) {
                 n,
                 dz,
                 Op::T,
-                &lw.h[..n * l.hidden],
+                h_prev,
                 Op::N,
                 false,
             );
         }
-        // db_ih = db_hh = Σ rows of dZ
+        // db_ih = Σ rows of dZ; db_hh the same for the folded gates (GRU's b_hn: Σ rows of tc)
         add_column_sums(grad!(l.b_ih), dz, gh);
         {
+            let folded = cell.folded_bias_cols(l.hidden);
             let (bi, bh) = (tensors[l.b_ih].clone(), tensors[l.b_hh].clone());
             ws.grads
-                .copy_within(bi.offset..bi.offset + bi.len, bh.offset);
+                .copy_within(bi.offset..bi.offset + folded, bh.offset);
+            if folded < gh {
+                add_column_sums(&mut grad!(l.b_hh)[folded..], &lw.tc, gh - folded);
+            }
         }
         if k == 0 && model.emb.is_none() {
             // one-hot: dW_ih[:, x] += dZ[row], rows in order, accumulated as dW_ihᵀ (V, G·H)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batches::{fill_windows, window_count, window_starts, Mode, Streams};
 use super::corpus::Tokens;
+use super::evaluation::{EvalConfig, Evaluations, Origin};
 use super::model::CharLm;
 use super::network::{backward, forward, Workspace};
 use crate::error::{CoreError, Result};
@@ -87,8 +88,19 @@ pub struct Progress {
     pub chars: u64,
     /// Whether this call finished an epoch (it then stops).
     pub epoch_end: bool,
-    /// Validation loss (nats/char), computed when an epoch ends and validation is on.
+    /// Whether this call ended at an evaluation point of the schedule ([`EvalConfig::every`]):
+    /// the moment of a checkpoint, and of a validation evaluation when validation is on.
+    pub evaluation: bool,
+    /// Validation loss (nats/char), computed at an evaluation when validation is on.
     pub val_loss: Option<f64>,
+    /// This evaluation's validation loss is the lowest so far.
+    pub improved: bool,
+    /// The best point on validation so far (its `val_loss` is set).
+    pub best: Option<Origin>,
+    /// Evaluations since the best one (the patience counter).
+    pub evals_since_best: u32,
+    /// The patience ran out (at this call or earlier): the run trains no further.
+    pub stopped_early: bool,
     /// Whether the cancel flag stopped the call.
     pub cancelled: bool,
 }
@@ -112,6 +124,8 @@ pub struct Trainer<T: Float> {
     pub(crate) chars: u64,
     /// Sum of the current epoch's batch losses, in batch order (kept in checkpoints).
     pub(crate) epoch_loss_sum: f64,
+    /// The evaluation schedule, the best model so far and the patience counter.
+    pub(crate) evals: Evaluations<T>,
     /// Scratch for the current batch (T·B) and its targets.
     batch_inputs: Vec<u32>,
     batch_targets: Vec<u32>,
@@ -190,6 +204,7 @@ impl<T: Float> Trainer<T> {
             order: Vec::new(),
             chars: 0,
             epoch_loss_sum: 0.0,
+            evals: Evaluations::new(EvalConfig::default())?,
             batch_inputs: vec![0; t_len * bsz],
             batch_targets: vec![0; n_targets],
         })
@@ -203,6 +218,49 @@ impl<T: Float> Trainer<T> {
     /// The training configuration.
     pub fn config(&self) -> &TrainConfig {
         &self.config
+    }
+
+    /// Sets the evaluation schedule and early stopping of a run that has not started (the
+    /// default is an evaluation at every epoch end and no early stopping).
+    pub fn set_evaluation(&mut self, config: EvalConfig) -> Result<()> {
+        if self.opt.iterations > 0 {
+            return Err(CoreError::invalid(
+                "evaluation: the schedule is set before training starts (a checkpoint keeps it)",
+            ));
+        }
+        self.evals = Evaluations::new(config)?;
+        Ok(())
+    }
+
+    /// The evaluation state: schedule, last and best evaluations, patience counter.
+    pub fn evaluations(&self) -> &Evaluations<T> {
+        &self.evals
+    }
+
+    /// The model to keep: the best on validation when `best` and one was evaluated, else the
+    /// current one; with where it comes from (its `val_loss` as measured: the current model's
+    /// only when its weights are the last evaluation's).
+    pub fn kept(&self, best: bool) -> (&CharLm<T>, Origin) {
+        if let Some(b) = self.evals.best.as_ref().filter(|_| best) {
+            return (&b.model, b.at);
+        }
+        let here = self.here(None);
+        let val_loss = self
+            .evals
+            .last
+            .filter(|e| e.step == here.step)
+            .and_then(|e| e.val_loss);
+        (&self.model, Origin { val_loss, ..here })
+    }
+
+    /// The current point of the run.
+    fn here(&self, val_loss: Option<f64>) -> Origin {
+        Origin {
+            step: self.opt.iterations,
+            epoch: self.epoch,
+            batch_in_epoch: self.batch_in_epoch,
+            val_loss,
+        }
     }
 
     /// Optimizer steps so far.
@@ -297,8 +355,10 @@ impl<T: Float> Trainer<T> {
         Ok(loss)
     }
 
-    /// Runs up to `max_batches` mini-batches, stopping early at the end of an epoch (then
-    /// validating), after `max_seconds`, or when `cancel` is set (checked between batches).
+    /// Runs up to `max_batches` mini-batches, stopping early at the end of an epoch, at an
+    /// evaluation point (then validating, keeping the best model and counting patience),
+    /// after `max_seconds`, or when `cancel` is set (checked between batches). After the
+    /// patience ran out it runs nothing.
     pub fn run(
         &mut self,
         max_batches: u64,
@@ -308,8 +368,9 @@ impl<T: Float> Trainer<T> {
         let start = Instant::now();
         let (mut sum, mut batches) = (0.0, 0u64);
         let mut epoch_end = false;
+        let mut evaluation = false;
         let mut cancelled = false;
-        while batches < max_batches {
+        while batches < max_batches && !self.evals.stopped_early {
             if cancel.load(Ordering::Relaxed) {
                 cancelled = true;
                 break;
@@ -322,17 +383,28 @@ impl<T: Float> Trainer<T> {
             let epoch_before = self.epoch;
             sum += self.step()?;
             batches += 1;
-            if self.epoch != epoch_before {
-                epoch_end = true;
+            epoch_end = self.epoch != epoch_before;
+            evaluation = self
+                .evals
+                .config
+                .every
+                .due(self.opt.iterations, self.epoch, epoch_end);
+            if epoch_end || evaluation {
                 break;
             }
         }
         // the epoch's batches are batches_per_epoch() in number: the cursor is back at 0
         let epoch_loss = epoch_end.then(|| self.epoch_loss_sum / self.batches_per_epoch() as f64);
-        let val_loss = if epoch_end && !self.val.is_empty() {
+        let val_loss = if evaluation && !self.val.is_empty() {
             self.validate()?
         } else {
             None
+        };
+        let outcome = if evaluation {
+            let at = self.here(val_loss);
+            self.evals.record(&self.model, at)
+        } else {
+            Default::default()
         };
         Ok(Progress {
             step: self.opt.iterations,
@@ -348,7 +420,12 @@ impl<T: Float> Trainer<T> {
             batches,
             chars: self.chars,
             epoch_end,
+            evaluation,
             val_loss,
+            improved: outcome.improved,
+            best: self.evals.best.as_ref().map(|b| b.at),
+            evals_since_best: self.evals.since_best,
+            stopped_early: self.evals.stopped_early,
             cancelled,
         })
     }

@@ -265,3 +265,61 @@ pub fn par_matmul_grid<T: Float>(
             }
         });
 }
+
+/// C (m×n) = [C +] Aᵀ·B where A is columns `col0..col0 + m` of a row-major (k × `lda`)
+/// matrix and B is row-major (k × n): a weight gradient from one block of gate columns (the
+/// GRU's r and z gates). Blocks of [`ROW_BLOCK`] output rows run in parallel, each one kernel
+/// call over the whole `k`, as in [`par_matmul`] (thread-count independent).
+#[allow(clippy::too_many_arguments)]
+pub fn par_matmul_tn_cols<T: Float>(
+    c: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    lda: usize,
+    col0: usize,
+    b: &[T],
+    accumulate: bool,
+) {
+    assert!(
+        c.len() >= m * n
+            && col0 + m <= lda
+            && (k == 0 || a.len() >= (k - 1) * lda + col0 + m)
+            && b.len() >= k * n,
+        "par_matmul_tn_cols: operand too short"
+    );
+    let (ap, bp, cp) = (
+        SyncPtr(a.as_ptr() as *mut T),
+        SyncPtr(b.as_ptr() as *mut T),
+        SyncPtr(c.as_mut_ptr()),
+    );
+    (0..m.div_ceil(ROW_BLOCK))
+        .into_par_iter()
+        .for_each(move |blk| {
+            let (ap, bp, cp) = (ap, bp, cp);
+            let i0 = blk * ROW_BLOCK;
+            // SAFETY: block `blk` writes only rows i0..i0+h of C; A and B are read-only and in
+            // bounds (checked above).
+            unsafe {
+                gemm_raw(
+                    ROW_BLOCK.min(m - i0),
+                    n,
+                    k,
+                    cp.0.add(i0 * n),
+                    n,
+                    accumulate,
+                    Operand {
+                        ptr: (ap.0 as *const T).add(col0 + i0),
+                        rs: 1,
+                        cs: lda as isize,
+                    },
+                    Operand {
+                        ptr: bp.0 as *const T,
+                        rs: n as isize,
+                        cs: 1,
+                    },
+                );
+            }
+        });
+}

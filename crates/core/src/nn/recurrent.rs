@@ -4,13 +4,19 @@
 //! Layout (batch-major rows, row-major storage): a step's rows are contiguous, row `t·B + b`.
 //! - `z`  (T·B, G·H): gate pre-activations on entry (the input projection plus biases, either
 //!   computed by the caller or picked per token, see [`StepInput`]), gate activations after
-//!   `forward`, gate gradients dZ after `backward`. LSTM gates are in the order `[i | f | g | o]`.
+//!   `forward`, gate gradients dZ after `backward`. LSTM gates are in the order `[i | f | g | o]`,
+//!   GRU gates `[r | z | n]`.
 //! - `h`  ((T+1)·B, H): `h[0..B]` is the initial state, `h[(t+1)·B..]` the output of step t.
-//! - `c`  ((T+1)·B, H) and `tc` (T·B, H) = tanh(c⟨t⟩): LSTM only.
+//! - `c`  ((T+1)·B, H) and `tc` (T·B, H) = tanh(c⟨t⟩): LSTM (the GRU's use of `tc` below).
+//! - GRU: `z` holds only the input projections plus `b_ih` (and `b_hh` of r and z, see
+//!   [`Cell::folded_bias_cols`]); the hidden part of the n gate, `W_hn h + b_hn`, is kept apart
+//!   in `tc` (T·B, H), which the caller fills with `b_hn` before `forward`. After `backward`, `z`
+//!   holds the input-side dZ (for dW_ih, db_ih, dx) and `tc` the n gate's hidden-side gradient
+//!   `dn ∘ r`: the hidden-side dZ (for dW_hh, db_hh) is `[dr | dz | tc]`. `c` is unused.
 //!
 //! The batch is cut into blocks of [`Dims::block_rows`] sequences, each running the whole time
 //! loop on one thread: one GEMM per step per block computes all gates of the layer
-//! (`z⟨t⟩ += h⟨t−1⟩·W_hhᵀ`), and the block size is a constant of the model, so results do not
+//! (`z⟨t⟩ += h⟨t−1⟩·W_hhᵀ`; the GRU's n gate in a second one), and the block size is a constant of the model, so results do not
 //! depend on the number of threads. Nothing is allocated inside the loops.
 
 use rayon::prelude::*;
@@ -18,7 +24,9 @@ use rayon::prelude::*;
 use crate::math::gemm::{gemm_raw, Operand, SyncPtr, ROW_BLOCK};
 use crate::math::{Float, SimdKernel};
 use crate::nn::cells::Cell;
-pub(crate) use crate::nn::cells::{lstm_activations, lstm_backward_rows, rnn_activations};
+pub(crate) use crate::nn::cells::{
+    gru_activations, gru_backward_rows, lstm_activations, lstm_backward_rows, rnn_activations,
+};
 
 /// Shapes of one layer's time loop.
 #[derive(Clone, Copy, Debug)]
@@ -95,8 +103,12 @@ pub(crate) fn forward<T: Float>(
     let (bsz, hs) = (d.batch, d.hidden);
     let gh = cell.gates() * hs;
     assert!(z.len() >= d.t_len * bsz * gh && h.len() >= (d.t_len + 1) * bsz * hs);
-    if cell == Cell::Lstm {
-        assert!(c.len() >= (d.t_len + 1) * bsz * hs && tc.len() >= d.t_len * bsz * hs);
+    match cell {
+        Cell::Lstm => {
+            assert!(c.len() >= (d.t_len + 1) * bsz * hs && tc.len() >= d.t_len * bsz * hs)
+        }
+        Cell::Gru => assert!(tc.len() >= d.t_len * bsz * hs),
+        Cell::Rnn => {}
     }
     // B (H, G·H) of the step product h⟨t−1⟩ · W_hhᵀ
     let whh_t = match w.w_hh_t {
@@ -147,8 +159,18 @@ pub(crate) fn forward<T: Float>(
                         zr.copy_from_slice(&table[id * gh..(id + 1) * gh]);
                     }
                 }
-                if t > 0 || !d.zero_start {
-                    let h_prev = rows(hp, t * bsz + b0, nb, hs);
+                let recurrent_product = t > 0 || !d.zero_start;
+                let h_prev = rows(hp, t * bsz + b0, nb, hs);
+                let h_new = rows(hp, (t + 1) * bsz + b0, nb, hs);
+                if cell == Cell::Gru {
+                    let hn = rows(tcp, t * bsz + b0, nb, hs);
+                    if recurrent_product {
+                        gru_hidden_products(nb, hs, zt, hn, h_prev, whh_t.0);
+                    }
+                    gru_activations(zt, hn, h_prev, h_new, hs);
+                    continue;
+                }
+                if recurrent_product {
                     // z⟨t⟩ (nb, G·H) += h⟨t−1⟩ (nb, H) · W_hhᵀ (H, G·H): all gates in one product
                     gemm_raw(
                         nb,
@@ -165,19 +187,71 @@ pub(crate) fn forward<T: Float>(
                         whh_t.0,
                     );
                 }
-                let h_new = rows(hp, (t + 1) * bsz + b0, nb, hs);
-                match cell {
-                    Cell::Rnn => rnn_activations(zt, h_new),
-                    Cell::Lstm => {
-                        let c_prev = rows(cp, t * bsz + b0, nb, hs);
-                        let c_new = rows(cp, (t + 1) * bsz + b0, nb, hs);
-                        let tct = rows(tcp, t * bsz + b0, nb, hs);
-                        lstm_activations(zt, c_prev, c_new, tct, h_new, hs);
-                    }
+                if cell == Cell::Lstm {
+                    let c_prev = rows(cp, t * bsz + b0, nb, hs);
+                    let c_new = rows(cp, (t + 1) * bsz + b0, nb, hs);
+                    let tct = rows(tcp, t * bsz + b0, nb, hs);
+                    lstm_activations(zt, c_prev, c_new, tct, h_new, hs);
+                } else {
+                    rnn_activations(zt, h_new);
                 }
             }
         }
     });
+}
+
+/// The backward step's product with (rows of) `W_hh`: `dh` (nb, H) = `dz` (nb, k) · `w` (k, H),
+/// or += with `accumulate`; `dz`'s rows are `dz_stride` apart, `w` is row-major.
+///
+/// # Safety
+/// As [`gemm_raw`]: `dz` addresses `dh.len() / hs` rows of `k` values, `w` k rows of `hs`.
+unsafe fn add_dz_times_whh<T: Float>(
+    dh: &mut [T],
+    hs: usize,
+    accumulate: bool,
+    dz: *const T,
+    dz_stride: usize,
+    k: usize,
+    w: *const T,
+) {
+    let nb = dh.len() / hs;
+    let dz = Operand {
+        ptr: dz,
+        rs: dz_stride as isize,
+        cs: 1,
+    };
+    let w = Operand {
+        ptr: w,
+        rs: hs as isize,
+        cs: 1,
+    };
+    gemm_raw(nb, hs, k, dh.as_mut_ptr(), hs, accumulate, dz, w);
+}
+
+/// The GRU's recurrent products of one block of `nb` rows: `z[:, r|z] += h⟨t−1⟩·W_h(r|z)ᵀ`
+/// into the gate rows (stride 3·H) and `hn += h⟨t−1⟩·W_hnᵀ` apart (`hn` holds `b_hn` on entry).
+///
+/// # Safety
+/// As [`gemm_raw`]: `whh_t` addresses W_hhᵀ (H, 3·H) and the slices hold `nb` rows.
+unsafe fn gru_hidden_products<T: Float>(
+    nb: usize,
+    hs: usize,
+    zt: &mut [T],
+    hn: &mut [T],
+    h_prev: &[T],
+    whh_t: Operand<T>,
+) {
+    let h_op = Operand {
+        ptr: h_prev.as_ptr(),
+        rs: hs as isize,
+        cs: 1,
+    };
+    gemm_raw(nb, 2 * hs, hs, zt.as_mut_ptr(), 3 * hs, true, h_op, whh_t);
+    let whn_t = Operand {
+        ptr: whh_t.ptr.offset(2 * hs as isize * whh_t.cs),
+        ..whh_t
+    };
+    gemm_raw(nb, hs, hs, hn.as_mut_ptr(), hs, true, h_op, whn_t);
 }
 
 /// An [`Operand`] that may cross threads (read-only, alive for the whole loop).
@@ -188,8 +262,9 @@ unsafe impl<T> Sync for SyncOperand<T> {}
 
 /// Backward time loop (truncated at the initial state). `dh`: (T·B, H) gradient of the loss
 /// with respect to each step's output from above; `z` holds the gate activations on entry and
-/// dZ (gradient with respect to the gate pre-activations) on exit. Scratch (B, H) each:
-/// `dh_next`, `dc_next`. `w_hh` is (G·H, H) row-major.
+/// dZ (gradient with respect to the gate pre-activations) on exit (GRU: see the module docs
+/// for `z` and `tc`). Scratch (B, H) each: `dh_next`, `dc_next` (LSTM only). `w_hh` is
+/// (G·H, H) row-major.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward<T: Float>(
     cell: Cell,
@@ -198,7 +273,7 @@ pub(crate) fn backward<T: Float>(
     z: &mut [T],
     h: &[T],
     c: &[T],
-    tc: &[T],
+    tc: &mut [T],
     dh: &[T],
     dh_next: &mut [T],
     dc_next: &mut [T],
@@ -209,6 +284,9 @@ pub(crate) fn backward<T: Float>(
     assert!(w_hh.len() >= gh * hs && dh_next.len() >= bsz * hs);
     match cell {
         Cell::Rnn => assert!(h.len() >= (d.t_len + 1) * bsz * hs),
+        Cell::Gru => {
+            assert!(h.len() >= (d.t_len + 1) * bsz * hs && tc.len() >= d.t_len * bsz * hs)
+        }
         Cell::Lstm => assert!(
             c.len() >= d.t_len * bsz * hs
                 && tc.len() >= d.t_len * bsz * hs
@@ -219,7 +297,7 @@ pub(crate) fn backward<T: Float>(
     let (hp, cp, tcp, dhp) = (
         SyncPtr(h.as_ptr() as *mut T),
         SyncPtr(c.as_ptr() as *mut T),
-        SyncPtr(tc.as_ptr() as *mut T),
+        SyncPtr(tc.as_mut_ptr()),
         SyncPtr(dh.as_ptr() as *mut T),
     );
     let (dhnp, dcnp) = (SyncPtr(dh_next.as_mut_ptr()), SyncPtr(dc_next.as_mut_ptr()));
@@ -243,6 +321,26 @@ pub(crate) fn backward<T: Float>(
                 let zt = rows(zp, t * bsz + b0, nb, gh);
                 let dht = rows(dhp, t * bsz + b0, nb, hs);
                 match cell {
+                    Cell::Gru => {
+                        let h_prev = rows(hp, t * bsz + b0, nb, hs);
+                        let dhn = rows(tcp, t * bsz + b0, nb, hs);
+                        gru_backward_rows(zt, dhn, dht, dh_nx, h_prev, hs);
+                        if t > 0 {
+                            // dh⟨t−1⟩ = dh∘z + [dr | dz]·W_h(r|z) + (dn∘r)·W_hn
+                            let whh = whh.0 as *const T;
+                            add_dz_times_whh(dh_nx, hs, true, zt.as_ptr(), gh, 2 * hs, whh);
+                            add_dz_times_whh(
+                                dh_nx,
+                                hs,
+                                true,
+                                dhn.as_ptr(),
+                                hs,
+                                hs,
+                                whh.add(2 * hs * hs),
+                            );
+                        }
+                        continue;
+                    }
                     Cell::Rnn => {
                         let h_new = rows(hp, (t + 1) * bsz + b0, nb, hs);
                         for k in 0..nb * hs {
@@ -259,24 +357,7 @@ pub(crate) fn backward<T: Float>(
                 }
                 if t > 0 {
                     // dh⟨t−1⟩ (nb, H) = dZ⟨t⟩ (nb, G·H) · W_hh (G·H, H)
-                    gemm_raw(
-                        nb,
-                        hs,
-                        gh,
-                        dh_nx.as_mut_ptr(),
-                        hs,
-                        false,
-                        Operand {
-                            ptr: zt.as_ptr(),
-                            rs: gh as isize,
-                            cs: 1,
-                        },
-                        Operand {
-                            ptr: whh.0 as *const T,
-                            rs: hs as isize,
-                            cs: 1,
-                        },
-                    );
+                    add_dz_times_whh(dh_nx, hs, false, zt.as_ptr(), gh, gh, whh.0 as *const T);
                 }
             }
         }
