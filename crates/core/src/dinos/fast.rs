@@ -491,7 +491,8 @@ unsafe fn forward<V: Lanes8>(
                 }
                 z.add(V::load(b.add(8 * rb))).store(an.add(8 * rb));
             }
-            tanh_in_place::<V::At>(std::slice::from_raw_parts_mut(an, lda));
+            // (the padding lanes are +0 already: zero weights and bias, and tanh(+0) = +0)
+            tanh_in_place::<V::At>(std::slice::from_raw_parts_mut(an, n_a));
         }
         // Aᵀ by 8×8 tiles (the lanes past `steps` zero: their outputs are computed, then ignored)
         let pat = m.at.as_mut_slice().as_mut_ptr();
@@ -512,7 +513,10 @@ unsafe fn forward<V: Lanes8>(
                 V::load(col.add(k * ts)).sub(mx).store(col.add(k * ts));
             }
         }
-        exp_in_place::<V::At>(std::slice::from_raw_parts_mut(pyt, n_y * ts));
+        // the real steps only (the lanes past `steps` are never read after the softmax)
+        for k in 0..n_y {
+            exp_in_place::<V::At>(std::slice::from_raw_parts_mut(pyt.add(k * ts), steps));
+        }
         for tb in 0..ts / 8 {
             let col = pyt.add(8 * tb);
             let mut sum = V::load(col);
@@ -597,7 +601,8 @@ unsafe fn logits_all<V: Lanes8>(
     let nbt = ts / 8;
     // about 12 accumulators per tile: enough independent FMA chains, all in registers
     let q = nbt.min(3);
-    let tile_rows = [8, 6, 4][q - 1];
+    // (R·q sums and q loaded blocks within V::REGS on narrower registers)
+    let tile_rows = [8, 6, 4][q - 1].min((V::REGS - q) / q).max(1);
     let mut r0 = 0;
     while r0 < rows {
         let r = (rows - r0).min(tile_rows);
@@ -665,9 +670,13 @@ unsafe fn combine_rows_all<V: Lanes8>(
     out: *mut f64,
     nb: usize,
 ) {
+    // 2 accumulator sets of k blocks and a loaded block within V::REGS (8 blocks at most)
+    let max = ((V::REGS - 2) / 2).clamp(1, 8);
     let mut cb = 0;
     while cb < nb {
-        let k = (nb - cb).min(8);
+        // the remaining blocks spread evenly over the passes left
+        let passes = (nb - cb).div_ceil(max);
+        let k = (nb - cb).div_ceil(passes);
         // SAFETY: columns cb..cb + k blocks exist in every row and in `out`.
         unsafe {
             let (w, out) = (w.add(8 * cb), out.add(8 * cb));
@@ -767,12 +776,15 @@ unsafe fn grad_rows_all<V: Lanes8>(
     (nb, last_lanes): (usize, usize),
     k: (V, V, V),
 ) {
+    // 2 rows × n sums and n loaded blocks within V::REGS (8 blocks at most)
+    let max = (V::REGS / 3).clamp(1, 8);
     let mut r0 = 0;
     while r0 < rows {
         let r = (rows - r0).min(2);
         let mut cb = 0;
         while cb < nb {
-            let n = (nb - cb).min(8);
+            let passes = (nb - cb).div_ceil(max);
+            let n = (nb - cb).div_ceil(passes);
             let tail = if cb + n == nb { last_lanes } else { 8 };
             // SAFETY: rows r0..r0 + r and blocks cb..cb + n exist in `w`, `c` and `m`.
             unsafe {

@@ -97,6 +97,9 @@ pub(crate) trait MaskedLanes: Lanes {
 /// Eight f64 lanes with the reductions of the fast dinos kernels. The portable type defines
 /// every operation; a SIMD type must give the same bits.
 pub(crate) trait Lanes8: Lanes {
+    /// How many `Self` values a kernel may keep live in registers at once (the vector
+    /// registers, each `Self` taking `8 / WIDTH` of them): sizes the register tiles.
+    const REGS: usize;
     /// Lane `r` = the sum of `v[r]`'s lanes as `((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7))`.
     fn sum_rows(v: [Self; 8]) -> Self;
     /// The 8×8 transpose: lane `r` of output `l` = lane `l` of `v[r]`.
@@ -178,6 +181,7 @@ impl Lanes for Portable {
 }
 
 impl Lanes8 for Portable {
+    const REGS: usize = 32;
     #[inline(always)]
     fn sum_rows(v: [Self; 8]) -> Self {
         Portable(std::array::from_fn(|r| tree_sum(v[r].0)))
@@ -285,6 +289,7 @@ mod avx512 {
     }
 
     impl Lanes8 for Zmm {
+        const REGS: usize = 32;
         /// An 8×8 transpose-add: pairs of lanes (unpack), then 128-bit halves, then 256-bit
         /// halves — the tree of `tree_sum`.
         #[inline(always)]
@@ -464,6 +469,7 @@ mod avx2 {
     }
 
     impl Lanes8 for Ymm2 {
+        const REGS: usize = 7; // 16 ymm, one kept for a broadcast or a loaded operand
         /// Each half's pairs and quads (`sum4`), then the two halves added: `tree_sum`'s tree.
         #[inline(always)]
         fn sum_rows(v: [Self; 8]) -> Self {
