@@ -33,6 +33,11 @@
 //! - each gradient row `Σ_t d⟨t⟩_i m⟨t⟩` is summed in registers, clipped and applied at once,
 //!   so no gradient is ever stored.
 //!
+//! The register tiles (blocks per pass in those sums, rows per tile of the logits) are sized
+//! by [`Lanes8::REGS`]: AVX-512's 32 zmm hold 8-block passes, AVX2's 16 ymm (each 8-lane
+//! block is two of them) only 2–3, or the accumulators spill to memory and the AVX2 step is
+//! slower than numpy's order. A tile only groups independent sums, so the bits do not change.
+//!
 //! # Same bits everywhere
 //! Every result is defined by the portable 8-lane code ([`Portable`]); the AVX2 and AVX-512
 //! code run the same operation on each lane, so all levels give the same bits (unit-tested)
