@@ -286,3 +286,32 @@ test('load of another model kind names what the file is and what reads it (all t
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('a misspelt option name is refused by name in every class, never ignored', async (t) => {
+  const bad = { code: 'ERR_INVALID_ARG' }
+  const misspelt: [string, () => unknown, RegExp][] = [
+    ['NameModel', () => NameModel.fromNames(['ab'], { hiden: 8 } as never), /NameModel: unknown option 'hiden'/],
+    ['CharLanguageModel', () => new CharLanguageModel({ cel: 'gru' } as never), /unknown option 'cel'/],
+    ['CharLanguageModel.load', () => CharLanguageModel.load('x', { vocabulary: 'ab' } as never), /'vocabulary'/],
+    ['JazzImproviser.fromMidi', () => JazzImproviser.fromMidi(undefined, { grammr: 'deepjazz' } as never), /'grammr'/],
+  ]
+  for (const [what, call, message] of misspelt) t.throws(call, { ...bad, message }, what)
+  const n = names.make()
+  await t.throwsAsync(n.fit({ iteration: 5 } as never), {
+    ...bad,
+    message: /NameModel\.fit: unknown option 'iteration'/,
+  })
+  t.throws(() => n.sample({ topk: 2 } as never), { ...bad, message: /NameModel\.sample: unknown option 'topk'/ })
+  t.throws(() => n.beamSearch({ beamwidth: 2 } as never), { ...bad, message: /unknown option 'beamwidth'/ })
+  const l = lm.make()
+  await t.throwsAsync(lm.fit(l, 1, { patiense: 2 }), {
+    ...bad,
+    message: /CharLanguageModel\.fit: unknown option 'patiense'/,
+  })
+  await lm.fit(l, 1)
+  t.throws(() => l.generate({ lenght: 5 } as never), { ...bad, message: /generate: unknown option 'lenght'/ })
+  t.throws(() => l.beamSearch({ promt: 'a' } as never), { ...bad, message: /beamSearch: unknown option 'promt'/ })
+  // the known names still work, the deprecated aliases included
+  t.is(NameModel.fromNames(['ab'], { shuffleSeed: 1 }).vocabulary.size, 3)
+  t.is(l.generate({ prompt: 'a', length: 3, temperature: 0, topK: 0, seed: 1 }).length, 3)
+})

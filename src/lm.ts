@@ -9,6 +9,7 @@ import {
   type CommonFitOptions,
   checkBeamOptions,
   checkInt,
+  checkOptionNames,
   checkNumber,
   checkSeconds,
   checkTemperature,
@@ -223,6 +224,32 @@ export interface FitOptions extends CommonFitOptions<FitProgress> {
   chunkSeconds?: number
 }
 
+/** The option names each call takes: a misspelt one is refused, not ignored. */
+const MODEL_OPTIONS = ['cell', 'layers', 'hidden', 'dropout', 'embedding', 'dtype', 'seed'] as const
+const FIT_OPTIONS = [
+  'signal',
+  'onProgress',
+  'seconds',
+  'epochs',
+  'batchSize',
+  'seqLength',
+  'mode',
+  'stride',
+  'optimizer',
+  'learningRate',
+  'lr',
+  'decay',
+  'clip',
+  'validation',
+  'seed',
+  'evaluateEvery',
+  'patience',
+  'keep',
+  'checkpoint',
+  'resume',
+  'chunkSeconds',
+] as const
+
 /**
  * A training corpus on disk, for `fit`: the core reads it in two streaming passes (its
  * vocabulary, then its characters) off the JS thread and holds it once, at 1 byte per
@@ -301,6 +328,7 @@ export class CharLanguageModel {
   private training = false
 
   constructor(options: CharModelOptions = {}) {
+    checkOptionNames('CharLanguageModel', options, MODEL_OPTIONS)
     const d = CHAR_LM_DEFAULTS
     const layers = checkInt(
       'layers',
@@ -334,6 +362,7 @@ export class CharLanguageModel {
 
   /** Loads weights saved by `save` (or PyTorch-named safetensors with `vocab`). */
   static load(path: string, options: { vocab?: string; dtype?: 'float32' | 'float64' } = {}): CharLanguageModel {
+    checkOptionNames('CharLanguageModel.load', options, ['vocab', 'dtype'])
     let m: Native
     try {
       m = native().NativeCharLm.load(path, options.vocab, options.dtype)
@@ -412,6 +441,7 @@ export class CharLanguageModel {
     if (typeof text === 'string' ? text.length === 0 : typeof file !== 'string' || file.length === 0) {
       throw invalidArgType('text: expected a non-empty string or { file: path }')
     }
+    checkOptionNames('CharLanguageModel.fit', options, FIT_OPTIONS)
     const d = CHAR_LM_DEFAULTS
     const seconds = options.seconds === undefined ? Infinity : checkSeconds(options.seconds)
     const epochs = options.epochs ?? (options.seconds !== undefined ? Infinity : d.epochs)
@@ -603,6 +633,7 @@ export class CharLanguageModel {
 
   /** Completes `prompt` with `length` sampled characters (the prompt is not repeated). */
   generate(options: GenerateOptions = {}): string {
+    checkOptionNames('CharLanguageModel.generate', options, ['prompt', 'length', 'temperature', 'topK', 'seed'])
     if (!this.model) throw notReady('generate: the model has no vocabulary yet (fit or load it first)')
     const d = CHAR_LM_DEFAULTS
     const length = checkInt('length', options.length ?? d.length, 0, 10_000_000)
@@ -622,6 +653,7 @@ export class CharLanguageModel {
     if (!this.model) throw notReady('beamSearch: the model has no vocabulary yet (fit or load it first)')
     const d = CHAR_LM_DEFAULTS
     const beamWidth = checkBeamOptions('CharLanguageModel.beamSearch', options, d.beamWidth)
+    checkOptionNames('CharLanguageModel.beamSearch', options, ['beamWidth', 'prompt', 'length'])
     const length = checkInt('length', options.length ?? d.length, 0, 10_000_000)
     return this.model.beamSearch({ prompt: options.prompt ?? '', length, beamWidth })
   }

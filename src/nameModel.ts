@@ -9,6 +9,7 @@ import {
   checkBeamOptions,
   checkFinite,
   checkInt,
+  checkOptionNames,
   checkSeconds,
   checkTemperature,
   etaOf,
@@ -102,6 +103,10 @@ export interface TrainOptions extends CommonFitOptions<TrainProgress> {
   onReport?: (report: NameReport) => void
 }
 
+/** The option names each call takes: a misspelt one is refused, not ignored. */
+const MODEL_OPTIONS = ['hidden', 'learningRate', 'clip', 'seed', 'shuffleSeed', 'arithmetic', 'names'] as const
+const FIT_OPTIONS = ['signal', 'onProgress', 'seconds', 'iterations', 'every', 'names', 'onReport'] as const
+
 /** `NameModel.fit`'s options (the same as `TrainOptions`). */
 export type NameFitOptions = TrainOptions
 
@@ -156,6 +161,7 @@ export class NameModel {
 
   /** A fresh model over `names` (lower-cased and stripped as the course does). */
   static fromNames(names: readonly string[], options: NameModelOptions = {}): NameModel {
+    checkOptionNames('NameModel', options, MODEL_OPTIONS)
     const examples = normaliseNames(names)
     if (examples.length === 0) throw invalidArg('names: no non-empty names to learn from')
     const vocab = Vocabulary.fromNames(examples)
@@ -235,6 +241,7 @@ export class NameModel {
     if (second !== undefined && first !== undefined)
       throw invalidArg('NameModel.fit: takes no data (the names come from fromNames, fromFile or dinosaurs)')
     const options = second ?? first ?? {}
+    checkOptionNames('NameModel.fit', options, FIT_OPTIONS)
     const d = NAME_MODEL_DEFAULTS
     const total = checkInt('iterations', options.iterations ?? d.iterations, 0)
     const seconds = options.seconds === undefined ? Infinity : checkSeconds(options.seconds)
@@ -300,6 +307,7 @@ export class NameModel {
 
   /** Invents names (without the final '\n'). */
   sample(options: SampleOptions = {}): string[] {
+    checkOptionNames('NameModel.sample', options, ['seed', 'temperature', 'topK', 'maxLength', 'prefix', 'count'])
     const d = NAME_MODEL_DEFAULTS
     const count = checkInt('count', options.count ?? d.count, 0, 1_000_000)
     const seed =
@@ -325,6 +333,7 @@ export class NameModel {
    */
   beamSearch(options: NameBeamOptions = {}): BeamResult[] {
     const beamWidth = checkBeamOptions('NameModel.beamSearch', options, NAME_MODEL_DEFAULTS.beamWidth)
+    checkOptionNames('NameModel.beamSearch', options, ['beamWidth', 'prefix', 'maxLength'])
     const { prefixIx, draws } = this.prefixAndDraws(options)
     const found = this.trainer.beamSearch({ prefix: prefixIx, maxLength: draws, beamWidth })
     return found.map((b) => ({ text: this.vocabulary.decode(b.indices), logProb: b.logProb }))
