@@ -1,7 +1,7 @@
 //! Measurements behind the GEMM choice and the training speed of the language model. Run on a
 //! quiet machine with `cargo bench -p rnnlab-core --bench lm_gemm [-- NAME...]`, where NAME picks
 //! some of `gemm_backends`, `training_speed`, `phase_times`, `sampling_speed`,
-//! `sampling_phases` (all by default).
+//! `sampling_phases`, `training_hashes` (all by default).
 
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -135,6 +135,77 @@ fn training_speed_2x128() {
         }
     }
     set_backend(Backend::Gemm);
+}
+
+/// Fingerprints of training (not a timing): FNV-1a over the bits of every step's loss and of
+/// the final weights, for LSTM/GRU/RNN, f32/f64, windows/tbptt, batch 128 and a ragged 100 (a
+/// 64-row block and a 36-row one), 2×128 with dropout. Compared before and after a change to
+/// the kernels: equal hashes mean bit-identical training.
+fn training_hashes() {
+    let text = common::fixture("shakespeare.txt");
+    fn fnv(h: &mut u64, bits: u64) {
+        for b in bits.to_le_bytes() {
+            *h = (*h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn run<T: rnnlab_core::math::Float>(
+        text: &str,
+        cell: Cell,
+        mode: Mode,
+        batch: usize,
+        steps: usize,
+    ) -> u64 {
+        let cfg = LmConfig {
+            cell,
+            hidden: vec![128, 128],
+            embedding: None,
+            dropout: 0.2,
+        };
+        let m = CharLm::<T>::new(cfg, Vocab::from_text(text).unwrap(), 0).unwrap();
+        let tc = TrainConfig {
+            mode,
+            batch_size: batch,
+            optimizer: OptimizerConfig::adam(0.002),
+            clip: Clip::default(),
+            validation: 0.0,
+            seed: 0,
+        };
+        let mut tr = Trainer::new(m, text, tc).unwrap();
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for _ in 0..steps {
+            fnv(&mut h, tr.step().unwrap().to_bits());
+        }
+        for &w in tr.model().params() {
+            fnv(&mut h, w.to_f64().to_bits());
+        }
+        h
+    }
+    let windows = Mode::Windows {
+        window: 40,
+        stride: 3,
+    };
+    let tbptt = Mode::Tbptt { seq_len: 40 };
+    let steps: usize = std::env::var("LM_HASH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    for cell in [Cell::Lstm, Cell::Gru, Cell::Rnn] {
+        for (mode, name) in [(windows, "windows"), (tbptt, "tbptt")] {
+            for batch in [128, 100] {
+                let n = if cell == Cell::Lstm && batch == 128 {
+                    steps
+                } else {
+                    steps / 10
+                };
+                println!(
+                    "hash {} {name} batch {batch}, {n} steps: f32 {:016x} f64 {:016x}",
+                    cell.name(),
+                    run::<f32>(&text, cell, mode, batch, n),
+                    run::<f64>(&text, cell, mode, batch, n / 2)
+                );
+            }
+        }
+    }
 }
 
 fn phase_times_2x128() {
@@ -286,12 +357,13 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let runs: [(&str, fn()); 5] = [
+    let runs: [(&str, fn()); 6] = [
         ("gemm_backends", gemm_backends_on_lstm_shapes),
         ("training_speed", training_speed_2x128),
         ("phase_times", phase_times_2x128),
         ("sampling_speed", sampling_speed_2x128),
         ("sampling_phases", sampling_phases_2x128),
+        ("training_hashes", training_hashes),
     ];
     for (name, run) in runs {
         if picked.is_empty() || picked.iter().any(|p| p == name) {
