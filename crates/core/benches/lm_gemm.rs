@@ -231,19 +231,21 @@ fn phase_times<T: rnnlab_core::math::Float>() {
     let ids = m.vocab().encode(&text, "text").unwrap();
     ws.set_batch(&ids[..t * b], &ids[1..t * b + 1], m.vocab().len())
         .unwrap();
-    let n = 10;
+    let n = common::env_usize("PHASE_N", 10);
     forward(&m, &mut ws, false, None);
-    let t0 = Instant::now();
+    let (t0, cpu0) = (Instant::now(), process_cpu_seconds());
     for _ in 0..n {
         forward(&m, &mut ws, false, None);
     }
     let f = t0.elapsed().as_secs_f64() / n as f64;
-    let t0 = Instant::now();
+    let f_cpu = (process_cpu_seconds() - cpu0) / n as f64;
+    let (t0, cpu0) = (Instant::now(), process_cpu_seconds());
     for _ in 0..n {
         forward(&m, &mut ws, false, None);
         backward(&m, &mut ws);
     }
     let fb = t0.elapsed().as_secs_f64() / n as f64;
+    let fb_cpu = (process_cpu_seconds() - cpu0) / n as f64;
     let chars = (t * b) as f64;
     let fwd_flop =
         chars * (3.0 * 2.0 * 512.0 * 128.0) + b as f64 * 2.0 * m.vocab().len() as f64 * 128.0;
@@ -256,6 +258,13 @@ fn phase_times<T: rnnlab_core::math::Float>() {
         (fb - f) * 1e3,
         2.0 * fwd_flop / (fb - f) / 1e9,
         t * b
+    );
+    // CPU time of all threads: steadier than wall time on a shared machine
+    println!(
+        "{} CPU time (all threads): forward {:.1} ms, backward {:.1} ms per batch",
+        T::DTYPE,
+        f_cpu * 1e3,
+        (fb_cpu - f_cpu) * 1e3
     );
 }
 
@@ -292,6 +301,18 @@ fn sampling_speed_2x128() {
 
 /// CPU time of this thread (Linux; wall time elsewhere), steadier than the wall clock on a
 /// shared machine.
+/// CPU time of every thread of this process so far (Linux; 0 elsewhere).
+fn process_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        * 1e-9
+}
+
 fn thread_cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
