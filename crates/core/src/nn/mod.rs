@@ -5,6 +5,7 @@
 
 pub mod beam;
 pub mod cells;
+mod fused_step;
 pub mod optim;
 pub(crate) mod recurrent;
 pub mod sample;
