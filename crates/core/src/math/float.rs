@@ -65,9 +65,6 @@ pub trait Float:
     fn tanh_fast(self) -> Self;
     /// e^x for the hot loops: [`exp_f32`] for f32, the exact `exp` for f64.
     fn exp_fast(self) -> Self;
-    /// `self · a + b` rounded once (a fused multiply-add): one instruction inside kernels
-    /// compiled for AVX2/AVX-512 by [`Float::vectorized`], a library call elsewhere.
-    fn mul_add(self, a: Self, b: Self) -> Self;
     /// Runs `kernel` compiled for the SIMD level in force ([`SimdLevel::current`]): the one
     /// place where the hot loops of the recurrent engine, the samplers and the models choose
     /// their CPU path. Rust never fuses `a*b+c` into an FMA on its own and the kernels reduce
@@ -173,10 +170,6 @@ macro_rules! impl_float {
             #[inline(always)]
             fn exp_fast(self) -> Self {
                 ($fast_exp)(self)
-            }
-            #[inline(always)]
-            fn mul_add(self, a: Self, b: Self) -> Self {
-                <$t>::mul_add(self, a, b)
             }
         }
     };

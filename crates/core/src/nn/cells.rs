@@ -71,7 +71,7 @@ impl Cell {
 /// vectorises.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn lstm_row<T: Float>(
+fn lstm_row<T: Float>(
     zi: &mut [T],
     zf: &mut [T],
     zg: &mut [T],
@@ -286,7 +286,7 @@ pub(crate) fn rnn_activations<T: Float>(z: &[T], h_new: &mut [T]) {
 /// `W_hn h + b_hn`; on exit they hold r, z, n and (unchanged) `hn`, and
 /// `h = (1 − z)∘n + z∘h_prev` with `n = tanh(zn + r∘hn)`.
 #[inline(always)]
-pub(crate) fn gru_row<T: Float>(
+fn gru_row<T: Float>(
     zr: &mut [T],
     zz: &mut [T],
     zn: &mut [T],

@@ -5,7 +5,6 @@
 
 pub mod beam;
 pub mod cells;
-mod fused_step;
 pub mod optim;
 pub(crate) mod recurrent;
 pub mod sample;

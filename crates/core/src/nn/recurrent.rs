@@ -27,7 +27,6 @@ use crate::nn::cells::Cell;
 pub(crate) use crate::nn::cells::{
     gru_activations, gru_backward_rows, lstm_activations, lstm_backward_rows, rnn_activations,
 };
-use crate::nn::fused_step::{self, StepRows};
 
 /// Shapes of one layer's time loop.
 #[derive(Clone, Copy, Debug)]
@@ -137,18 +136,6 @@ pub(crate) fn forward<T: Float>(
             .iter()
             .all(|&id| (id as usize) < rows_in_table));
     }
-    // the fused step (products and activations per register tile) where it gives the same bits
-    let fused = fused_step::tile::<T>(cell).filter(|_| {
-        (0..d.blocks())
-            .any(|b| fused_step::fits(cell, d.block_rows.min(bsz - b * d.block_rows), hs))
-    });
-    let packed = fused.map(|tile| {
-        fused_step::pack_whh(cell.gates(), hs, tile.lanes, |j, k| match w.w_hh_t {
-            Some(wt) => wt[k * gh + j],
-            None => w.w_hh[j * hs + k],
-        })
-    });
-    let packed = packed.as_deref();
     let whh_t = SyncOperand(whh_t);
     let (zp, hp, cp, tcp) = (
         SyncPtr(z.as_mut_ptr()),
@@ -160,7 +147,6 @@ pub(crate) fn forward<T: Float>(
         let (zp, hp, cp, tcp, whh_t) = (zp, hp, cp, tcp, whh_t);
         let b0 = blk * d.block_rows;
         let nb = d.block_rows.min(bsz - b0);
-        let fused = fused.filter(|_| fused_step::fits(cell, nb, hs)).zip(packed);
         for t in 0..d.t_len {
             // SAFETY: block `blk` only touches rows b0..b0+nb of each step; blocks are disjoint,
             // and the buffers were checked to hold every step above.
@@ -176,26 +162,6 @@ pub(crate) fn forward<T: Float>(
                 let recurrent_product = t > 0 || !d.zero_start;
                 let h_prev = rows(hp, t * bsz + b0, nb, hs);
                 let h_new = rows(hp, (t + 1) * bsz + b0, nb, hs);
-                if let (true, Some((tile, packed))) = (recurrent_product, fused) {
-                    let lstm = cell == Cell::Lstm;
-                    let state = |p, row0| if lstm { rows(p, row0, nb, hs) } else { &mut [] };
-                    fused_step::step(
-                        cell,
-                        tile,
-                        hs,
-                        nb,
-                        packed,
-                        StepRows {
-                            h_prev,
-                            z: zt,
-                            tc: rows(tcp, t * bsz + b0, nb, hs),
-                            c_prev: state(cp, t * bsz + b0),
-                            c_new: state(cp, (t + 1) * bsz + b0),
-                            h_new,
-                        },
-                    );
-                    continue;
-                }
                 if cell == Cell::Gru {
                     let hn = rows(tcp, t * bsz + b0, nb, hs);
                     if recurrent_product {
