@@ -30,6 +30,9 @@ struct LayerWs<T> {
     dh: Vec<T>,
     /// dLoss/d(input) (T·B, I); empty for a one-hot first layer.
     dxin: Vec<T>,
+    /// `W_hhᵀ` (H, G·H), refreshed each forward pass when the step products read it (see
+    /// `recurrent::contiguous_whh_t_keeps_sums`); empty otherwise.
+    w_hh_t: Vec<T>,
     /// Backward scratch (B, H).
     dh_next: Vec<T>,
     dc_next: Vec<T>,
@@ -114,6 +117,14 @@ impl<T: Float> Workspace<T> {
                     dh: vec![T::ZERO; n * l.hidden],
                     dxin: if dense_in {
                         vec![T::ZERO; n * l.input]
+                    } else {
+                        Vec::new()
+                    },
+                    w_hh_t: if recurrent::contiguous_whh_t_keeps_sums(
+                        model.config.cell,
+                        Dims::new(t_len, batch, l.hidden),
+                    ) {
+                        vec![T::ZERO; gh * l.hidden]
                     } else {
                         Vec::new()
                     },
@@ -387,10 +398,21 @@ pub fn forward<T: Float>(
             });
             StepInput::Ready
         };
+        let w_hh_t = if lw.w_hh_t.is_empty() {
+            None
+        } else {
+            // W_hh (G·H, H) → W_hhᵀ (H, G·H): the step products read contiguous rows
+            for (j, row) in w_hh.chunks_exact(l.hidden).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    lw.w_hh_t[k * gh + j] = v;
+                }
+            }
+            Some(&lw.w_hh_t[..])
+        };
         recurrent::forward(
             cell,
             Dims::new(t_len, bsz, l.hidden),
-            RecurrentWeights { w_hh, w_hh_t: None },
+            RecurrentWeights { w_hh, w_hh_t },
             input,
             &mut lw.z,
             &mut lw.h,

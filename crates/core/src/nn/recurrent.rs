@@ -57,6 +57,26 @@ impl Dims {
     }
 }
 
+/// Whether the forward step products may read `W_hhᵀ` as contiguous rows
+/// ([`RecurrentWeights::w_hh_t`]) instead of `W_hh` through strides with the same sums: true
+/// when every block's product is one the `gemm` crate runs through its micro-kernel either way
+/// (one fused multiply-add chain over k per output): at least 2 rows (one row is a
+/// matrix-vector product, summed differently for each layout), more than 16×16 outputs per
+/// product (smaller ones take horizontal sums when `W_hh`'s rows are contiguous; the GRU's
+/// narrowest product is its n gate, H wide), k = H in 3..=512 (k ≤ 2 has its own path; one
+/// depth block).
+pub(crate) fn contiguous_whh_t_keeps_sums(cell: Cell, d: Dims) -> bool {
+    let narrowest = match cell {
+        Cell::Gru => d.hidden,
+        other => other.gates() * d.hidden,
+    };
+    let smallest_block = match d.batch % d.block_rows {
+        0 => d.block_rows.min(d.batch),
+        rest => rest,
+    };
+    smallest_block >= 2 && smallest_block * narrowest > 256 && (3..=512).contains(&d.hidden)
+}
+
 /// Where each step's input projection comes from.
 #[derive(Clone, Copy)]
 pub(crate) enum StepInput<'a, T> {
