@@ -735,6 +735,46 @@ mod tests {
         two_cores_same_bits::<f64>();
     }
 
+    /// `generate` with two threads allowed (so on two cores for a model this size) draws the
+    /// same text as one `Stepper` stepping alone with the same draws.
+    #[test]
+    fn generate_on_two_cores_draws_what_one_core_draws() {
+        let text = "It was the best of times, it was the worst of times, it was the age of wisdom";
+        let cfg = LmConfig {
+            cell: Cell::Lstm,
+            hidden: vec![128, 128],
+            embedding: None,
+            dropout: 0.0,
+        };
+        let m = CharLm::<f32>::new(cfg, Vocab::from_text(text).unwrap(), 11).unwrap();
+        let opts = SampleOptions {
+            length: 400,
+            temperature: 1.5,
+            top_k: 0,
+            seed: 7,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert!(pool.install(|| two_cores::pay_off(&m, 400)));
+        let two = pool.install(|| generate(&m, "It was", &opts)).unwrap();
+        let mut one = Stepper::new(&m);
+        let ids = m.vocab.encode("It was", "prompt").unwrap();
+        for &x in &ids[..ids.len() - 1] {
+            one.step(x);
+        }
+        let (mut x, mut out, mut probs) = (ids[ids.len() - 1], Vec::new(), Vec::new());
+        let mut rng = RandomState::new(7);
+        for _ in 0..400 {
+            let logits = one.step(x);
+            x = pick(logits, Scores::Logits, 1.5, 0, &mut probs, &mut rng).unwrap() as u32;
+            out.push(x);
+        }
+        assert_eq!(two, m.vocab.decode(&out));
+        assert_eq!(two.chars().count(), 400);
+    }
+
     #[test]
     fn an_error_while_driving_two_cores_stops_the_helper() {
         let vocab = Vocab::from_text("abcdef\n").unwrap();
