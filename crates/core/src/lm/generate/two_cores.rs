@@ -69,10 +69,13 @@ struct Signals {
 /// descheduled).
 const SPINS: u32 = 1 << 12;
 /// A wait for the helper longer than this (it lost its core in the middle of a part) sends
-/// the main thread on alone for [`ALONE_STEPS`] steps: on a loaded machine the second core
-/// costs more than it gives.
+/// the main thread on alone for a while: from [`ALONE_MIN`] steps (a few ms), doubling up to
+/// [`ALONE_MAX`] while slow waits keep coming soon after each return (a loaded machine, where
+/// the second core costs more than it gives), back to the minimum after a calm stretch (a
+/// single preemption of a virtual CPU costs little).
 const SLOW_WAIT: Duration = Duration::from_micros(200);
-const ALONE_STEPS: u64 = 4096;
+const ALONE_MIN: u64 = 256;
+const ALONE_MAX: u64 = 16384;
 
 fn pause(spins: &mut u32) {
     if *spins < SPINS {
@@ -194,7 +197,7 @@ where
         });
         let _stop = StopHelper(signals);
         let mut x = first;
-        let (mut phase, mut alone_until) = (0, 0);
+        let (mut phase, mut alone_until, mut alone_for) = (0, 0, 0);
         for step in 1u64.. {
             let alone = step < alone_until;
             signals
@@ -223,7 +226,12 @@ where
                     pause(&mut spins);
                 }
                 if spins > 0 && started.elapsed() > SLOW_WAIT {
-                    alone_until = step + ALONE_STEPS;
+                    alone_for = if step < alone_until + alone_for {
+                        (alone_for * 2).min(ALONE_MAX)
+                    } else {
+                        ALONE_MIN
+                    };
+                    alone_until = step + alone_for;
                 }
             }
             *cur = 1 - *cur;
