@@ -63,6 +63,9 @@ struct Signals {
     finished: AtomicU64,
     input: AtomicU64,
     stop: AtomicBool,
+    /// Set when the helper leaves (also by a panic), so that the main thread never waits
+    /// for it in vain.
+    helper_gone: AtomicBool,
 }
 
 /// Busy-wait this many rounds before yielding the core (a loaded machine, or a partner
@@ -92,6 +95,14 @@ struct StopHelper<'a>(&'a Signals);
 impl Drop for StopHelper<'_> {
     fn drop(&mut self) {
         self.0.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Marks the helper gone when it leaves, however it leaves.
+struct HelperGone<'a>(&'a Signals);
+impl Drop for HelperGone<'_> {
+    fn drop(&mut self) {
+        self.0.helper_gone.store(true, Ordering::Release);
     }
 }
 
@@ -163,6 +174,7 @@ where
         finished: AtomicU64::new(0),
         input: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        helper_gone: AtomicBool::new(false),
     };
     let (shared, signals) = (&shared, &signals);
     // SAFETY (both threads): a phase is opened only once the one before is finished, so the
@@ -176,6 +188,7 @@ where
     };
     std::thread::scope(|scope| {
         scope.spawn(move || {
+            let _gone = HelperGone(signals);
             let mut scratch = Scratch::new(model);
             let mut spins = 0;
             while !signals.stop.load(Ordering::Acquire) {
@@ -223,6 +236,9 @@ where
                 }
                 let (mut spins, started) = (0, Instant::now());
                 while signals.finished.load(Ordering::Acquire) != (phase << 8 | parts) {
+                    if signals.helper_gone.load(Ordering::Acquire) {
+                        panic!("the sampling helper thread stopped in a step");
+                    }
                     pause(&mut spins);
                 }
                 if spins > 0 && started.elapsed() > SLOW_WAIT {
