@@ -5,7 +5,7 @@
 // number of threads).
 //
 //   node bench/lstm/sampling.js [--addons a.node,b.node] [--threads 1,2] [--rounds 3]
-//                               [--length 20000] [--hidden 128,128] [--dtype float32]
+//                               [--length 20000] [--hidden 128,128] [--dtype float32] [--json]
 //
 // --addons: native addons to compare (NAPI_RS_NATIVE_LIBRARY_PATH), default this checkout's.
 // The model is trained for one short epoch slice once, saved, and loaded by every child.
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     length: { type: 'string', default: '20000' },
     hidden: { type: 'string', default: '128,128' },
     dtype: { type: 'string', default: 'float32' },
+    json: { type: 'boolean' },
   },
 })
 const addons = values.addons ? values.addons.split(',').map((a) => path.resolve(a)) : [null]
@@ -65,14 +66,24 @@ async function main() {
       run.hashes.add(hash)
       line.push(`${run.addon ? path.basename(run.addon) : 'this build'} ×${run.threads}: ${Math.round(charsPerSecond)}`)
     }
-    console.log(line.join(' | '))
+    if (!values.json) console.log(line.join(' | '))
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   const base = median(runs[0].rates)
-  for (const run of runs) {
-    const m = median(run.rates)
+  const report = runs.map((run) => ({
+    addon: run.addon ? path.basename(run.addon) : 'this build',
+    threads: run.threads,
+    median: Math.round(median(run.rates)),
+    rates: run.rates.map(Math.round),
+    samples: [...run.hashes],
+  }))
+  if (values.json) {
+    console.log(JSON.stringify({ hidden, dtype: values.dtype, length: Number(values.length), runs: report }))
+    return
+  }
+  for (const r of report) {
     console.log(
-      `${(run.addon ? path.basename(run.addon) : 'this build').padEnd(28)} threads ${run.threads}: median ${Math.round(m)} chars/s (${(m / base).toFixed(2)}× the first), sample ${[...run.hashes].join(' ')}`,
+      `${r.addon.padEnd(28)} threads ${r.threads}: median ${r.median} chars/s (${(r.median / base).toFixed(2)}× the first), sample ${r.samples.join(' ')}`,
     )
   }
 }
