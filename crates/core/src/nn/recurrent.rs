@@ -94,8 +94,9 @@ pub(crate) struct RecurrentWeights<'a, T> {
     /// `W_hh` (G·H, H), row-major: the backward step's `dh⟨t−1⟩ = dZ⟨t⟩·W_hh`.
     pub w_hh: &'a [T],
     /// Optionally `W_hhᵀ` (H, G·H), row-major, for the forward step's `h⟨t−1⟩·W_hhᵀ`; without
-    /// it the forward step reads `W_hh` through strides. (The `gemm` crate is faster from
-    /// contiguous rows at some shapes; both give the same sums.)
+    /// it the forward step reads `W_hh` through strides. The `gemm` crate packs contiguous
+    /// rows more cheaply (the LM's f32 forward: −13 % CPU time, BENCHMARKS.md); both layouts
+    /// give the same sums only on the shapes of [`contiguous_whh_t_keeps_sums`].
     pub w_hh_t: Option<&'a [T]>,
 }
 
@@ -465,5 +466,93 @@ impl<T: Float> SimdKernel for TokenGrads<'_, T> {
                 *d += e;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::RandomState;
+
+    /// The forward pass over `W_hhᵀ` (contiguous) and over `W_hh` (strided) on random data.
+    fn both_layouts<T: Float>(cell: Cell, d: Dims, seed: u32) -> (Vec<u64>, Vec<u64>) {
+        let mut rng = RandomState::new(seed);
+        let mut v = |n: usize, scale: f64| -> Vec<T> {
+            (0..n)
+                .map(|_| T::from_f64(rng.standard_normal() * scale))
+                .collect()
+        };
+        let (hs, gh, n) = (d.hidden, cell.gates() * d.hidden, d.t_len * d.batch);
+        let w_hh = v(gh * hs, 0.3);
+        let mut w_hh_t = vec![T::ZERO; gh * hs];
+        for j in 0..gh {
+            for k in 0..hs {
+                w_hh_t[k * gh + j] = w_hh[j * hs + k];
+            }
+        }
+        let (z0, h0, c0, tc0) = (
+            v(n * gh, 1.0),
+            v((d.t_len + 1) * d.batch * hs, 0.5),
+            v((d.t_len + 1) * d.batch * hs, 0.5),
+            v(n * hs, 0.2),
+        );
+        let run = |wt: Option<&[T]>| {
+            let (mut z, mut h, mut c, mut tc) = (z0.clone(), h0.clone(), c0.clone(), tc0.clone());
+            let w = RecurrentWeights {
+                w_hh: &w_hh,
+                w_hh_t: wt,
+            };
+            forward(
+                cell,
+                d,
+                w,
+                StepInput::Ready,
+                &mut z,
+                &mut h,
+                &mut c,
+                &mut tc,
+            );
+            [z, h, c, tc]
+                .iter()
+                .flat_map(|b| b.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>())
+                .collect()
+        };
+        (run(Some(&w_hh_t)), run(None))
+    }
+
+    #[test]
+    fn contiguous_whh_t_gives_the_same_bits_where_allowed() {
+        let mut tried = 0;
+        for cell in [Cell::Lstm, Cell::Gru, Cell::Rnn] {
+            for (batch, hs) in [(2, 40), (5, 16), (17, 16), (100, 8), (130, 33), (64, 3)] {
+                let d = Dims::new(3, batch, hs);
+                if !contiguous_whh_t_keeps_sums(cell, d) {
+                    continue;
+                }
+                tried += 1;
+                let seed = (batch * 1000 + hs) as u32;
+                let (a, b) = both_layouts::<f32>(cell, d, seed);
+                assert!(a == b, "{cell:?} f32 batch {batch} hs {hs}");
+                let (a, b) = both_layouts::<f64>(cell, d, seed);
+                assert!(a == b, "{cell:?} f64 batch {batch} hs {hs}");
+            }
+        }
+        assert!(tried >= 10, "{tried}");
+    }
+
+    #[test]
+    fn contiguous_whh_t_only_on_the_micro_kernels_shapes() {
+        let ok = |cell, batch, hs| contiguous_whh_t_keeps_sums(cell, Dims::new(4, batch, hs));
+        assert!(ok(Cell::Lstm, 128, 128) && ok(Cell::Gru, 128, 128));
+        assert!(!ok(Cell::Lstm, 65, 128), "a last block of one row");
+        assert!(!ok(Cell::Lstm, 1, 128) && !ok(Cell::Lstm, 64, 2) && !ok(Cell::Lstm, 64, 513));
+        assert!(
+            !ok(Cell::Lstm, 4, 16) && ok(Cell::Lstm, 5, 16),
+            "16×16 outputs or fewer"
+        );
+        assert!(
+            !ok(Cell::Gru, 16, 16) && ok(Cell::Gru, 17, 16),
+            "the GRU's n gate is H wide"
+        );
     }
 }
