@@ -1,12 +1,42 @@
 //! AVX2 + FMA forms of numpy's tanh, exp and max, four lanes at a time; each lane performs the
 //! scalar code's operations (its FMAs where the scalar code has `mul_add`, nowhere else), so
-//! the bits are the scalar code's. The table lookups are gathers.
+//! the bits are the scalar code's. The table lookups load each lane's table row and transpose
+//! (AVX2's gathers, one per coefficient, measured slower than the scalar code on AMD Zen 4).
 
 use std::arch::x86_64::*;
 
 use super::tables::{
     EXP_C1, EXP_C2, EXP_C3, EXP_C4, EXP_C5, EXP_C6, EXP_L2E, EXP_LN2HI, EXP_LN2LO, EXP_TH, EXP_THR,
-    EXP_TLR, TANH_COEF,
+    EXP_TLR, TANH_LUT,
+};
+
+/// `TANH_LUT` with each row shifted by two (`[0, 0, b, c0, …, c16]`, coefficient `k` at
+/// `k + 2`) and a zero row after the last: a 4-lane load at `k + 2` or at `k` stays inside
+/// the table for every even `k ≤ 16`, which `tanh_pair` needs.
+static TANH_ROWS: [[u64; TANH_ROW]; 17] = {
+    let mut out = [[0u64; TANH_ROW]; 17];
+    let mut i = 0;
+    while i < 16 {
+        let mut k = 0;
+        while k < 18 {
+            out[i][k + 2] = TANH_LUT[i][k];
+            k += 1;
+        }
+        i += 1;
+    }
+    out
+};
+const TANH_ROW: usize = 20;
+
+/// `[Th_j, Tlr_j]` side by side: one 16-byte load fetches both of exp's table values.
+static EXP_PAIRS: [[u64; 2]; 16] = {
+    let mut out = [[0u64; 2]; 16];
+    let mut j = 0;
+    while j < 16 {
+        out[j] = [EXP_TH[j], EXP_TLR[j]];
+        j += 1;
+    }
+    out
 };
 
 /// All-ones 64-bit lanes for lanes `0..n` of four.
@@ -19,12 +49,54 @@ fn first(n: usize) -> __m256i {
     )
 }
 
-/// `table[idx]` per lane (`idx` in `0..16`, one per 64-bit lane).
+/// Coefficients `k` and `k + 1` (`k` even) of the four lanes' tanh rows `rows` (pointers
+/// to `TANH_ROWS` rows): two 4-lane loads per pair of lanes, a blend, then the 2×2
+/// interleave.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn lookup16(table: &[u64; 16], idx: __m256i) -> __m256d {
-    // SAFETY: every index is below 16, inside the table; u64 bits read as f64.
-    unsafe { _mm256_i64gather_pd::<8>(table.as_ptr() as *const f64, idx) }
+unsafe fn tanh_pair(rows: &[*const f64; 4], k: usize) -> (__m256d, __m256d) {
+    // SAFETY: each row pointer starts a TANH_ROWS row that is followed by at least one more
+    // row, so 4 values at k and at k + 2 (k ≤ 16) are inside the table.
+    unsafe {
+        // [r0[k], r0[k+1], r2[k], r2[k+1]] and the same for rows 1 and 3
+        let a = _mm256_blend_pd::<0b1100>(
+            _mm256_loadu_pd(rows[0].add(k + 2)),
+            _mm256_loadu_pd(rows[2].add(k)),
+        );
+        let b = _mm256_blend_pd::<0b1100>(
+            _mm256_loadu_pd(rows[1].add(k + 2)),
+            _mm256_loadu_pd(rows[3].add(k)),
+        );
+        (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b))
+    }
+}
+
+/// The four lanes' row pointers into `TANH_ROWS` for interval indices `idx`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn tanh_rows(idx: __m256i) -> [*const f64; 4] {
+    let mut i = [0u64; 4];
+    // SAFETY: a 32-byte store into a 4 × u64 array.
+    unsafe { _mm256_storeu_si256(i.as_mut_ptr() as *mut __m256i, idx) };
+    // every index is below 16
+    i.map(|r| TANH_ROWS[r as usize].as_ptr() as *const f64)
+}
+
+/// exp's `(Th_j, Tlr_j)` per lane for `j` in `0..16` (one per 64-bit lane).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn exp_table(j: __m256i) -> (__m256d, __m256d) {
+    let mut i = [0u64; 4];
+    // SAFETY: a 32-byte store into a 4 × u64 array; then 16-byte loads of EXP_PAIRS
+    // entries, every index below 16.
+    unsafe {
+        _mm256_storeu_si256(i.as_mut_ptr() as *mut __m256i, j);
+        let pair = |l: usize| _mm_loadu_pd(EXP_PAIRS[i[l] as usize].as_ptr() as *const f64);
+        // [Th, Tlr] of lanes 0 and 2, then of lanes 1 and 3
+        let a = _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(pair(0)), pair(2));
+        let b = _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(pair(1)), pair(3));
+        (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b))
+    }
 }
 
 /// The largest element of `v` (−∞ when empty), four lanes at a time; `None` when `v` holds
@@ -88,28 +160,33 @@ pub unsafe fn tanh_in_place(v: &mut [f64]) {
 #[inline]
 unsafe fn tanh_group<const N: usize>(p: *mut f64, n: usize) {
     let mask: [__m256i; N] = std::array::from_fn(|q| first(n.saturating_sub(4 * q)));
-    let mut idx = [_mm256_setzero_si256(); N];
-    let mut y = [_mm256_setzero_pd(); N];
-    let mut r = [_mm256_setzero_pd(); N];
     let abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
-    // SAFETY: the masked loads/stores touch only lanes below n.
+    let mut rows = [[std::ptr::null::<f64>(); 4]; N];
+    let mut y = [_mm256_setzero_pd(); N];
+    let mut c0 = [_mm256_setzero_pd(); N];
+    let mut r = [_mm256_setzero_pd(); N];
+    // SAFETY: the masked loads/stores touch only lanes below n; `tanh_rows` gives rows of
+    // TANH_ROWS, as `tanh_pair` needs.
     unsafe {
         for q in 0..N {
             let x = _mm256_maskload_pd(p.add(4 * q), mask[q]);
-            idx[q] = tanh_interval(x);
-            y[q] = _mm256_sub_pd(_mm256_and_pd(x, abs_mask), lookup16(&TANH_COEF[0], idx[q]));
-            r[q] = _mm256_fmadd_pd(
-                lookup16(&TANH_COEF[17], idx[q]),
-                y[q],
-                lookup16(&TANH_COEF[16], idx[q]),
-            );
+            rows[q] = tanh_rows(tanh_interval(x));
+            let (b, c) = tanh_pair(&rows[q], 0);
+            y[q] = _mm256_sub_pd(_mm256_and_pd(x, abs_mask), b);
+            c0[q] = c;
+            let (c15, c16) = tanh_pair(&rows[q], 16);
+            r[q] = _mm256_fmadd_pd(c16, y[q], c15);
         }
-        for k in (1..=15).rev() {
+        // coefficients 15 … 2 in pairs (k + 1, then k), then c0 (row index 1)
+        for k in (2..=14).rev().step_by(2) {
             for q in 0..N {
-                r[q] = _mm256_fmadd_pd(r[q], y[q], lookup16(&TANH_COEF[k], idx[q]));
+                let (lo, hi) = tanh_pair(&rows[q], k);
+                r[q] = _mm256_fmadd_pd(r[q], y[q], hi);
+                r[q] = _mm256_fmadd_pd(r[q], y[q], lo);
             }
         }
         for q in 0..N {
+            r[q] = _mm256_fmadd_pd(r[q], y[q], c0[q]);
             let x = _mm256_maskload_pd(p.add(4 * q), mask[q]);
             _mm256_maskstore_pd(p.add(4 * q), mask[q], tanh_finish(x, r[q]));
         }
@@ -202,8 +279,8 @@ pub unsafe fn exp_in_place(v: &mut [f64]) {
             let p12 = _mm256_fmadd_pd(c(EXP_C2), r, c(EXP_C1));
             let p36 = _mm256_fmadd_pd(r2, p56, p34);
             let p16 = _mm256_fmadd_pd(r2, p36, p12);
-            let p = _mm256_fmadd_pd(p16, r, lookup16(&EXP_TLR, j));
-            let th = lookup16(&EXP_TH, j);
+            let (th, tlr) = exp_table(j);
+            let p = _mm256_fmadd_pd(p16, r, tlr);
             let res = _mm256_fmadd_pd(th, p, th);
             // · 2^⌊N⌋: the biased exponent ⌊k/16⌋ + 1023 (k + 16·1023 > 0 in the main range,
             // so a logical shift floors), a normal power of two as in the scalar code
