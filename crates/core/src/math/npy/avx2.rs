@@ -10,33 +10,24 @@ use super::tables::{
     EXP_TLR, TANH_LUT,
 };
 
-/// `TANH_LUT` with each row shifted by two (`[0, 0, b, c0, …, c16]`, coefficient `k` at
-/// `k + 2`) and a zero row after the last: a 4-lane load at `k + 2` or at `k` stays inside
-/// the table for every even `k ≤ 16`, which `tanh_pair` needs.
-static TANH_ROWS: [[u64; TANH_ROW]; 17] = {
-    let mut out = [[0u64; TANH_ROW]; 17];
-    let mut i = 0;
-    while i < 16 {
-        let mut k = 0;
-        while k < 18 {
-            out[i][k + 2] = TANH_LUT[i][k];
-            k += 1;
-        }
-        i += 1;
-    }
-    out
-};
-const TANH_ROW: usize = 20;
+/// `TANH_LUT` aligned to 16 bytes: its rows are 144 bytes, so the 16-byte loads of
+/// coefficients `k, k + 1` (`k` even) in `tanh_pair` never cross a cache line.
+#[repr(align(64))]
+struct TanhRows([[u64; 18]; 16]);
+static TANH_ROWS: TanhRows = TanhRows(TANH_LUT);
 
-/// `[Th_j, Tlr_j]` side by side: one 16-byte load fetches both of exp's table values.
-static EXP_PAIRS: [[u64; 2]; 16] = {
+/// `[Th_j, Tlr_j]` side by side, 16-byte aligned: one aligned load fetches both of exp's
+/// table values.
+#[repr(align(64))]
+struct ExpPairs([[u64; 2]; 16]);
+static EXP_PAIRS: ExpPairs = {
     let mut out = [[0u64; 2]; 16];
     let mut j = 0;
     while j < 16 {
         out[j] = [EXP_TH[j], EXP_TLR[j]];
         j += 1;
     }
-    out
+    ExpPairs(out)
 };
 
 /// All-ones 64-bit lanes for lanes `0..n` of four.
@@ -52,21 +43,19 @@ unsafe fn first(n: usize) -> __m256i {
 }
 
 /// Coefficients `k` and `k + 1` (`k` even) of the four lanes' tanh rows `rows` (pointers
-/// to `TANH_ROWS` rows): two 4-lane loads per pair of lanes, a blend, then the 2×2
-/// interleave.
+/// to `TANH_ROWS` rows): a 16-byte load per lane, two inserts, then the 2×2 interleave.
 #[inline(always)]
 unsafe fn tanh_pair(rows: &[*const f64; 4], k: usize) -> (__m256d, __m256d) {
-    // SAFETY: each row pointer starts a TANH_ROWS row that is followed by at least one more
-    // row, so 4 values at k and at k + 2 (k ≤ 16) are inside the table.
+    // SAFETY: each row pointer starts an 18-value TANH_ROWS row and k ≤ 16.
     unsafe {
         // [r0[k], r0[k+1], r2[k], r2[k+1]] and the same for rows 1 and 3
-        let a = _mm256_blend_pd::<0b1100>(
-            _mm256_loadu_pd(rows[0].add(k + 2)),
-            _mm256_loadu_pd(rows[2].add(k)),
+        let a = _mm256_insertf128_pd::<1>(
+            _mm256_castpd128_pd256(_mm_load_pd(rows[0].add(k))),
+            _mm_load_pd(rows[2].add(k)),
         );
-        let b = _mm256_blend_pd::<0b1100>(
-            _mm256_loadu_pd(rows[1].add(k + 2)),
-            _mm256_loadu_pd(rows[3].add(k)),
+        let b = _mm256_insertf128_pd::<1>(
+            _mm256_castpd128_pd256(_mm_load_pd(rows[1].add(k))),
+            _mm_load_pd(rows[3].add(k)),
         );
         (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b))
     }
@@ -83,7 +72,7 @@ unsafe fn tanh_rows(p: *const f64) -> [*const f64; 4] {
     // SAFETY: the caller's contract.
     let row = |l: usize| {
         let bits = unsafe { *p.add(l) }.to_bits();
-        TANH_ROWS[super::tanh_interval(bits)].as_ptr() as *const f64
+        TANH_ROWS.0[super::tanh_interval(bits)].as_ptr() as *const f64
     };
     [row(0), row(1), row(2), row(3)]
 }
@@ -94,7 +83,7 @@ unsafe fn exp_table(j: __m256i) -> (__m256d, __m256d) {
     // SAFETY: the caller runs on AVX2; every index is below 16.
     unsafe {
         let (lo, hi) = (_mm256_castsi256_si128(j), _mm256_extracti128_si256::<1>(j));
-        let entry = |i: i64| EXP_PAIRS[i as usize].as_ptr() as *const f64;
+        let entry = |i: i64| EXP_PAIRS.0[i as usize].as_ptr() as *const f64;
         let p = [
             entry(_mm_cvtsi128_si64(lo)),
             entry(_mm_extract_epi64::<1>(lo)),
@@ -102,14 +91,10 @@ unsafe fn exp_table(j: __m256i) -> (__m256d, __m256d) {
             entry(_mm_extract_epi64::<1>(hi)),
         ];
         // [Th, Tlr] of lanes 0 and 2, then of lanes 1 and 3
-        let a = _mm256_insertf128_pd::<1>(
-            _mm256_castpd128_pd256(_mm_loadu_pd(p[0])),
-            _mm_loadu_pd(p[2]),
-        );
-        let b = _mm256_insertf128_pd::<1>(
-            _mm256_castpd128_pd256(_mm_loadu_pd(p[1])),
-            _mm_loadu_pd(p[3]),
-        );
+        let a =
+            _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(_mm_load_pd(p[0])), _mm_load_pd(p[2]));
+        let b =
+            _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(_mm_load_pd(p[1])), _mm_load_pd(p[3]));
         (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b))
     }
 }
@@ -143,8 +128,8 @@ pub unsafe fn max_ordered(v: &[f64]) -> Option<f64> {
 }
 
 /// `npy_tanh` on every element: whole vectors in groups of up to [`TANH_GROUP`] side by
-/// side (their Horner chains interleave), the last `len % 4` through a zero-padded copy
-/// (AMD's masked stores are slow).
+/// side (their Horner chains interleave), the last `len % 4` one by one (AMD's masked
+/// stores are slow).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
@@ -162,13 +147,8 @@ pub unsafe fn tanh_in_place(v: &mut [f64]) {
         // SAFETY: one whole vector.
         unsafe { tanh_vectors::<1>(c.as_mut_ptr()) };
     }
-    let tail = vectors.into_remainder();
-    if !tail.is_empty() {
-        let mut buf = [0.0f64; 4];
-        buf[..tail.len()].copy_from_slice(tail);
-        // SAFETY: one whole vector, the local buffer.
-        unsafe { tanh_vectors::<1>(buf.as_mut_ptr()) };
-        tail.copy_from_slice(&buf[..tail.len()]);
+    for x in vectors.into_remainder() {
+        *x = super::npy_tanh(*x);
     }
 }
 
@@ -235,7 +215,7 @@ unsafe fn tanh_finish(x: __m256d, r: __m256d) -> __m256d {
 }
 
 /// `npy_exp` on every element, four lanes at a time (lanes outside SVML's main range go
-/// through the scalar fallback; the last `len % 4` through a zero-padded copy).
+/// through the scalar fallback; the last `len % 4` one by one).
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
@@ -247,13 +227,8 @@ pub unsafe fn exp_in_place(v: &mut [f64]) {
         // SAFETY: one whole vector.
         unsafe { exp_vector(c) };
     }
-    let tail = vectors.into_remainder();
-    if !tail.is_empty() {
-        let mut buf = [0.0f64; 4];
-        buf[..tail.len()].copy_from_slice(tail);
-        // SAFETY: one whole vector, the local buffer.
-        unsafe { exp_vector(&mut buf) };
-        tail.copy_from_slice(&buf[..tail.len()]);
+    for x in vectors.into_remainder() {
+        *x = super::npy_exp(*x);
     }
 }
 
