@@ -419,8 +419,7 @@ mod tests {
         let same_exp = |got: f64, want: u64| {
             got.to_bits() == want || (got.is_nan() && f64::from_bits(want).is_nan())
         };
-        let mut levels: Vec<(&str, fn(&mut [f64], &mut [f64]))> =
-            vec![("portable", tanh_exp_portable)];
+        let mut levels: Vec<(&str, TanhExp)> = vec![("portable", tanh_exp_portable)];
         #[cfg(target_arch = "x86_64")]
         {
             if SimdLevel::current() >= SimdLevel::Avx2 {
@@ -456,6 +455,9 @@ mod tests {
             }
         }
     }
+
+    /// tanh on the first slice, exp on the second, at one level.
+    type TanhExp = fn(&mut [f64], &mut [f64]);
 
     fn tanh_exp_portable(t: &mut [f64], e: &mut [f64]) {
         tanh_in_place::<Portable>(t);

@@ -285,9 +285,9 @@ unsafe fn exp_vector(v: &mut [f64]) {
         _mm256_storeu_pd(v.as_mut_ptr(), res);
     }
     if main != 0b1111 {
-        for l in 0..4 {
+        for (l, x) in v.iter_mut().enumerate() {
             if main & (1 << l) == 0 {
-                v[l] = super::npy_exp(v[l]);
+                *x = super::npy_exp(*x);
             }
         }
     }
