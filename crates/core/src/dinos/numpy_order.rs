@@ -222,20 +222,13 @@ fn hidden_step<L: Level>(
 ) {
     let (n_a, n_x) = (p.n_a, p.n_x);
     gemv_t::<L>(p.waa, n_a, n_a, a_prev, a_next); // Waa a_prev
-                                                  // np.dot(Wax, one_hot) is exactly the column; np.dot(Wax, zeros) is +0
-    let wax_x = |i: usize| match x {
-        Some(ix) => p.wax[i * n_x + ix],
-        None => 0.0,
-    };
-    by_fours(n_a, |i| {
-        let w = [wax_x(i), wax_x(i + 1), wax_x(i + 2), wax_x(i + 3)];
-        let (ai, bi) = (&mut a_next[i..i + 4], &p.b[i..i + 4]);
-        for l in 0..4 {
-            ai[l] = (w[l] + ai[l]) + bi[l];
-        }
-    });
-    for (i, (ai, &bi)) in a_next.iter_mut().zip(p.b).enumerate().skip(n_a & !3) {
-        *ai = (wax_x(i) + *ai) + bi;
+    for (i, (ai, &bi)) in a_next.iter_mut().zip(p.b).enumerate() {
+        // np.dot(Wax, one_hot) is exactly the column; np.dot(Wax, zeros) is +0
+        let wax_x = match x {
+            Some(ix) => p.wax[i * n_x + ix],
+            None => 0.0,
+        };
+        *ai = (wax_x + *ai) + bi;
     }
     tanh_in_place::<L>(a_next);
 }
@@ -511,36 +504,16 @@ fn recurrence<L: Level>(
     for t in (0..steps).rev() {
         let a_t = &a[(t + 1) * n_a..(t + 2) * n_a];
         let daraw_t = &mut daraw[t * n_a..(t + 1) * n_a];
-        by_fours(n_a, |i| {
-            // the four loads before the stores, so the compiler may use vectors
-            let (dr, dn, av): ([f64; 4], [f64; 4], [f64; 4]) = (
-                daraw_t[i..i + 4].try_into().unwrap(),
-                da_next[i..i + 4].try_into().unwrap(),
-                a_t[i..i + 4].try_into().unwrap(),
-            );
-            let d: [f64; 4] = std::array::from_fn(|l| dr[l] + dn[l]);
-            da[i..i + 4].copy_from_slice(&d);
-            for l in 0..4 {
-                daraw_t[i + l] = (1.0 - av[l] * av[l]) * d[l];
-            }
-        });
-        for i in n_a & !3..n_a {
-            da[i] = daraw_t[i] + da_next[i];
-            daraw_t[i] = (1.0 - a_t[i] * a_t[i]) * da[i];
+        for (((dri, dai), &dni), &ai) in daraw_t
+            .iter_mut()
+            .zip(da.iter_mut())
+            .zip(da_next.iter())
+            .zip(a_t)
+        {
+            *dai = *dri + dni;
+            *dri = (1.0 - ai * ai) * *dai;
         }
         gemv_n::<L>(p.waa, n_a, n_a, daraw_t, da_next);
-    }
-}
-
-/// `body(i)` for `i = 0, 4, 8, …` below `n & !3`: element-wise loops written four at a
-/// time, with all loads of a group before its stores, vectorise even where the compiler
-/// cannot rule out that the slices overlap.
-#[inline(always)]
-fn by_fours(n: usize, mut body: impl FnMut(usize)) {
-    let mut i = 0;
-    while i + 4 <= n {
-        body(i);
-        i += 4;
     }
 }
 
