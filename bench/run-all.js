@@ -215,6 +215,16 @@ async function lstm(pythons) {
     )
   }
   summary.push(`lstm: rnnlab sampling batch 1: ${ours.sample.charsPerSecond} chars/s`)
+  // batch-1 sampling on one thread and on two cores, fresh processes, alternated
+  const sampling = lastJson(
+    await run('node', ['bench/lstm/sampling.js', '--json', '--rounds', quick ? '1' : '3', '--threads', '1,2'], {
+      echo: false,
+    }),
+  )
+  const [one, two] = sampling.runs
+  summary.push(
+    `lstm: rnnlab sampling batch 1 (median of ${one.rates.length}): 1 thread ${one.median} chars/s, 2 threads ${two.median} chars/s (${(two.median / one.median).toFixed(2)}×; same text: ${one.samples.join() === two.samples.join() ? 'yes' : 'NO'})`,
+  )
   const peers = []
   if (pythons.torch) {
     const out = await run(pythons.torch, ['bench/lstm/torch_bench.py', '--seconds', seconds, '--text', text])

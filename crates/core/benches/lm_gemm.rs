@@ -188,16 +188,28 @@ fn phase_times<T: rnnlab_core::math::Float>() {
     );
 }
 
+/// `generate`'s speed for a 2×128 LSTM in f32, or the sizes in `LM_BENCH_HIDDEN` (e.g.
+/// `64` or `256,256`) and the dtype in `LM_BENCH_DTYPE` (`f32`/`f64`).
 fn sampling_speed_2x128() {
+    let hidden: Vec<usize> = std::env::var("LM_BENCH_HIDDEN")
+        .map(|s| s.split(',').map(|h| h.parse().unwrap()).collect())
+        .unwrap_or(vec![128, 128]);
+    match std::env::var("LM_BENCH_DTYPE").as_deref() {
+        Ok("f64") => sampling_speed::<f64>(hidden),
+        _ => sampling_speed::<f32>(hidden),
+    }
+}
+
+fn sampling_speed<T: rnnlab_core::math::Float>(hidden: Vec<usize>) {
     use rnnlab_core::lm::{generate, SampleOptions};
     let text = common::fixture("shakespeare.txt");
     let cfg = LmConfig {
         cell: Cell::Lstm,
-        hidden: vec![128, 128],
+        hidden: hidden.clone(),
         embedding: None,
         dropout: 0.0,
     };
-    let m = CharLm::<f32>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
+    let m = CharLm::<T>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
     let n = 50_000;
     let t = Instant::now();
     let s = generate(
@@ -212,10 +224,16 @@ fn sampling_speed_2x128() {
     )
     .unwrap();
     let secs = t.elapsed().as_secs_f64();
+    // FNV-1a of the sample: the same text whatever the thread count
+    let hash = s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
     println!(
-        "sampling: {:.0} chars/s ({} chars)",
+        "sampling LSTM {hidden:?} {}: {:.0} chars/s ({} chars, {} threads, hash {hash:016x})",
+        T::DTYPE,
         n as f64 / secs,
-        s.chars().count()
+        s.chars().count(),
+        rayon::current_num_threads()
     );
 }
 
