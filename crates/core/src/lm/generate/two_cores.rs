@@ -4,8 +4,10 @@
 //! weights, resident in its own L2) and the two meet after each layer, whose new h both need.
 //!
 //! The helper thread spins between hand-offs: a step is a few µs, far shorter than putting a
-//! thread to sleep and waking it. Each unit is computed by exactly the code of the one-core
-//! step, so the bits do not depend on the split.
+//! thread to sleep and waking it. On a busy machine the second core may cost more than it
+//! gives, so the main thread times both ways now and then and goes on alone (the helper parked)
+//! when that is faster ([`Schedule`]). Each unit is computed by exactly the code of the
+//! one-core step, so the bits depend neither on the split nor on who computed what.
 
 use super::{layer_input, output_logits, Scratch, Stepper};
 use crate::error::Result;
@@ -63,6 +65,8 @@ struct Signals {
     finished: AtomicU64,
     input: AtomicU64,
     stop: AtomicBool,
+    /// The main thread goes on alone: the helper parks.
+    alone: AtomicBool,
     /// Set when the helper leaves (also by a panic), so that the main thread never waits
     /// for it in vain.
     helper_gone: AtomicBool,
@@ -71,14 +75,71 @@ struct Signals {
 /// Busy-wait this many rounds before yielding the core (a loaded machine, or a partner
 /// descheduled).
 const SPINS: u32 = 1 << 12;
-/// A wait for the helper longer than this (it lost its core in the middle of a part) sends
-/// the main thread on alone for a while: from [`ALONE_MIN`] steps (a few ms), doubling up to
-/// [`ALONE_MAX`] while slow waits keep coming soon after each return (a loaded machine, where
-/// the second core costs more than it gives), back to the minimum after a calm stretch (a
-/// single preemption of a virtual CPU costs little).
+/// Which way the steps run: on two threads, or on the main thread alone (the helper parked).
+/// Steps go in windows of [`WINDOW`] steps; each cycle of [`CYCLE`] windows starts with one
+/// window timed each way, and the faster way runs the rest of the cycle. A hand-off slower
+/// than [`SLOW_WAIT`] (the helper lost its core in the middle of a part) counts the two-thread
+/// way as the slower one until the next cycle. The first window runs on two threads untimed
+/// (the helper's start and its cold cache would count against it).
+struct Schedule {
+    warmed_up: bool,
+    window: u64,
+    steps: u64,
+    started: Instant,
+    /// Seconds per step measured in this cycle: [two threads, alone].
+    per_step: [f64; 2],
+}
+
+const WINDOW: u64 = 256;
+const CYCLE: u64 = 16;
 const SLOW_WAIT: Duration = Duration::from_micros(200);
-const ALONE_MIN: u64 = 256;
-const ALONE_MAX: u64 = 16384;
+
+impl Schedule {
+    fn new() -> Self {
+        Schedule {
+            warmed_up: false,
+            window: 0,
+            steps: 0,
+            started: Instant::now(),
+            per_step: [0.0; 2],
+        }
+    }
+
+    /// Whether the current window runs on two threads.
+    fn two_threads(&self) -> bool {
+        match self.window % CYCLE {
+            0 => true,
+            1 => false,
+            _ => self.per_step[0] <= self.per_step[1],
+        }
+    }
+
+    /// Counts a step (`slow`: it had a slow hand-off); true when the way changes.
+    fn step_done(&mut self, slow: bool) -> bool {
+        let before = self.two_threads();
+        self.steps += 1;
+        if slow {
+            self.per_step[0] = f64::INFINITY;
+        }
+        if self.steps < WINDOW && !slow {
+            return false;
+        }
+        if !self.warmed_up {
+            self.warmed_up = true;
+            self.steps = 0;
+            self.started = Instant::now();
+            return false;
+        }
+        let pos = self.window % CYCLE;
+        if pos < 2 && !(slow && pos == 0) {
+            self.per_step[pos as usize] = self.started.elapsed().as_secs_f64() / self.steps as f64;
+        }
+        self.window += 1;
+        self.steps = 0;
+        self.started = Instant::now();
+        self.two_threads() != before
+    }
+}
 
 fn pause(spins: &mut u32) {
     if *spins < SPINS {
@@ -91,10 +152,11 @@ fn pause(spins: &mut u32) {
 
 /// Stops the helper when the main thread leaves the loop, however it leaves (end, error,
 /// panic).
-struct StopHelper<'a>(&'a Signals);
+struct StopHelper<'a>(&'a Signals, std::thread::Thread);
 impl Drop for StopHelper<'_> {
     fn drop(&mut self) {
         self.0.stop.store(true, Ordering::Release);
+        self.1.unpark();
     }
 }
 
@@ -174,6 +236,7 @@ where
         finished: AtomicU64::new(0),
         input: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        alone: AtomicBool::new(false),
         helper_gone: AtomicBool::new(false),
     };
     let (shared, signals) = (&shared, &signals);
@@ -187,11 +250,15 @@ where
         signals.finished.fetch_add(1, Ordering::AcqRel);
     };
     std::thread::scope(|scope| {
-        scope.spawn(move || {
+        let helper = scope.spawn(move || {
             let _gone = HelperGone(signals);
             let mut scratch = Scratch::new(model);
             let mut spins = 0;
             while !signals.stop.load(Ordering::Acquire) {
+                if signals.alone.load(Ordering::Acquire) {
+                    std::thread::park_timeout(Duration::from_millis(5));
+                    continue;
+                }
                 let v = signals.claimed.load(Ordering::Acquire);
                 let (phase, taken) = (v >> 8, v & 0xff);
                 if phase == 0 || taken >= parts_of(phase) {
@@ -208,18 +275,20 @@ where
                 }
             }
         });
-        let _stop = StopHelper(signals);
+        let _stop = StopHelper(signals, helper.thread().clone());
         let mut x = first;
-        let (mut phase, mut alone_until, mut alone_for) = (0, 0, 0);
-        for step in 1u64.. {
-            let alone = step < alone_until;
+        let mut phase = 0;
+        let mut schedule = Schedule::new();
+        loop {
+            let two_threads = schedule.two_threads();
+            let mut slow = false;
             signals
                 .input
                 .store(((x as u64) << 1) | *cur as u64, Ordering::Relaxed);
             for _ in 0..n_layers {
                 phase += 1;
                 let parts = parts_of(phase);
-                if alone {
+                if !two_threads {
                     for part in 0..parts {
                         run_part(phase, part as usize, scratch);
                     }
@@ -241,13 +310,13 @@ where
                     }
                     pause(&mut spins);
                 }
-                if spins > 0 && started.elapsed() > SLOW_WAIT {
-                    alone_for = if step < alone_until + alone_for {
-                        (alone_for * 2).min(ALONE_MAX)
-                    } else {
-                        ALONE_MIN
-                    };
-                    alone_until = step + alone_for;
+                slow |= spins > 0 && started.elapsed() > SLOW_WAIT;
+            }
+            if schedule.step_done(slow) {
+                let alone = !schedule.two_threads();
+                signals.alone.store(alone, Ordering::Release);
+                if !alone {
+                    helper.thread().unpark();
                 }
             }
             *cur = 1 - *cur;
@@ -264,6 +333,41 @@ where
                 None => return Ok(()),
             }
         }
-        Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_window(s: &mut Schedule) {
+        for _ in 0..WINDOW {
+            s.step_done(false);
+        }
+    }
+
+    #[test]
+    fn the_schedule_times_both_ways_and_keeps_the_faster_until_a_slow_hand_off() {
+        let mut s = Schedule::new();
+        run_window(&mut s); // warm-up, untimed, on two threads
+        assert!(s.two_threads());
+        run_window(&mut s); // the two-thread probe
+        assert!(!s.two_threads(), "then the probe alone");
+        run_window(&mut s);
+        assert!(s.per_step[0] > 0.0 && s.per_step[1] > 0.0);
+        // the rest of the cycle follows the faster way
+        s.per_step = [1e-6, 2e-6];
+        assert!(s.two_threads());
+        s.per_step = [3e-6, 2e-6];
+        assert!(!s.two_threads());
+        // a slow hand-off on two threads: alone at once, for the rest of the cycle
+        s.per_step = [1e-6, 2e-6];
+        assert!(s.step_done(true));
+        assert!(!s.two_threads());
+        while !s.window.is_multiple_of(CYCLE) {
+            run_window(&mut s);
+            assert!(s.window.is_multiple_of(CYCLE) || !s.two_threads());
+        }
+        assert!(s.two_threads(), "a new cycle probes two threads again");
+    }
 }
