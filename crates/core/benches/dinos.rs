@@ -68,11 +68,13 @@ fn main() {
         println!(
             "DinoTrainer ({} arithmetic), course file, {n} iterations (≈ {per_iter_chars:.1} characters each), median of {repeats}:\n  \
              run() with reports:    {r:.3} s ({:.0} it/s)  {with_reports:.3?}\n  \
-             train() only:          {s:.3} s ({:.0} it/s, {:.0} ns per character)  {steps_only:.3?}",
+             train() only:          {s:.3} s ({:.0} it/s, {:.0} ns per character)  {steps_only:.3?}\n  \
+             final loss bits:       {:016x}",
             arithmetic.as_str(),
             n as f64 / r,
             n as f64 / s,
             s * 1e9 / (n as f64 * per_iter_chars),
+            final_loss.unwrap_or(0),
         );
     }
 }

@@ -6,9 +6,11 @@
 //! - [`pairwise_sum`]: `np.add.reduce` on a contiguous run.
 //!
 //! The batched forms (`tanh_in_place`, `exp_in_place`, `max_of`) take the SIMD level as a
-//! type; the AVX-512 kernels (`avx512.rs`) give the scalar code's bits lane for lane. The
-//! tables are in `tables.rs`.
+//! type; the AVX2 kernels (`avx2.rs`, gathers for the tables) and the AVX-512 ones
+//! (`avx512.rs`) give the scalar code's bits lane for lane. The tables are in `tables.rs`.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod tables;
@@ -160,6 +162,14 @@ pub(crate) fn max_of<L: Level>(z: &[f64]) -> f64 {
             return mx;
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    if L::SIMD == SimdLevel::Avx2 {
+        // SAFETY: `L = Avx2` is only instantiated in code compiled for avx2 and fma, run
+        // after `SimdLevel::current()` found them.
+        if let Some(mx) = unsafe { avx2::max_ordered(z) } {
+            return mx;
+        }
+    }
     let mut mx = f64::NEG_INFINITY;
     for &v in z {
         if v.is_nan() {
@@ -182,6 +192,13 @@ pub(crate) fn tanh_in_place<L: Level>(v: &mut [f64]) {
         unsafe { avx512::tanh_in_place(v) };
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if L::SIMD == SimdLevel::Avx2 {
+        // SAFETY: `L = Avx2` is only instantiated in code compiled for avx2 and fma, run
+        // after `SimdLevel::current()` found them.
+        unsafe { avx2::tanh_in_place(v) };
+        return;
+    }
     npy_tanh_in_place(v);
 }
 
@@ -193,6 +210,13 @@ pub(crate) fn exp_in_place<L: Level>(v: &mut [f64]) {
         // SAFETY: `L = Avx512` is only instantiated in code compiled for avx512f, run after
         // `SimdLevel::current()` found it.
         unsafe { avx512::exp_in_place(v) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if L::SIMD == SimdLevel::Avx2 {
+        // SAFETY: `L = Avx2` is only instantiated in code compiled for avx2 and fma, run
+        // after `SimdLevel::current()` found them.
+        unsafe { avx2::exp_in_place(v) };
         return;
     }
     npy_exp_in_place(v);
@@ -258,12 +282,18 @@ pub fn pairwise_sum(a: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::math::lanes::level::{Avx512, Portable};
+    use crate::math::lanes::level::{Avx2, Avx512, Portable};
     use crate::math::SimdLevel;
     use crate::random::RandomState;
 
     fn data(rs: &mut RandomState, n: usize) -> Vec<f64> {
         (0..n).map(|_| rs.standard_normal()).collect()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn max_avx2(z: &[f64]) -> f64 {
+        max_of::<Avx2>(z)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -299,6 +329,12 @@ mod tests {
                 };
                 assert_eq!(max_of::<Portable>(z).to_bits(), want.to_bits(), "{z:?}");
                 #[cfg(target_arch = "x86_64")]
+                if SimdLevel::current() >= SimdLevel::Avx2 {
+                    // SAFETY: the CPU supports avx2 and fma.
+                    let got = unsafe { max_avx2(z) };
+                    assert_eq!(got.to_bits(), want.to_bits(), "AVX2 {z:?}");
+                }
+                #[cfg(target_arch = "x86_64")]
                 if SimdLevel::current() >= SimdLevel::Avx512 {
                     // SAFETY: the CPU supports avx512f, avx2 and fma.
                     let got = unsafe { max_avx512(z) };
@@ -306,6 +342,173 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Inputs that reach every branch of tanh and exp: ±0, subnormals, the edges of tanh's
+    /// 16 intervals and of its `|x| ≥ 1.5·2^1023` cut, exp's main-range edge (±707.7), its
+    /// subnormal and overflowing results, the steps of `k = ⌊16·x·log2e⌋`, infinities and
+    /// NaNs with payloads and either sign.
+    fn edge_cases() -> Vec<f64> {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            f64::from_bits(1),
+            f64::from_bits(0x8000_0000_0000_0001),
+            1e-310,
+            -1e-310,
+            f64::from_bits(0x000f_ffff_ffff_ffff),
+            f64::EPSILON,
+            1.0,
+            -1.0,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7ff0_0000_0000_0001), // signalling NaN
+            f64::from_bits(0xfff8_dead_beef_0001),
+            f64::from_bits(0x7fe0_0000_0000_0000),
+            f64::from_bits(0x7fe7_ffff_ffff_ffff),
+            f64::from_bits(0x7fe8_0000_0000_0000), // 1.5·2^1023: tanh's cut to ±1
+            f64::from_bits(0xffe8_0000_0000_0000),
+            f64::from_bits(EXP_THR),
+            -f64::from_bits(EXP_THR),
+            f64::from_bits(EXP_THR - 1),
+            -f64::from_bits(EXP_THR - 1),
+            700.0,
+            -700.0,
+            709.7,
+            -708.0,
+            -720.0,
+            -745.2,
+            800.0,
+            -800.0,
+        ];
+        // tanh's interval edges: exponents 0x3fc … 0x404 with the first mantissa bit, ±1 ulp
+        for e in 0x3f0u64..=0x410 {
+            for top in [0u64, 1] {
+                let b = (e << 52) | (top << 51);
+                for bits in [b - 1, b, b + 1] {
+                    xs.push(f64::from_bits(bits));
+                    xs.push(-f64::from_bits(bits));
+                }
+            }
+        }
+        // exp: the multiples of ln2/16 (where k steps), ±1 ulp
+        let step = std::f64::consts::LN_2 / 16.0;
+        for q in (-11_300i32..=11_300).step_by(97) {
+            let c = f64::from(q) * step;
+            xs.extend([
+                c,
+                f64::from_bits(c.to_bits() + 1),
+                f64::from_bits(c.to_bits().wrapping_sub(1)),
+            ]);
+        }
+        xs
+    }
+
+    /// The batched kernel of every level on `xs` at every length up to `max_len` (groups of
+    /// vectors and their masked tails) and on the whole of `xs`, against the scalar
+    /// functions bit for bit (`what` names the inputs in a failure).
+    fn check_batched_against_scalar(xs: &[f64], max_len: usize, what: &str) {
+        let want_t: Vec<u64> = xs.iter().map(|&x| npy_tanh(x).to_bits()).collect();
+        let want_e: Vec<u64> = xs.iter().map(|&x| npy_exp(x).to_bits()).collect();
+        let same_exp = |got: f64, want: u64| {
+            got.to_bits() == want || (got.is_nan() && f64::from_bits(want).is_nan())
+        };
+        let mut levels: Vec<(&str, TanhExp)> = vec![("portable", tanh_exp_portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if SimdLevel::current() >= SimdLevel::Avx2 {
+                levels.push(("avx2", tanh_exp_avx2_safe));
+            }
+            if SimdLevel::current() >= SimdLevel::Avx512 {
+                levels.push(("avx512", tanh_exp_avx512_safe));
+            }
+        }
+        for (name, kernels) in levels {
+            let lengths = (0..=max_len.min(xs.len())).chain([xs.len()]);
+            for n in lengths {
+                for start in [0, xs.len() - n] {
+                    let mut t = xs[start..start + n].to_vec();
+                    let mut e = t.clone();
+                    kernels(&mut t, &mut e);
+                    for (i, (&tv, &ev)) in t.iter().zip(&e).enumerate() {
+                        let x = xs[start + i];
+                        assert_eq!(
+                            tv.to_bits(),
+                            want_t[start + i],
+                            "{name} tanh({x:e}) [{x:?} bits {:016x}], n={n}, {what}",
+                            x.to_bits()
+                        );
+                        assert!(
+                            same_exp(ev, want_e[start + i]),
+                            "{name} exp({x:e}) [bits {:016x}] = {ev:e}, want {:e}, n={n}, {what}",
+                            x.to_bits(),
+                            f64::from_bits(want_e[start + i])
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// tanh on the first slice, exp on the second, at one level.
+    type TanhExp = fn(&mut [f64], &mut [f64]);
+
+    fn tanh_exp_portable(t: &mut [f64], e: &mut [f64]) {
+        tanh_in_place::<Portable>(t);
+        exp_in_place::<Portable>(e);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn tanh_exp_avx2_safe(t: &mut [f64], e: &mut [f64]) {
+        // SAFETY: only called when the CPU supports avx2 and fma.
+        unsafe { tanh_exp_avx2(t, e) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn tanh_exp_avx512_safe(t: &mut [f64], e: &mut [f64]) {
+        // SAFETY: only called when the CPU supports avx512f, avx2 and fma.
+        unsafe { tanh_exp_avx512(t, e) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn tanh_exp_avx2(t: &mut [f64], e: &mut [f64]) {
+        tanh_in_place::<Avx2>(t);
+        exp_in_place::<Avx2>(e);
+    }
+
+    #[test]
+    fn batched_exp_and_tanh_equal_scalar_ones_on_edge_cases() {
+        let xs = edge_cases();
+        check_batched_against_scalar(&xs, 40, "edge cases");
+        // the same values shuffled, so every kind of input meets every lane and tail
+        let mut rs = RandomState::new(17);
+        let mut shuffled = xs.clone();
+        rs.shuffle(&mut shuffled);
+        check_batched_against_scalar(&shuffled, 40, "edge cases shuffled (seed 17)");
+    }
+
+    /// Random bit patterns (every exponent, sign and NaN payload), then random values in
+    /// the ranges the models use, at every level.
+    #[test]
+    fn batched_exp_and_tanh_equal_scalar_ones_on_random_bits() {
+        let seed = 20_261_206u32;
+        println!("random bit patterns from RandomState::new({seed})");
+        let mut rs = RandomState::new(seed);
+        let bits: Vec<f64> = (0..200_000)
+            .map(|_| f64::from_bits(rs.next_u64()))
+            .collect();
+        check_batched_against_scalar(&bits, 9, &format!("random bits, seed {seed}"));
+        let scaled: Vec<f64> = (0..200_000)
+            .map(|i| rs.standard_normal() * [0.5, 4.0, 40.0, 400.0][i % 4])
+            .collect();
+        check_batched_against_scalar(&scaled, 9, &format!("random values, seed {seed}"));
     }
 
     #[test]

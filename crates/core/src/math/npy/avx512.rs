@@ -5,25 +5,9 @@ use std::arch::x86_64::*;
 
 use super::tables::{
     EXP_C1, EXP_C2, EXP_C3, EXP_C4, EXP_C5, EXP_C6, EXP_L2E, EXP_LN2HI, EXP_LN2LO, EXP_TH, EXP_THR,
-    EXP_TLR, TANH_LUT,
+    EXP_TLR, TANH_COEF,
 };
 use crate::math::lanes::mask8;
-
-/// `TANH_LUT` transposed: `TANH_COEF[k]` holds coefficient `k` (`b, c0, …, c16`) of the
-/// 16 intervals, so one two-table permute looks it up for eight lanes.
-static TANH_COEF: [[u64; 16]; 18] = {
-    let mut out = [[0u64; 16]; 18];
-    let mut i = 0;
-    while i < 16 {
-        let mut k = 0;
-        while k < 18 {
-            out[k][i] = TANH_LUT[i][k];
-            k += 1;
-        }
-        i += 1;
-    }
-    out
-};
 
 /// `table[idx]` per lane for a 16-entry table.
 #[target_feature(enable = "avx512f")]

@@ -85,6 +85,24 @@ pub(super) const TANH_LUT: [[u64; 18]; 16] = [
     ],
 ];
 
+/// `TANH_LUT` transposed: `TANH_COEF[k]` holds coefficient `k` (`b, c0, …, c16`) of the
+/// 16 intervals, so one AVX-512 two-table permute or one AVX2 gather per
+/// coefficient looks it up for every lane.
+#[cfg(target_arch = "x86_64")]
+pub(super) static TANH_COEF: [[u64; 16]; 18] = {
+    let mut out = [[0u64; 16]; 18];
+    let mut i = 0;
+    while i < 16 {
+        let mut k = 0;
+        while k < 18 {
+            out[k][i] = TANH_LUT[i][k];
+            k += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
 // `npy_exp`'s constants (SVML's `__svml_dexp_ha_data_internal_avx512`), as IEEE bits.
 pub(super) const EXP_TH: [u64; 16] = [
     0x3ff0_0000_0000_0000,
