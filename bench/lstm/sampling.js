@@ -7,11 +7,13 @@
 //   node bench/lstm/sampling.js [--addons a.node,b.node] [--threads 1,2] [--rounds 3]
 //                               [--length 20000] [--hidden 128,128] [--dtype float32] [--json]
 //
-// --addons: native addons to compare (NAPI_RS_NATIVE_LIBRARY_PATH), default this checkout's.
+// --addons: builds to compare, each a native addon (loaded by this checkout's dist/ through
+// NAPI_RS_NATIVE_LIBRARY_PATH) or a checkout directory (its own dist/ and addon, e.g. an older
+// commit built with `npm run build`); default this checkout.
 // The model is trained for one short epoch slice once, saved, and loaded by every child.
 const { spawnSync } = require('node:child_process')
 const { createHash } = require('node:crypto')
-const { mkdtempSync, readFileSync } = require('node:fs')
+const { mkdtempSync, readFileSync, statSync } = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
@@ -19,8 +21,8 @@ const { parseArgs } = require('node:util')
 const root = path.join(__dirname, '..', '..')
 
 if (process.argv[2] === '--child') {
-  const [model, length] = [process.argv[3], Number(process.argv[4])]
-  const { CharLanguageModel } = require(path.join(root, 'dist', 'index.js'))
+  const [model, length, dir] = [process.argv[3], Number(process.argv[4]), process.argv[5] ?? root]
+  const { CharLanguageModel } = require(path.join(dir, 'dist', 'index.js'))
   const m = CharLanguageModel.load(model)
   const t0 = performance.now()
   const out = m.generate({ prompt: 'Shall I compare thee to a summer', length, temperature: 0.8, seed: 1 })
@@ -58,8 +60,10 @@ async function main() {
     const line = [`round ${round} (load ${os.loadavg()[0].toFixed(2)})`]
     for (const run of runs) {
       const env = { ...process.env, RAYON_NUM_THREADS: String(run.threads) }
-      if (run.addon) env.NAPI_RS_NATIVE_LIBRARY_PATH = run.addon
-      const r = spawnSync(process.execPath, [__filename, '--child', file, values.length], { env, encoding: 'utf8' })
+      const args = [__filename, '--child', file, values.length]
+      if (run.addon && statSync(run.addon).isDirectory()) args.push(run.addon)
+      else if (run.addon) env.NAPI_RS_NATIVE_LIBRARY_PATH = run.addon
+      const r = spawnSync(process.execPath, args, { env, encoding: 'utf8' })
       if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`)
       const { charsPerSecond, hash } = JSON.parse(r.stdout)
       run.rates.push(charsPerSecond)
