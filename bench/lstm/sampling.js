@@ -5,7 +5,7 @@
 // number of threads).
 //
 //   node bench/lstm/sampling.js [--addons a.node,b.node] [--threads 1,2] [--rounds 3]
-//                               [--length 20000] [--hidden 128,128] [--dtype float32] [--json]
+//                               [--length 50000] [--hidden 128,128] [--dtype float32] [--json]
 //
 // --addons: builds to compare, each a native addon (loaded by this checkout's dist/ through
 // NAPI_RS_NATIVE_LIBRARY_PATH) or a checkout directory (its own dist/ and addon, e.g. an older
@@ -37,7 +37,7 @@ const { values } = parseArgs({
     addons: { type: 'string' },
     threads: { type: 'string', default: '1,2' },
     rounds: { type: 'string', default: '3' },
-    length: { type: 'string', default: '20000' },
+    length: { type: 'string', default: '50000' },
     hidden: { type: 'string', default: '128,128' },
     dtype: { type: 'string', default: 'float32' },
     json: { type: 'boolean' },
