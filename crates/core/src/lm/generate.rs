@@ -129,23 +129,12 @@ fn select_rows<T: Float>(w: &[T], cols: usize, rows: &[usize]) -> Vec<T> {
         .collect()
 }
 
-/// The columns `cols` of a row-major matrix with `width` columns, as a row-major matrix
-/// (rows × cols.len()): here a one-hot input's W_ihᵀ restricted to a part's rows.
-fn select_cols<T: Float>(w: &[T], width: usize, cols: &[usize]) -> Vec<T> {
-    w.chunks_exact(width)
-        .flat_map(|row| cols.iter().map(move |&c| row[c]))
+/// The rows `rows` of a row-major matrix with `cols` columns, transposed: a row per column
+/// (a one-hot input's W_ihᵀ, restricted to a part's rows, so that character x is one row).
+fn select_rows_transposed<T: Float>(w: &[T], cols: usize, rows: &[usize]) -> Vec<T> {
+    (0..cols)
+        .flat_map(|c| rows.iter().map(move |&r| w[r * cols + c]))
         .collect()
-}
-
-/// Transpose of a row-major (rows × cols) matrix.
-fn transpose<T: Float>(w: &[T], rows: usize, cols: usize) -> Vec<T> {
-    let mut t = vec![T::ZERO; rows * cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = w[r * cols + c];
-        }
-    }
-    t
 }
 
 /// The weights that compute the units `units` of one layer (the whole layer, or one core's
@@ -188,8 +177,7 @@ impl<T: Float> LayerPart<T> {
             })
             .collect();
         let onehot = k == 0 && model.emb.is_none();
-        let gh = cell.gates() * l.hidden;
-        let onehot_t = onehot.then(|| select_cols(&transpose(w_ih, gh, l.input), gh, &rows));
+        let onehot_t = onehot.then(|| select_rows_transposed(w_ih, l.input, &rows));
         let w_ih = (!onehot).then(|| select_rows(w_ih, l.input, &rows));
         let w_hh = select_rows(w_hh, l.hidden, &rows);
         let input = w_ih.as_deref().map(|w| (w, l.input));

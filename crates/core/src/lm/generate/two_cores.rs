@@ -309,14 +309,16 @@ where
                     }
                     run_part(phase, taken as usize, scratch);
                 }
-                let (mut spins, started) = (0, Instant::now());
+                // the clock is read only when there is a wait
+                let (mut spins, mut waited_since) = (0, None);
                 while signals.finished.load(Ordering::Acquire) != (phase << 8 | parts) {
                     if signals.helper_gone.load(Ordering::Acquire) {
                         panic!("the sampling helper thread stopped in a step");
                     }
+                    waited_since.get_or_insert_with(Instant::now);
                     pause(&mut spins);
                 }
-                slow |= spins > 0 && started.elapsed() > SLOW_WAIT;
+                slow |= waited_since.is_some_and(|t: Instant| t.elapsed() > SLOW_WAIT);
             }
             if schedule.step_done(slow) {
                 let alone = !schedule.two_threads();
