@@ -14,6 +14,22 @@ use rnnlab_core::math::gemm::{matmul, par_matmul, set_backend, Backend, Op};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+/// An untrained model over `text`'s characters: one-hot input, seed 0.
+fn model<T: rnnlab_core::math::Float>(
+    cell: Cell,
+    hidden: Vec<usize>,
+    dropout: f64,
+    text: &str,
+) -> CharLm<T> {
+    let cfg = LmConfig {
+        cell,
+        hidden,
+        embedding: None,
+        dropout,
+    };
+    CharLm::<T>::new(cfg, Vocab::from_text(text).unwrap(), 0).unwrap()
+}
+
 fn gflops(m: usize, n: usize, k: usize, op_a: Op, op_b: Op, par: bool) -> f64 {
     let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.01).collect();
     let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.02).collect();
@@ -106,13 +122,7 @@ fn training_speed_2x128() {
             },
             Mode::Tbptt { seq_len: 40 },
         ] {
-            let cfg = LmConfig {
-                cell: Cell::Lstm,
-                hidden: vec![128, 128],
-                embedding: None,
-                dropout: 0.2,
-            };
-            let m = CharLm::<f32>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
+            let m = model::<f32>(Cell::Lstm, vec![128, 128], 0.2, &text);
             let tc = TrainConfig {
                 mode,
                 batch_size: 128,
@@ -155,13 +165,7 @@ fn training_hashes() {
         batch: usize,
         steps: usize,
     ) -> u64 {
-        let cfg = LmConfig {
-            cell,
-            hidden: vec![128, 128],
-            embedding: None,
-            dropout: 0.2,
-        };
-        let m = CharLm::<T>::new(cfg, Vocab::from_text(text).unwrap(), 0).unwrap();
+        let m = model::<T>(cell, vec![128, 128], 0.2, text);
         let tc = TrainConfig {
             mode,
             batch_size: batch,
@@ -219,13 +223,7 @@ fn phase_times_2x128() {
 fn phase_times<T: rnnlab_core::math::Float>() {
     use rnnlab_core::lm::{backward, forward, Workspace};
     let text = common::fixture("shakespeare.txt");
-    let cfg = LmConfig {
-        cell: Cell::Lstm,
-        hidden: vec![128, 128],
-        embedding: None,
-        dropout: 0.0,
-    };
-    let m = CharLm::<T>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
+    let m = model::<T>(Cell::Lstm, vec![128, 128], 0.0, &text);
     let (t, b) = (40, 128);
     let mut ws = Workspace::new(&m, t, b, false).unwrap();
     let ids = m.vocab().encode(&text, "text").unwrap();
@@ -283,13 +281,7 @@ fn sampling_speed_2x128() {
 fn sampling_speed<T: rnnlab_core::math::Float>(hidden: Vec<usize>) {
     use rnnlab_core::lm::{generate, SampleOptions};
     let text = common::fixture("shakespeare.txt");
-    let cfg = LmConfig {
-        cell: Cell::Lstm,
-        hidden: hidden.clone(),
-        embedding: None,
-        dropout: 0.0,
-    };
-    let m = CharLm::<T>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
+    let m = model::<T>(Cell::Lstm, hidden.clone(), 0.0, &text);
     let n = 50_000;
     let t = Instant::now();
     let s = generate(
@@ -349,13 +341,7 @@ fn sampling_phases_2x128() {
     use rnnlab_core::nn::sample::{pick, Scores};
     use rnnlab_core::random::RandomState;
     let text = common::fixture("shakespeare.txt");
-    let cfg = LmConfig {
-        cell: Cell::Lstm,
-        hidden: vec![128, 128],
-        embedding: None,
-        dropout: 0.0,
-    };
-    let m = CharLm::<f32>::new(cfg, Vocab::from_text(&text).unwrap(), 0).unwrap();
+    let m = model::<f32>(Cell::Lstm, vec![128, 128], 0.0, &text);
     let n = 50_000;
     let t = thread_cpu_seconds();
     let mut s = Stepper::new(&m);
