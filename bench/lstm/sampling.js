@@ -13,7 +13,7 @@
 // The model is trained for one short epoch slice once, saved, and loaded by every child.
 const { spawnSync } = require('node:child_process')
 const { createHash } = require('node:crypto')
-const { mkdtempSync, readFileSync, statSync } = require('node:fs')
+const { existsSync, mkdtempSync, readFileSync, statSync } = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
@@ -32,19 +32,34 @@ if (process.argv[2] === '--child') {
   process.exit(0)
 }
 
-const { values } = parseArgs({
-  options: {
-    addons: { type: 'string' },
-    threads: { type: 'string', default: '1,2' },
-    rounds: { type: 'string', default: '3' },
-    length: { type: 'string', default: '50000' },
-    hidden: { type: 'string', default: '128,128' },
-    dtype: { type: 'string', default: 'float32' },
-    json: { type: 'boolean' },
-  },
-})
+const fail = (message) => {
+  process.stderr.write(`bench/lstm/sampling.js: ${message}\n`)
+  process.exit(2)
+}
+let values
+try {
+  ;({ values } = parseArgs({
+    options: {
+      addons: { type: 'string' },
+      threads: { type: 'string', default: '1,2' },
+      rounds: { type: 'string', default: '3' },
+      length: { type: 'string', default: '50000' },
+      hidden: { type: 'string', default: '128,128' },
+      dtype: { type: 'string', default: 'float32' },
+      json: { type: 'boolean' },
+    },
+  }))
+} catch (e) {
+  fail(e.message)
+}
 const addons = values.addons ? values.addons.split(',').map((a) => path.resolve(a)) : [null]
 const threads = values.threads.split(',').map(Number)
+for (const a of addons) if (a && !existsSync(a)) fail(`--addons: no such file or directory: ${a}`)
+for (const t of threads)
+  if (!Number.isInteger(t) || t < 1) fail(`--threads: expected integers >= 1, got '${values.threads}'`)
+for (const key of ['rounds', 'length']) {
+  if (!/^[1-9]\d*$/.test(values[key])) fail(`--${key}: expected an integer >= 1, got '${values[key]}'`)
+}
 const { CharLanguageModel } = require(path.join(root, 'dist', 'index.js'))
 const text = readFileSync(path.join(root, 'fixtures', 'shakespeare.txt'), 'utf8')
 const hidden = values.hidden.split(',').map(Number)
